@@ -1,0 +1,1 @@
+"""Command-line edge: absl flags -> frozen RunConfig -> subcommands."""

@@ -1,0 +1,100 @@
+"""The composition root: names from the config become objects (benchmarks, LLMs, cache, ledger).
+
+Everything that can be checked without loading a model is checked in ``validate`` first, so bad
+input fails in one line before any weights load or any folder is made.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gpo.cli.flags import CliRequest
+from gpo.config import ModelConfig, RunConfig
+from gpo.data.base import TaskData
+from gpo.data.registry import Benchmark, get_benchmark
+from gpo.llm.accounting import Ledger
+from gpo.llm.aliases import ModelSpec, resolve_model
+from gpo.llm.base import LLM
+from gpo.llm.cache import ResponseCache, wrap_llm
+from gpo.llm.factory import BackendOptions, build_llm
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Models:
+    scorer: LLM
+    optimizer: LLM | None
+    scorer_spec: ModelSpec
+    optimizer_spec: ModelSpec | None
+
+
+def load_tasks(config: RunConfig, benchmark: Benchmark, tasks: list[str]) -> dict[str, TaskData]:
+    """Read every selected task's splits (fails on missing or malformed data)."""
+    from gpo.data.download import ensure_dataset
+
+    data_dir = Path(config.data_dir)
+    ensure_dataset(benchmark, data_dir)
+    return {t: benchmark.load(t, data_dir, config.max_examples) for t in tasks}
+
+
+def resolve_specs(config: RunConfig, req: CliRequest, need_optimizer: bool):
+    scorer = resolve_model(config.scorer.name, config.scorer.backend, req.openai_base_url)
+    optimizer = None
+    if need_optimizer:
+        optimizer = resolve_model(config.optimizer.name, config.optimizer.backend,
+                                  req.openai_base_url)
+    return scorer, optimizer
+
+
+def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
+    return BackendOptions(
+        n_threads=req.n_threads or os.cpu_count() or 1,
+        gpus=config.gpus,
+        openai_base_url=req.openai_base_url,
+        openai_api_keys=req.secrets.api_keys,
+        seed=config.seed,
+    )
+
+
+def open_cache(config: RunConfig) -> ResponseCache | None:
+    if config.cache_dir is None:
+        return None
+    path = Path(config.cache_dir) / "responses.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return ResponseCache(path)
+
+
+def build_models(
+    config: RunConfig,
+    req: CliRequest,
+    specs: tuple[ModelSpec, ModelSpec | None],
+    ledger: Ledger,
+) -> Models:
+    """Load the scorer (and optimizer); one engine is shared when both roles use the same model."""
+    options = backend_options(config, req)
+    cache = open_cache(config)
+    scorer_spec, optimizer_spec = specs
+    log.info("loading scorer %s (%s backend)", scorer_spec.alias, scorer_spec.backend)
+    scorer_inner = build_llm(scorer_spec, options)
+    optimizer = None
+    if optimizer_spec is not None:
+        if optimizer_spec == scorer_spec:
+            optimizer_inner = scorer_inner
+        else:
+            log.info("loading optimizer %s (%s backend)", optimizer_spec.alias,
+                     optimizer_spec.backend)
+            optimizer_inner = build_llm(optimizer_spec, options)
+        optimizer = wrap_llm(optimizer_inner, "optimizer", ledger, cache)
+    scorer = wrap_llm(scorer_inner, "scorer", ledger, cache)
+    return Models(scorer, optimizer, scorer_spec, optimizer_spec)
+
+
+def model_label(model: ModelConfig) -> str:
+    return model.name
+
+
+__all__ = ["Models", "build_models", "get_benchmark", "load_tasks", "resolve_specs"]

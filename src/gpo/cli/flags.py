@@ -1,0 +1,221 @@
+"""absl flag definitions: every flag of the original (GPO_REFERENCE 1.1) plus this project's own.
+
+Flags live only here and in ``gpo.cli.app``; ``config_from_flags`` turns them into a frozen
+``RunConfig`` and validates every value and combination before any model loads.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from absl import flags
+
+from gpo.cli.choices import choose
+from gpo.cli.presets import PRESETS, preset_values
+from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
+from gpo.errors import ConfigError
+
+FLAGS = flags.FLAGS
+
+# ---- flags of the original release (same names, types and defaults) ----
+flags.DEFINE_string("openai_api_key", "", "API key for OpenAI or a compatible server "
+                    "(else OPENAI_API_KEY). Never written to disk.")
+flags.DEFINE_list("openai_api_key_list", "", "Keys rotated on rate limits (comma-separated).")
+flags.DEFINE_list("gpus", ["0"], "GPU ids; CUDA_VISIBLE_DEVICES and vLLM tensor_parallel_size.")
+flags.DEFINE_string("dataset", "gsm8k", "Benchmark: bbh, mmlu, gsm8k, webnlg, wsc.")
+flags.DEFINE_list("task_name", ["all"], "Tasks (bbh/mmlu task names or 'all').")
+flags.DEFINE_string("optimizer_llm_name", "gpt-3.5-turbo", "Optimizer LLM (alias or model).")
+flags.DEFINE_float("optimizer_temperature", 1.0, "Sampling temperature for candidate prompts.")
+flags.DEFINE_string("initial_instruction", "Let's think step by step.", "Starting prompt.")
+flags.DEFINE_integer("num_search_epochs", 3, "Passes over the train split.")
+flags.DEFINE_string("instruction_pos", "Q_end", "before_Q, Q_begin, Q_end or A_begin.")
+flags.DEFINE_integer("num_generated_instructions_in_each_step", 8, "Candidates per step (N).")
+flags.DEFINE_string("gradient_name", "feedback", "feedback or -.")
+flags.DEFINE_string("momentum_para_name", "-", "-, para or feedback.")
+flags.DEFINE_string("momentum_selection_name", "-", "-, recency, relavance/relevance, importance.")
+flags.DEFINE_integer("momentum_selection_num", 0, "k of the k-list momentum.")
+flags.DEFINE_string("momentum_update_name", "-", "-, k-list or real-time.")
+flags.DEFINE_string("learning_rate_name", "wo_lr", "wo_lr or w_lr (word budget).")
+flags.DEFINE_integer("initial_step_size", 0, "Word budget at the start.")
+flags.DEFINE_string("decay_strategy", "-", "-, fixed, linear, consine/cosine.")
+flags.DEFINE_bool("use_warmup_strategy", False, "Linear warm-up of the word budget.")
+flags.DEFINE_integer("warmup_steps", 5, "Warm-up length.")
+flags.DEFINE_integer("final_step_size", 0, "Word budget at the end.")
+flags.DEFINE_string("util_gradient_name", "-", "edit, generate, edit_without, generate_without.")
+flags.DEFINE_integer("opt_batch_size", 8, "Train mini-batch size (fixes steps per epoch).")
+flags.DEFINE_integer("format_data_num", 3, "Exemplars from format.jsonl in the meta-prompt.")
+flags.DEFINE_string("scorer_llm_name", "llama2-chat-7b", "Scorer (task) LLM.")
+flags.DEFINE_bool("include_qa", False, "Use the Q:/A: layout.")
+flags.DEFINE_bool("only_evaluate", False, "Score --initial_instruction on the test split only.")
+flags.DEFINE_bool("evaluate_generated_ins_on_few_shot", False, "Add few-shot demonstrations.")
+flags.DEFINE_integer("few_shot_number", 5, "Number of demonstrations.")
+
+# ---- this project's flags ----
+flags.DEFINE_string("data_dir", None, "Benchmark folder (else GPO_DATA_DIR, else ./data).")
+flags.DEFINE_string("output_dir", "outputs/optimization-results", "Run folders are made here.")
+flags.DEFINE_integer("seed", 0, "Seed of the format-exemplar sampling and of optimizer sampling.")
+flags.DEFINE_string("openai_base_url", None, "Base URL of an OpenAI-compatible server.")
+flags.DEFINE_integer("max_examples", None, "Cap every split at its first N records.")
+flags.DEFINE_string("embedding_model", "BAAI/bge-base-en-v1.5",
+                    "Sentence-transformers model for relevance momentum (alias all-minilm-l6-v2).")
+flags.DEFINE_string("scorer_backend", "auto", "auto, llamacpp, openai, vllm or hf.")
+flags.DEFINE_string("optimizer_backend", "auto", "auto, llamacpp, openai, vllm or hf.")
+flags.DEFINE_string("preset", None, "gpo, ape, apo, opro, pe2 or sgdm (explicit flags win).")
+flags.DEFINE_string("prompts_file", None, "only_evaluate: score every JSONL record "
+                    "({dataset, task, prompt}) against its own task.")
+flags.DEFINE_list("baselines", ["empty", "cot"], "With --prompts_file: baseline prompts scored "
+                  "next to each record (empty, cot; empty list for none).")
+flags.DEFINE_string("cache_dir", os.path.join("~", ".cache", "gpo"), "Response cache folder.")
+flags.DEFINE_bool("no_cache", False, "Do not read or write the response cache.")
+flags.DEFINE_string("resume", None, "Continue an interrupted run from its run folder.")
+flags.DEFINE_bool("test_every_step", False, "Score every step's prompt on test (original).")
+flags.DEFINE_bool("log_train_batches", False, "Score train batches even without feedback.")
+flags.DEFINE_bool("dry_run", False, "Print planned calls and tokens; load no model.")
+flags.DEFINE_integer("max_tokens_budget", None, "Stop (resumably) after this many tokens.")
+flags.DEFINE_float("max_cost_usd", None, "Stop (resumably) past this API cost.")
+flags.DEFINE_bool("scores_as_percent", False, "Show scores x100 in meta-prompts (fix 10.4).")
+flags.DEFINE_integer("n_threads", None, "CPU threads for llama.cpp (default: all cores).")
+flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.")
+
+DATASETS = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc")
+BACKENDS = ("auto", "llamacpp", "openai", "vllm", "hf")
+POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """API keys, kept out of RunConfig so they never reach disk."""
+
+    api_keys: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Secrets(<{len(self.api_keys)} key(s)>)"
+
+
+@dataclass(frozen=True)
+class CliRequest:
+    config: RunConfig
+    secrets: Secrets
+    openai_base_url: str | None
+    n_threads: int | None
+    prompts_file: str | None
+    baselines: tuple[str, ...]
+    resume: str | None
+    dry_run: bool
+    log_level: str
+
+
+def _value(name: str, preset: dict) -> object:
+    """An explicit flag wins over the preset; otherwise the preset, else the default."""
+    if FLAGS[name].present or name not in preset:
+        return FLAGS[name].value
+    return preset[name]
+
+
+def _positive(name: str, value: int | None, minimum: int = 1) -> None:
+    if value is not None and value < minimum:
+        raise ConfigError(f"--{name}={value} must be >= {minimum}")
+
+
+def optimizer_config(v) -> OptimizerConfig:
+    o = OptimizerConfig(
+        num_search_epochs=v("num_search_epochs"),
+        num_generated_instructions_in_each_step=v("num_generated_instructions_in_each_step"),
+        opt_batch_size=v("opt_batch_size"),
+        format_data_num=v("format_data_num"),
+        gradient_name=choose("gradient_name", v("gradient_name"), ["feedback", "-"]),
+        momentum_para_name=choose("momentum_para_name", v("momentum_para_name"),
+                                  ["-", "para", "feedback"]),
+        momentum_selection_name=choose(
+            "momentum_selection_name", v("momentum_selection_name"),
+            ["-", "recency", "relavance", "importance"], {"relevance": "relavance"}),
+        momentum_selection_num=v("momentum_selection_num"),
+        momentum_update_name=choose("momentum_update_name", v("momentum_update_name"),
+                                    ["-", "k-list", "real-time"]),
+        learning_rate_name=choose("learning_rate_name", v("learning_rate_name"),
+                                  ["wo_lr", "w_lr"]),
+        initial_step_size=v("initial_step_size"),
+        decay_strategy=choose("decay_strategy", v("decay_strategy"),
+                              ["-", "fixed", "linear", "consine"], {"cosine": "consine"}),
+        use_warmup_strategy=v("use_warmup_strategy"),
+        warmup_steps=v("warmup_steps"),
+        final_step_size=v("final_step_size"),
+        util_gradient_name=choose(
+            "util_gradient_name", v("util_gradient_name"),
+            ["-", "edit", "generate", "edit_without", "generate_without"]),
+        embedding_model=v("embedding_model"),
+        scores_as_percent=v("scores_as_percent"),
+    )
+    for name in ("num_search_epochs", "num_generated_instructions_in_each_step",
+                 "opt_batch_size", "format_data_num"):
+        _positive(name, getattr(o, name))
+    for name in ("momentum_selection_num", "initial_step_size", "final_step_size",
+                 "warmup_steps"):
+        _positive(name, getattr(o, name), 0)
+    return o
+
+
+def config_from_flags() -> CliRequest:
+    """Build the validated request from parsed absl FLAGS."""
+    preset = {}
+    if FLAGS.preset:
+        preset = preset_values(choose("preset", FLAGS.preset, sorted(PRESETS)))
+
+    def v(name: str):
+        return _value(name, preset)
+
+    from gpo.data.download import resolve_data_dir
+
+    dataset = choose("dataset", FLAGS.dataset.lower(), DATASETS)
+    _positive("max_examples", FLAGS.max_examples)
+    _positive("few_shot_number", FLAGS.few_shot_number)
+    _positive("n_threads", FLAGS.n_threads)
+    keys = tuple(k for k in [FLAGS.openai_api_key, *FLAGS.openai_api_key_list] if k)
+    if not keys and os.environ.get("OPENAI_API_KEY"):
+        keys = (os.environ["OPENAI_API_KEY"],)
+    config = RunConfig(
+        dataset=dataset,
+        tasks=tuple(FLAGS.task_name),
+        initial_instruction=FLAGS.initial_instruction,
+        scorer=ModelConfig(FLAGS.scorer_llm_name, choose("scorer_backend", FLAGS.scorer_backend,
+                                                         BACKENDS), 0.0, 256),
+        optimizer=ModelConfig(FLAGS.optimizer_llm_name,
+                              choose("optimizer_backend", FLAGS.optimizer_backend, BACKENDS),
+                              FLAGS.optimizer_temperature, 512),
+        scoring=ScoringConfig(
+            instruction_pos=choose("instruction_pos", v("instruction_pos"), POSITIONS),
+            include_qa=v("include_qa"),
+            few_shot=FLAGS.evaluate_generated_ins_on_few_shot,
+            few_shot_number=FLAGS.few_shot_number,
+        ),
+        opt=optimizer_config(v),
+        only_evaluate=FLAGS.only_evaluate,
+        data_dir=str(resolve_data_dir(FLAGS.data_dir)),
+        output_dir=FLAGS.output_dir,
+        seed=FLAGS.seed,
+        max_examples=FLAGS.max_examples,
+        gpus=tuple(FLAGS.gpus),
+        preset=FLAGS.preset,
+        test_every_step=FLAGS.test_every_step,
+        log_train_batches=FLAGS.log_train_batches,
+        cache_dir=None if FLAGS.no_cache else os.path.expanduser(FLAGS.cache_dir),
+        max_tokens_budget=FLAGS.max_tokens_budget,
+        max_cost_usd=FLAGS.max_cost_usd,
+    )
+    baselines = tuple(b.lower() for b in FLAGS.baselines)
+    for b in baselines:
+        choose("baselines", b, ["empty", "cot"])
+    if FLAGS.prompts_file and not FLAGS.only_evaluate:
+        raise ConfigError("--prompts_file scores fixed prompts: add --only_evaluate")
+    return CliRequest(
+        config=config,
+        secrets=Secrets(keys),
+        openai_base_url=FLAGS.openai_base_url,
+        n_threads=FLAGS.n_threads,
+        prompts_file=FLAGS.prompts_file,
+        baselines=baselines,
+        resume=FLAGS.resume,
+        dry_run=FLAGS.dry_run,
+        log_level=FLAGS.log_level.upper(),
+    )

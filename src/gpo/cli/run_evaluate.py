@@ -1,0 +1,76 @@
+"""The ``--only_evaluate`` command: validate, load data, load the scorer, score, write, report."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from gpo.cli.build import build_models, load_tasks, resolve_specs
+from gpo.cli.common import emit, guarded, initial_instruction_for, make_scorer
+from gpo.cli.evaluate import (
+    PromptRecord,
+    format_table,
+    read_prompts_file,
+    score_records,
+    with_baselines,
+)
+from gpo.cli.flags import CliRequest
+from gpo.data.registry import get_benchmark
+from gpo.evaluation.prompts import validate_scoring_settings
+from gpo.llm.accounting import Ledger
+from gpo.results.run_folder import RunFolder
+
+log = logging.getLogger(__name__)
+
+
+def planned_records(request: CliRequest) -> list[PromptRecord]:
+    config = request.config
+    if request.prompts_file:
+        return with_baselines(read_prompts_file(request.prompts_file), request.baselines)
+    benchmark = get_benchmark(config.dataset)
+    return [
+        PromptRecord(config.dataset, t,
+                     initial_instruction_for(config.dataset, t, config.initial_instruction),
+                     "initial")
+        for t in benchmark.resolve_tasks(list(config.tasks))
+    ]
+
+
+def run_evaluate(request: CliRequest) -> None:
+    config = request.config
+    records = planned_records(request)
+    datasets = list(dict.fromkeys(r.dataset for r in records))
+    if len(datasets) == 1 and datasets[0] != config.dataset:
+        config = dataclasses.replace(config, dataset=datasets[0])
+    elif len(datasets) > 1:
+        config = dataclasses.replace(config, dataset="mixed")
+    config = dataclasses.replace(config, tasks=tuple(dict.fromkeys(r.task for r in records)))
+    s = config.scoring
+    validate_scoring_settings(s.instruction_pos, s.include_qa, s.few_shot)
+    specs = resolve_specs(config, request, need_optimizer=False)
+    tasks = {}
+    for d in datasets:
+        bench = get_benchmark(d)
+        names = list(dict.fromkeys(r.task for r in records if r.dataset == d))
+        for name, data in load_tasks(config, bench, names).items():
+            tasks[(d, name)] = data
+    if request.dry_run:
+        n = sum(len(tasks[(r.dataset, r.task)].test) for r in records)
+        emit([f"dry run: {len(records)} prompt(s) x test split = {n} scorer examples "
+              f"(x2 with the second round) on {specs[0].alias} ({specs[0].backend})"])
+        return
+    ledger = Ledger()
+    models = build_models(config, request, specs, ledger)
+    folder = RunFolder.create(config)
+    log.info("run folder: %s", folder.root)
+    scorers = {d: make_scorer(models.scorer, models.scorer_spec, get_benchmark(d), config)
+               for d in datasets}
+
+    def body():
+        results = score_records(folder, scorers, tasks, records)
+        emit(format_table(results))
+        log.info("usage: %s", ledger.to_dict())
+        return results
+
+    guarded(folder, body)
+    emit([f"results: {folder.root}"])

@@ -1,0 +1,1 @@
+"""Scoring an instruction on a benchmark split: prompt assembly, answer extraction, grading."""

@@ -1,0 +1,196 @@
+"""The Scorer: the paper's "task model" evaluation that gives every prompt its score.
+
+A prompt's score on a split is the mean per-example score of the scorer LLM's answers
+(GPO_REFERENCE 3.2-3.4): assemble each example's input around the instruction, generate greedily,
+optionally ask again for the answer in the task's format (second round), normalise and grade.
+Scoring is batch-first: all instructions x all examples go to the LLM in one call per round, and
+identical prompts are sent only once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gpo.data.base import Example, TaskData
+from gpo.data.registry import Benchmark
+from gpo.errors import BackendError, ConfigError
+from gpo.evaluation.grading import grade
+from gpo.evaluation.prompts import (
+    build_few_shot_prompt,
+    build_user_text,
+    render_prompt,
+    second_round_conversation,
+    validate_scoring_settings,
+)
+from gpo.evaluation.report import ScoredExample, ScoreReport
+from gpo.llm.base import LLM, GenerationParams, Prompt, user_message
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScorerSettings:
+    """How scorer inputs are built and decoded (the original's scoring flags)."""
+
+    instruction_pos: str = "Q_end"
+    include_qa: bool = False
+    few_shot: bool = False  # --evaluate_generated_ins_on_few_shot
+    few_shot_number: int = 5
+    # The composition root decides: True for local chat models, False for OpenAI GPT scorers
+    # (mirrors the original's "Llama-2-chat only" gate of the second round).
+    second_round: bool = True
+    max_tokens: int = 256
+    second_round_max_tokens: int = 100
+
+    def __post_init__(self) -> None:
+        if self.few_shot_number < 0:
+            raise ConfigError(f"--few_shot_number={self.few_shot_number} must be >= 0")
+        if self.max_tokens < 1 or self.second_round_max_tokens < 1:
+            raise ConfigError("scorer max_tokens and second_round_max_tokens must be >= 1")
+
+    def validate(self, is_chat: bool) -> None:
+        """Raise ConfigError for settings the scorer prompt cannot be built with."""
+        validate_scoring_settings(self.instruction_pos, self.include_qa, self.few_shot, is_chat)
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One (instruction, example) pair of a scoring batch and its first-round input."""
+
+    instruction: str
+    example: Example
+    user_text: str  # zero-shot user text, or the rendered few-shot prompt
+    prompt: Prompt
+
+
+def _generate_unique(llm: LLM, prompts: Sequence[Prompt], max_tokens: int) -> list[str]:
+    """Greedy replies to ``prompts``, sending each distinct prompt once and fanning out after."""
+    unique = list(dict.fromkeys(prompts))
+    if not unique:
+        return []
+    logger.info("scorer %s: %d prompts (%d distinct)", llm.name, len(prompts), len(unique))
+    params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
+    completions = llm.generate(unique, params)
+    if len(completions) != len(unique):
+        raise BackendError(
+            f"scorer {llm.name} returned {len(completions)} replies for {len(unique)} prompts; "
+            "check the backend"
+        )
+    by_prompt = {p: c.text for p, c in zip(unique, completions)}
+    return [by_prompt[p] for p in prompts]
+
+
+class Scorer:
+    """Scores instructions on a benchmark split with a scorer LLM."""
+
+    def __init__(self, llm: LLM, benchmark: Benchmark, settings: ScorerSettings) -> None:
+        settings.validate(llm.is_chat)
+        self.llm = llm
+        self.benchmark = benchmark
+        self.settings = settings
+
+    def score(
+        self,
+        instruction: str,
+        task: TaskData,
+        split: str,
+        indices: Sequence[int] | None = None,
+    ) -> ScoreReport:
+        """Score one instruction on ``split`` (or on the examples at ``indices`` in it)."""
+        return self.score_many([instruction], task, split, indices)[0]
+
+    def score_many(
+        self,
+        instructions: Sequence[str],
+        task: TaskData,
+        split: str,
+        indices: Sequence[int] | None = None,
+    ) -> list[ScoreReport]:
+        """Score every instruction on every selected example: one LLM call per round."""
+        examples = _select(task.split(split), indices, split)
+        items = [self._item(ins, ex, task) for ins in instructions for ex in examples]
+        first = _generate_unique(self.llm, [it.prompt for it in items], self.settings.max_tokens)
+        second: list[tuple[str, str] | None] = [None] * len(items)
+        if self._second_round(task):
+            second = self._run_second_round(items, first, task)
+        rows = [
+            self._row(it, answer, extra, task) for it, answer, extra in zip(items, first, second)
+        ]
+        n = len(examples)
+        return [
+            ScoreReport(ins, split, tuple(rows[k * n : (k + 1) * n]))
+            for k, ins in enumerate(instructions)
+        ]
+
+    def _second_round(self, task: TaskData) -> bool:
+        s = self.settings
+        return task.spec.second_round and s.second_round and self.llm.is_chat and not s.few_shot
+
+    def _item(self, instruction: str, example: Example, task: TaskData) -> _Item:
+        s = self.settings
+        if s.few_shot:
+            demos = task.few_shot[: s.few_shot_number]
+            shots = build_few_shot_prompt(
+                example.question,
+                instruction,
+                demos,
+                s.instruction_pos,
+                s.include_qa,
+                self.llm.is_chat,
+            )
+            return _Item(instruction, example, render_prompt(shots), shots)
+        text = build_user_text(example.question, instruction, s.instruction_pos, s.include_qa)
+        return _Item(instruction, example, text, user_message(text) if self.llm.is_chat else text)
+
+    def _run_second_round(
+        self, items: Sequence[_Item], first: Sequence[str], task: TaskData
+    ) -> list[tuple[str, str] | None]:
+        """Ask for the answer in the task's format; returns (rendered conversation, reply)."""
+        s = self.settings
+        conversations = []
+        for it, answer in zip(items, first):
+            request = self.benchmark.second_round_request(
+                task.spec.task, it.user_text, s.instruction_pos
+            )
+            conversations.append(
+                second_round_conversation(it.user_text, answer, request, s.include_qa)
+            )
+        replies = _generate_unique(self.llm, conversations, s.second_round_max_tokens)
+        return [(render_prompt(c), r) for c, r in zip(conversations, replies)]
+
+    def _row(
+        self, item: _Item, answer: str, second: tuple[str, str] | None, task: TaskData
+    ) -> ScoredExample:
+        if second is not None:
+            text = second[1].strip()
+        else:
+            text = answer.strip()
+            if self.settings.few_shot and not self.llm.is_chat:
+                # Non-chat few-shot: the reply usually runs on into a new demonstration, so
+                # keep its first line after trimming ":" (GPO_REFERENCE 8).
+                text = text.strip(":").split("\n")[0]
+        graded = grade(task.spec, text, item.example.answer)
+        return ScoredExample(
+            index=item.example.index,
+            raw_prompt=item.user_text,
+            raw_answer=answer,
+            raw_prompt_second_round=second[0] if second else None,
+            raw_answer_second_round=second[1] if second else None,
+            parsed_answer=graded.parsed_answer,
+            true_answer=item.example.answer,
+            accuracy=graded.accuracy,
+        )
+
+
+def _select(
+    examples: tuple[Example, ...], indices: Sequence[int] | None, split: str
+) -> tuple[Example, ...]:
+    """The examples at ``indices`` (positions in the split), or all of them."""
+    if indices is None:
+        return examples
+    bad = [i for i in indices if not 0 <= i < len(examples)]
+    if bad:
+        raise IndexError(f"indices {bad} out of range for split {split!r} of {len(examples)}")
+    return tuple(examples[i] for i in indices)

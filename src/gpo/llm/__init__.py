@@ -1,0 +1,1 @@
+"""LLM backends behind one batch interface (see gpo.llm.base)."""

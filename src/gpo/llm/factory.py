@@ -1,0 +1,78 @@
+"""Composition root of the LLM backends: a resolved ModelSpec plus BackendOptions gives an LLM.
+
+Serves both roles of the paper's loop, the task model (scorer, GPO_REFERENCE 3.2/3.3) and the
+prompt optimizer (6). Backends are imported lazily so that ``import gpo`` needs none of
+llama_cpp, openai, vllm or torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+
+from gpo.errors import ConfigError
+from gpo.llm.aliases import BACKENDS, ModelSpec
+from gpo.llm.base import LLM
+
+
+def _all_cores() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Settings shared by all backends; each backend reads the fields it needs.
+
+    ``openai_api_keys`` is excluded from the repr so it never reaches logs or error messages.
+    """
+
+    n_threads: int = field(default_factory=_all_cores)  # llama.cpp threads (all cores)
+    n_ctx: int = 4096  # llama.cpp context length (Llama-2's 4096)
+    gpus: tuple[str, ...] = ("0",)  # vLLM devices; len() is the tensor-parallel size
+    openai_base_url: str | None = None  # None means OpenAI itself
+    openai_api_keys: tuple[str, ...] = field(default=(), repr=False)
+    max_concurrency: int = 8  # concurrent HTTP requests
+    request_timeout: float = 120.0  # seconds per HTTP request
+    max_retries: int = 6  # retries of one HTTP request on rate limits / 5xx / network errors
+    seed: int = 0  # model-level seed (llama.cpp, vLLM); per-request seeds come from params
+    dtype: str = "auto"  # vLLM / transformers weights dtype
+    gpu_memory_utilization: float = 0.9  # vLLM
+
+    def __post_init__(self) -> None:
+        checks = (
+            (self.n_threads >= 1, "n_threads must be >= 1"),
+            (self.n_ctx >= 16, "n_ctx must be >= 16"),
+            (self.max_concurrency >= 1, "max_concurrency must be >= 1"),
+            (self.request_timeout > 0, "request_timeout must be > 0"),
+            (self.max_retries >= 0, "max_retries must be >= 0"),
+            (0 < self.gpu_memory_utilization <= 1, "gpu_memory_utilization must be in (0, 1]"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"invalid backend option: {message}")
+
+
+def build_llm(spec: ModelSpec, options: BackendOptions) -> LLM:
+    """Build the backend named by ``spec.backend`` (imported only when used)."""
+    if spec.backend == "llamacpp":
+        from gpo.llm.llamacpp import LlamaCppBackend
+
+        return LlamaCppBackend(spec, options)
+    if spec.backend == "openai":
+        from gpo.llm.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(spec, options)
+    if spec.backend == "vllm":
+        from gpo.llm.vllm_backend import VLLMBackend
+
+        return VLLMBackend(spec, options)
+    if spec.backend == "hf":
+        from gpo.llm.hf import HFBackend
+
+        return HFBackend(spec, options)
+    close = difflib.get_close_matches(spec.backend, BACKENDS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(
+        f"unknown backend {spec.backend!r}{hint}; choose one of {', '.join(BACKENDS)}"
+    )

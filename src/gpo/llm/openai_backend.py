@@ -1,0 +1,297 @@
+"""The OpenAI-compatible HTTP backend: the optimizer LLM (GPO_REFERENCE 6) and GPT scorers (3.3).
+
+Works with OpenAI itself or any compatible server (llama.cpp's server, vLLM's server, a proxy).
+Ports the original's ``openai==0.28`` calls to the ``openai>=1.0`` client (10.21) and fixes its
+retry behaviour (6, 10.7): N samples are N requests with n=1 and per-sample seeds, retries are
+bounded exponential backoff in one place (``_RetryPolicy``), authentication and invalid-request
+errors are never retried, and rate limits rotate through the given API keys. Keys never appear
+in logs, errors or reprs.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+from gpo.errors import BackendError
+from gpo.llm.aliases import ModelSpec
+from gpo.llm.base import Completion, GenerationParams, Prompt, sample_indices_for
+from gpo.llm.factory import BackendOptions
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+OPENAI_URL = "https://api.openai.com/v1"
+_PLACEHOLDER_KEY = "sk-no-key-required"  # local servers accept any key
+_PROGRESS_MIN_PROMPTS = 4
+_BACKOFF_BASE = 0.5  # seconds before the first retry
+_BACKOFF_CAP = 30.0  # longest computed backoff
+_RETRY_AFTER_CAP = 120.0  # longest server-requested wait we honour
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """A retryable failure: why, how long the server asked to wait, whether to switch keys."""
+
+    reason: str
+    retry_after: float | None = None
+    rotate_key: bool = False
+
+
+def _retry_after_seconds(response: Any) -> float | None:
+    """Seconds from the Retry-After (or retry-after-ms) header, or None."""
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _one_line(text: str, secrets: Sequence[str], limit: int = 200) -> str:
+    """A short single-line message with every secret masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _RetryPolicy:
+    """The single place where HTTP failures are classified, waited on and retried."""
+
+    def __init__(self, where: str, model: str, options: BackendOptions, sleep: Callable) -> None:
+        self.where = where
+        self.model = model
+        self.max_retries = options.max_retries
+        self.secrets = options.openai_api_keys
+        self.sleep = sleep
+        self.rng = random.Random()  # jitter only; never affects results
+
+    def classify(self, exc: Exception) -> _Retry | BackendError:
+        """A _Retry for transient failures, a BackendError for permanent ones."""
+        import openai
+
+        if isinstance(exc, openai.APITimeoutError):
+            return _Retry("timeout")
+        if isinstance(exc, openai.APIConnectionError):
+            return _Retry("connection error")
+        if not isinstance(exc, openai.APIStatusError):
+            raise exc
+        status = exc.status_code
+        if status == 429:
+            if getattr(exc, "code", None) == "insufficient_quota":
+                return BackendError(f"quota exhausted at {self.where}: check the account's billing")
+            return _Retry("rate limited (429)", _retry_after_seconds(exc.response), True)
+        if status in (408, 409) or status >= 500:
+            after = _retry_after_seconds(exc.response) if status == 503 else None
+            return _Retry(f"server error ({status})", after)
+        return self._permanent(exc, status)
+
+    def _permanent(self, exc: Exception, status: int) -> BackendError:
+        if status == 401:
+            return BackendError(
+                f"authentication failed at {self.where}: check --openai_api_key / OPENAI_API_KEY"
+            )
+        if status == 403:
+            return BackendError(
+                f"permission denied at {self.where} for model {self.model!r}: "
+                "check the API key's access"
+            )
+        if status == 404:
+            return BackendError(
+                f"model {self.model!r} or endpoint not found at {self.where}: check the model name "
+                "and --openai_base_url"
+            )
+        detail = _one_line(str(getattr(exc, "message", "") or exc), self.secrets)
+        return BackendError(f"invalid request ({status}) to {self.where}: {detail}")
+
+    def exhausted(self, failure: _Retry) -> BackendError:
+        attempts = self.max_retries + 1
+        if failure.reason in ("connection error", "timeout"):
+            return BackendError(
+                f"cannot reach {self.where}: is the server running? "
+                f"({failure.reason} after {attempts} attempts)"
+            )
+        return BackendError(
+            f"{failure.reason} at {self.where} after {attempts} attempts: "
+            "retry later, or add keys with --openai_api_key_list"
+        )
+
+    def delay(self, attempt: int, failure: _Retry) -> float:
+        """Exponential backoff with jitter, never shorter than the server's Retry-After."""
+        backoff = min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)
+        backoff *= 0.5 + self.rng.random()  # jitter in [0.5, 1.5)
+        if failure.retry_after is not None:
+            return max(backoff, min(failure.retry_after, _RETRY_AFTER_CAP))
+        return backoff
+
+
+class OpenAIBackend:
+    """An LLM behind an OpenAI-compatible API, with bounded retries and concurrent requests."""
+
+    backend = "openai"
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        options: BackendOptions,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        try:
+            import openai
+        except ImportError as exc:
+            raise BackendError(
+                "the openai backend needs the openai package: pip install openai"
+            ) from exc
+        keys = options.openai_api_keys
+        if not keys and options.openai_base_url is None:
+            raise BackendError(
+                "no OpenAI API key: set OPENAI_API_KEY or pass --openai_api_key "
+                "(or --openai_base_url for a local server)"
+            )
+        self.name = spec.alias
+        self.spec = spec
+        self.is_chat = True if spec.is_chat is None else spec.is_chat
+        self.base_url = (options.openai_base_url or OPENAI_URL).rstrip("/")
+        self._clients = [
+            openai.OpenAI(
+                api_key=key,
+                base_url=self.base_url,
+                max_retries=0,  # retries happen in _RetryPolicy only
+                timeout=options.request_timeout,
+            )
+            for key in (keys or (_PLACEHOLDER_KEY,))
+        ]
+        self._key_index = 0
+        self._key_lock = threading.Lock()
+        self._max_concurrency = options.max_concurrency
+        self._policy = _RetryPolicy(self.base_url, spec.model, options, sleep)
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIBackend(name={self.name!r}, model={self.spec.model!r}, "
+            f"base_url={self.base_url!r})"
+        )
+
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        params: GenerationParams,
+        sample_indices: Sequence[int] | None = None,
+    ) -> list[Completion]:
+        indices = (
+            list(sample_indices) if sample_indices is not None else sample_indices_for(prompts)
+        )
+        if len(indices) != len(prompts):
+            raise ValueError("sample_indices must have one entry per prompt")
+        if not prompts:
+            return []
+        workers = min(self._max_concurrency, len(prompts))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gpo-openai")
+        bar = tqdm(
+            total=len(prompts),
+            desc=f"{self.name} (http)",
+            disable=len(prompts) <= _PROGRESS_MIN_PROMPTS,
+            leave=False,
+        )
+        try:
+            futures = [
+                pool.submit(self._generate_one, p, params, i) for p, i in zip(prompts, indices)
+            ]
+            results = []
+            for future in futures:  # in prompt order
+                results.append(future.result())
+                bar.update(1)
+            return results
+        finally:
+            bar.close()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _generate_one(self, prompt: Prompt, params: GenerationParams, index: int) -> Completion:
+        common = {
+            "model": self.spec.model,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "n": 1,
+            "seed": params.seed + index,
+        }
+        if isinstance(prompt, str) and not self.is_chat:
+            response = self._call(lambda c: c.completions.create(prompt=prompt, **common))
+            text = response.choices[0].text if response.choices else ""
+        else:
+            if isinstance(prompt, str):
+                messages = [{"role": "user", "content": prompt}]
+            else:
+                messages = [{"role": m.role, "content": m.content} for m in prompt]
+            response = self._call(lambda c: c.chat.completions.create(messages=messages, **common))
+            text = response.choices[0].message.content if response.choices else ""
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text=text or "",
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        )
+
+    def _call(self, request: Callable[[Any], T]) -> T:
+        """Run one request with bounded retries; rate limits move on to the next key."""
+        attempt = 0
+        while True:
+            with self._key_lock:
+                key_index = self._key_index
+            try:
+                return request(self._clients[key_index])
+            except Exception as exc:  # classified below; unknown errors re-raise
+                failure = self._policy.classify(exc)
+                if isinstance(failure, BackendError):
+                    raise failure from None
+                if attempt >= self._policy.max_retries:
+                    raise self._policy.exhausted(failure) from None
+                if failure.rotate_key:
+                    self._rotate_key(key_index)
+                wait = self._policy.delay(attempt, failure)
+                log.warning(
+                    "%s at %s; retry %d/%d in %.1fs",
+                    failure.reason,
+                    self.base_url,
+                    attempt + 1,
+                    self._policy.max_retries,
+                    wait,
+                )
+                self._policy.sleep(wait)
+                attempt += 1
+
+    def _rotate_key(self, failed_index: int) -> None:
+        """Move to the next key, once per failure even when several threads hit the limit."""
+        with self._key_lock:
+            if self._key_index == failed_index:
+                self._key_index = (failed_index + 1) % len(self._clients)
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()

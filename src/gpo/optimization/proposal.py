@@ -1,0 +1,166 @@
+"""Candidate proposal and the choice of the next prompt (GPO_REFERENCE 5.3 steps 7-10).
+
+The optimizer LLM samples N candidate prompts from the meta-prompt (the paper's update step).
+Each reply is cut between ``<START>`` and ``<END>`` and polished; candidates are de-duplicated
+by MD5 against every prompt generated earlier in the task, and the next current prompt is the
+best-ranked candidate that was not chosen at an earlier step (a non-monotone move, like SGD).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
+
+from gpo.llm.base import LLM, GenerationParams, Prompt, user_message
+
+log = logging.getLogger(__name__)
+
+OPTIMIZER_MAX_TOKENS = 512
+GREEDY = GenerationParams(temperature=0.0, max_tokens=OPTIMIZER_MAX_TOKENS)
+START_TAG = "<START>"
+END_TAG = "<END>"
+
+
+class Scored(Protocol):
+    """Anything with an eval score (a trajectory entry)."""
+
+    @property
+    def score(self) -> float: ...
+
+
+ScoredT = TypeVar("ScoredT", bound=Scored)
+
+
+def optimizer_prompt(llm: LLM, text: str) -> Prompt:
+    """The optimizer request: one user message for chat models (as the original), else text."""
+    return user_message(text) if llm.is_chat else text
+
+
+def ask(llm: LLM, text: str, params: GenerationParams = GREEDY) -> str:
+    """One optimizer request (n = 1, fix 10.7); the reply text."""
+    (reply,) = llm.generate([optimizer_prompt(llm, text)], params, sample_indices=[0])
+    return reply.text
+
+
+def sample_replies(
+    llm: LLM, meta_prompt: str, n: int, temperature: float, seed: int = 0
+) -> list[str]:
+    """N independent samples of one meta-prompt, sent as N requests in ONE ``generate`` call.
+
+    The requests are identical and carry sample indices 0..N-1 (per-sample seeds and cache keys).
+    """
+    params = GenerationParams(temperature=temperature, max_tokens=OPTIMIZER_MAX_TOKENS, seed=seed)
+    prompt = optimizer_prompt(llm, meta_prompt)
+    replies = llm.generate([prompt] * n, params, sample_indices=list(range(n)))
+    return [r.text for r in replies]
+
+
+def extract_between_tags(text: str) -> str:
+    """Text after the first ``<START>`` (else from 0) up to the first ``<END>`` (else the end),
+    stripped. Quirk 10.22 kept: an ``<END>`` before the ``<START>`` gives ``""``."""
+    start = text.find(START_TAG)
+    begin = start + len(START_TAG) if start >= 0 else 0
+    end = text.find(END_TAG)
+    stop = end if end >= 0 else len(text)
+    return text[begin:stop].strip()
+
+
+def polish(text: str) -> str:
+    """Strip, delete every ``**``, and upper-case the first character when longer than 1."""
+    text = text.strip().replace("**", "")
+    if len(text) > 1:
+        text = text[0].upper() + text[1:]
+    return text
+
+
+def parse_candidate(reply: str) -> str:
+    """A reply's candidate prompt: extracted between the tags, then polished."""
+    return polish(extract_between_tags(reply))
+
+
+def propose(llm: LLM, meta_prompt: str, n: int, temperature: float, seed: int = 0) -> list[str]:
+    """N candidate prompts, in generation order (empty candidates are kept; quirk 10.17)."""
+    replies = sample_replies(llm, meta_prompt, n, temperature, seed)
+    for i, reply in enumerate(replies):
+        log.debug("optimizer reply %d: %r", i, reply)
+    return [parse_candidate(r) for r in replies]
+
+
+def prompt_hash(prompt: str) -> str:
+    """Hex MD5 of the UTF-8 prompt (also the CSV file name of its results)."""
+    return hashlib.md5(prompt.encode("utf-8")).hexdigest()
+
+
+def hashes_of(prompts: Iterable[str]) -> set[str]:
+    """MD5 hashes to add to the task's seen set after a dedup."""
+    return {prompt_hash(p) for p in prompts}
+
+
+def dedup_candidates(
+    candidates: Sequence[str], seen_hashes: Collection[str], scores: Mapping[str, float]
+) -> tuple[list[str], dict[str, float]]:
+    """Split candidates into new ones (to evaluate) and reused ones (with stored scores).
+
+    Generation order is kept (fix 10.8: the original passes the new list through ``set()``).
+    A candidate whose MD5 was seen before (earlier steps, or earlier in this list) is dropped,
+    and reused with its stored score if it has one. ``seen_hashes`` is not modified: add
+    ``hashes_of(new)`` to it afterwards. Quirks kept: the initial prompt is never hashed (the
+    caller never adds it), so regenerating it re-evaluates it; empty strings are ordinary
+    candidates (10.17, evaluated once as the Empty prompt).
+    """
+    seen = set(seen_hashes)
+    new: list[str] = []
+    reused: dict[str, float] = {}
+    for c in candidates:
+        h = prompt_hash(c)
+        if h in seen:
+            if c in scores:
+                reused[c] = scores[c]
+            continue
+        seen.add(h)
+        new.append(c)
+    return new, reused
+
+
+def build_ranking(
+    current_prompt: str, reused: Mapping[str, float], new_scores: Mapping[str, float]
+) -> dict[str, float]:
+    """The step's ranking: ``{U: 0.0}`` (a placeholder, not U's score; quirk 10.5), then the
+    reused candidates, then the newly evaluated ones, in insertion order."""
+    ranking = {current_prompt: 0.0}
+    ranking.update(reused)
+    ranking.update(new_scores)
+    return ranking
+
+
+def choose_next(ranking: Mapping[str, float], chosen_before: Collection[str]) -> str:
+    """The highest-ranked prompt not chosen at an earlier step (stable sort: ties go to the
+    earlier insertion); the top entry if every prompt was chosen before.
+
+    ``chosen_before`` holds the prompts chosen at steps >= 0. Quirk 10.5 kept: the initial
+    prompt is not in it (the original records its score instead), so it can be re-chosen, and
+    with its 0.0 placeholder it wins when every candidate scores 0.0.
+    """
+    if not ranking:
+        raise ValueError("empty ranking")
+    ordered = sorted(ranking.items(), key=lambda kv: kv[1], reverse=True)
+    for prompt, _ in ordered:
+        if prompt not in chosen_before:
+            return prompt
+    return ordered[0][0]
+
+
+def best_of_trajectory(trajectory: Sequence[ScoredT]) -> ScoredT:
+    """The final prompt: the entry with the highest eval score, ties going to the earliest.
+
+    The original never picks one (5.3); this is the explicit final stage it implies.
+    """
+    if not trajectory:
+        raise ValueError("empty trajectory")
+    best = trajectory[0]
+    for entry in trajectory[1:]:
+        if entry.score > best.score:
+            best = entry
+    return best

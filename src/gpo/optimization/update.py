@@ -1,0 +1,153 @@
+"""The update strategy: which meta-prompt family produces candidates (GPO_REFERENCE 5.6, 10.11).
+
+The paper distinguishes editing-based and generation-based refinement, with or without the
+feedback gradient: ``edit``, ``generate``, ``edit_without`` and ``generate_without`` (GPO).
+``UpdateStrategy`` fixes the task-level inputs (exemplars, instruction position) and builds a
+step's meta-prompt. ``validate_combination`` lists the flag combinations the original crashes
+on (10.11, 10.12), so the CLI can refuse them before any model loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from gpo.data.base import Example
+from gpo.errors import ConfigError
+from gpo.optimization import meta_prompts
+from gpo.optimization.meta_prompts import (
+    BUILDER_NAMES,
+    CandidateInputs,
+    ScoredPrompt,
+    unsupported_layout_message,
+)
+
+BUILDERS: dict[str, Callable[[CandidateInputs], str]] = {
+    "edit": meta_prompts.edit,
+    "generate": meta_prompts.generate,
+    "edit_without": meta_prompts.edit_without,
+    "generate_without": meta_prompts.generate_without,
+}
+DECAY_NAMES = ("fixed", "linear", "consine", "cosine")
+
+
+def _check_builder(name: str) -> None:
+    if name not in BUILDERS:
+        raise ConfigError(util_gradient_message(name))
+
+
+def util_gradient_message(name: str) -> str:
+    return (
+        f"--util_gradient_name={name!r} is not valid; set it to one of {', '.join(BUILDER_NAMES)}"
+    )
+
+
+@dataclass(frozen=True)
+class UpdateStrategy:
+    """A candidate meta-prompt builder chosen by ``--util_gradient_name``."""
+
+    name: str
+    exemplars: tuple[Example, ...]
+    instruction_pos: str
+    include_qa: bool = False
+    scores_as_percent: bool = False
+
+    def __post_init__(self) -> None:
+        _check_builder(self.name)
+        problem = unsupported_layout_message(self.name, self.instruction_pos, self.include_qa)
+        if problem:
+            raise ConfigError(problem)
+
+    @property
+    def uses_gradient(self) -> bool:
+        """Whether the builder shows the feedback (``*_without`` ignore it; quirk 10.11)."""
+        return self.name in ("edit", "generate")
+
+    def meta_prompt(
+        self,
+        current_prompt: str,
+        current_score: float,
+        *,
+        gradient: str | None = None,
+        k_list: str | None = None,
+        realtime: ScoredPrompt | None = None,
+    ) -> str:
+        """The step's meta-prompt for the current prompt and its raw eval score."""
+        inputs = CandidateInputs(
+            current_prompt=current_prompt,
+            current_score=current_score,
+            exemplars=self.exemplars,
+            instruction_pos=self.instruction_pos,
+            include_qa=self.include_qa,
+            k_list=k_list,
+            realtime=realtime,
+            gradient=gradient,
+            scores_as_percent=self.scores_as_percent,
+        )
+        return BUILDERS[self.name](inputs)
+
+
+def validate_combination(
+    util_gradient_name: str,
+    gradient_name: str,
+    instruction_pos: str,
+    include_qa: bool,
+    learning_rate_name: str,
+    decay_strategy: str,
+) -> list[str]:
+    """Messages (each naming the fix) for flag combinations that cannot run; [] if valid."""
+    problems: list[str] = []
+    if util_gradient_name not in BUILDERS:
+        problems.append(util_gradient_message(util_gradient_name))
+    elif util_gradient_name in ("edit", "generate") and gradient_name != "feedback":
+        problems.append(
+            f"--util_gradient_name={util_gradient_name} needs --gradient_name=feedback; "
+            f"or use --util_gradient_name={util_gradient_name}_without"
+        )
+    layout = unsupported_layout_message(util_gradient_name, instruction_pos, include_qa)
+    if layout:
+        problems.append(layout)
+    has_decay = decay_strategy in DECAY_NAMES
+    if learning_rate_name == "w_lr" and not has_decay:
+        problems.append(
+            "--learning_rate_name=w_lr needs --decay_strategy=fixed, linear or consine; "
+            "or use --learning_rate_name=wo_lr"
+        )
+    if learning_rate_name == "wo_lr" and has_decay:
+        problems.append(
+            f"--decay_strategy={decay_strategy} needs --learning_rate_name=w_lr; "
+            "or set --decay_strategy=-"
+        )
+    return problems
+
+
+def ensure_valid_combination(
+    util_gradient_name: str,
+    gradient_name: str,
+    instruction_pos: str,
+    include_qa: bool,
+    learning_rate_name: str,
+    decay_strategy: str,
+) -> None:
+    """Raise ConfigError with every problem of ``validate_combination`` on one line."""
+    problems = validate_combination(
+        util_gradient_name,
+        gradient_name,
+        instruction_pos,
+        include_qa,
+        learning_rate_name,
+        decay_strategy,
+    )
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def build_update_strategy(
+    name: str,
+    exemplars: Sequence[Example],
+    instruction_pos: str,
+    include_qa: bool = False,
+    scores_as_percent: bool = False,
+) -> UpdateStrategy:
+    """The ``UpdateStrategy`` for ``--util_gradient_name`` with the task's format exemplars."""
+    return UpdateStrategy(name, tuple(exemplars), instruction_pos, include_qa, scores_as_percent)

@@ -1,0 +1,1 @@
+"""Run folders, per-instruction CSVs, results_dict.json, steps.jsonl, checkpoints and export."""

@@ -1,0 +1,130 @@
+"""Test helper: run a real OpenAI-compatible llama.cpp server (``python -m llama_cpp.server``).
+
+Usage from a test module::
+
+    from servers import llama_server  # noqa: F401  (a module-scoped pytest fixture)
+
+    def test_x(llama_server):
+        url = llama_server.base_url  # http://127.0.0.1:<port>/v1
+
+or ``with start_llama_server(gguf) as server: ...``. The server listens on 127.0.0.1 on a free
+port, is started once per test module and stopped by its PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class LlamaServer:
+    """A running server: its base URL (for the openai client), PID and log file."""
+
+    base_url: str
+    pid: int
+    model_path: str
+    log_path: Path
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/models", timeout=2) as response:
+            return response.status == 200 and "data" in json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def stop_server(pid: int, timeout: float = 15.0) -> None:
+    """Stop the server process by PID (SIGTERM, then SIGKILL after ``timeout``)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+
+
+@contextlib.contextmanager
+def start_llama_server(
+    model_path: str | Path, n_threads: int = 2, n_ctx: int = 2048, timeout: float = 120.0
+) -> Iterator[LlamaServer]:
+    """Start ``python -m llama_cpp.server`` on a free local port; stop it on exit."""
+    port = free_port()
+    fd, log_name = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
+    command = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(model_path),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--n_threads", str(n_threads),
+        "--n_ctx", str(n_ctx),
+    ]  # fmt: skip
+    with os.fdopen(fd, "wb") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+    server = LlamaServer(
+        f"http://127.0.0.1:{port}/v1", process.pid, str(model_path), Path(log_name)
+    )
+    try:
+        _wait_until_ready(process, server, timeout)
+        yield server
+    finally:
+        stop_server(process.pid)
+        process.poll()  # lets Popen see the reaped child
+        with contextlib.suppress(OSError):
+            server.log_path.unlink()
+
+
+def _wait_until_ready(process: subprocess.Popen, server: LlamaServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = server.log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"llama_cpp.server exited with {process.returncode}:\n{tail}")
+        if _ready(server.base_url):
+            log.info("llama_cpp.server ready at %s (pid %d)", server.base_url, server.pid)
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"llama_cpp.server not ready after {timeout:.0f}s at {server.base_url}")
+
+
+@pytest.fixture(scope="module")
+def llama_server() -> Iterator[LlamaServer]:
+    """A llama.cpp server with the SmolLM2-135M GGUF, shared by the tests of one module."""
+    from gpo.llm.smollm2 import smollm2_gguf_path
+
+    with start_llama_server(smollm2_gguf_path()) as server:
+        yield server

@@ -1,0 +1,116 @@
+"""Bad input: one line on stderr naming the fix, exit status 2, no traceback, no run folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+MAIN = REPO / "src" / "optimization" / "main.py"
+
+
+def run_main(args: list[str], tmp_path: Path, env: dict | None = None, data_dir=None):
+    out = tmp_path / "out"
+    full_env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    full_env["GPO_DATA_URL"] = "http://127.0.0.1:9/unreachable.tar.gz"
+    full_env.update(env or {})
+    cmd = [sys.executable, str(MAIN), f"--output_dir={out}", "--no_cache", *args]
+    if data_dir is not None:
+        cmd.append(f"--data_dir={data_dir}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=300,
+                          cwd=tmp_path)
+    return proc, out
+
+
+def assert_one_line_error(proc, out: Path, *fragments: str) -> None:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    for frag in fragments:
+        assert frag in lines[0], lines[0]
+    # no run folder that could look finished
+    assert not out.exists() or not any(out.iterdir())
+
+
+BAD_FLAGS = [
+    (["--dataset=bbx"], ["--dataset", "did you mean 'bbh'"]),
+    (["--dataset=bbh", "--task_name=navigat"], ["navigat", "navigate"]),
+    (["--dataset=bbh", "--task_name=navigate", "--scorer_llm_name=smollm-135m", "--only_evaluate"],
+     ["smollm-135m", "smollm2-135m"]),
+    (["--decay_strategy=cosin"], ["--decay_strategy", "did you mean"]),
+    (["--momentum_selection_name=relevence"], ["--momentum_selection_name", "relevance"]),
+    (["--instruction_pos=Q_middle"], ["--instruction_pos", "Q_end"]),
+    (["--num_search_epochs=0"], ["--num_search_epochs", ">= 1"]),
+    (["--scorer_backend=vllmm"], ["--scorer_backend", "vllm"]),
+    (["--preset=gpo2"], ["--preset", "gpo"]),
+    (["--no_such_flag=1"], ["no_such_flag"]),
+    (["--num_search_epochs=three"], ["num_search_epochs"]),
+    (["--prompts_file=x.jsonl"], ["--only_evaluate"]),
+    (["--dataset=bbh", "--task_name=navigate", "--util_gradient_name=generate",
+      "--gradient_name=-", "--scorer_llm_name=smollm2-135m",
+      "--optimizer_llm_name=smollm2-135m"], ["--gradient_name=feedback"]),
+    (["--dataset=bbh", "--task_name=navigate", "--preset=gpo", "--decay_strategy=-",
+      "--scorer_llm_name=smollm2-135m", "--optimizer_llm_name=smollm2-135m"],
+     ["--decay_strategy"]),
+    (["--dataset=bbh", "--task_name=navigate", "--only_evaluate", "--include_qa=false",
+      "--instruction_pos=A_begin", "--scorer_llm_name=smollm2-135m"], ["include_qa"]),
+]
+
+
+@pytest.mark.parametrize("args,fragments", BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
+def test_bad_flag_values(args, fragments, tmp_path, data_dir):
+    proc, out = run_main(args, tmp_path, data_dir=data_dir)
+    assert_one_line_error(proc, out, *fragments)
+
+
+def test_missing_data_offline(tmp_path):
+    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
+                         tmp_path, data_dir=tmp_path / "nodata")
+    assert_one_line_error(proc, out, "GPO_DATA_DIR")
+    assert not any((tmp_path / "nodata").rglob("*.jsonl"))
+
+
+def test_malformed_data_names_file_and_line(tmp_path, data_dir):
+    root = tmp_path / "data"
+    src = data_dir / "common-nlp" / "WSC"
+    dst = root / "common-nlp" / "WSC"
+    shutil.copytree(src, dst)
+    lines = (dst / "test.jsonl").read_text().split("\n")
+    lines[2] = '{"input": "broken'
+    (dst / "test.jsonl").write_text("\n".join(lines))
+    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
+                         tmp_path, data_dir=root)
+    assert_one_line_error(proc, out, "test.jsonl", ":3")
+
+
+def test_missing_api_key(tmp_path, data_dir):
+    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=gpt-4"],
+                         tmp_path, data_dir=data_dir)
+    assert_one_line_error(proc, out, "OPENAI_API_KEY")
+
+
+def test_unreachable_server(tmp_path, data_dir):
+    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=some-model",
+                          "--scorer_backend=openai", "--openai_base_url=http://127.0.0.1:9/v1",
+                          "--max_examples=2"], tmp_path, data_dir=data_dir)
+    assert_one_line_error(proc, out, "127.0.0.1:9")
+
+
+def test_key_never_written(tmp_path, data_dir):
+    secret = "sk-test-secret-value-1234567890abcdef"
+    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=some-model",
+                          "--scorer_backend=openai", "--openai_base_url=http://127.0.0.1:9/v1",
+                          f"--openai_api_key={secret}", "--max_examples=2"], tmp_path,
+                         data_dir=data_dir)
+    assert proc.returncode == 2
+    assert secret not in proc.stderr + proc.stdout
+    for f in tmp_path.rglob("*"):
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
