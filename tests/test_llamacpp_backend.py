@@ -20,7 +20,7 @@ from gpo.llm.base import GenerationParams, user_message
 from gpo.llm.factory import BackendOptions, build_llm
 from gpo.llm.llamacpp import LlamaCppBackend
 
-OPTIONS = BackendOptions(n_threads=2, n_ctx=1024)
+OPTIONS = BackendOptions(n_threads=1, n_ctx=1024)  # 1 thread: fastest on shared cores
 
 
 @pytest.fixture(scope="module")

@@ -333,7 +333,11 @@ GOLDEN = {
 
 
 def _inputs(builder: str, variant: str, **extra: object) -> mp.CandidateInputs:
-    momentum: dict[str, object] = {"k-list": {"k_list": KL}, "none": {}, "real-time": {"realtime": RT}}[variant]
+    momentum: dict[str, object] = {
+        "k-list": {"k_list": KL},
+        "none": {},
+        "real-time": {"realtime": RT},
+    }[variant]
     gradient = "It ignores units." if builder in ("edit", "generate") else None
     return mp.CandidateInputs(
         current_prompt=U,
@@ -400,7 +404,9 @@ EXEMPLARS = (Example(3, "Sort: pear apple", ["apple pear"]), Example(4, "Count: 
 
 
 def test_exemplar_block_q_end() -> None:
-    assert mp.exemplar_block(EXEMPLARS, "Q_end") == """\
+    assert (
+        mp.exemplar_block(EXEMPLARS, "Q_end")
+        == """\
 Input:
 Sort: pear apple
 <Prompt>
@@ -412,10 +418,13 @@ Count: a b c
 <Prompt>
 Output:
 3"""
+    )
 
 
 def test_exemplar_block_q_begin() -> None:
-    assert mp.exemplar_block(EXEMPLARS, "Q_begin") == """\
+    assert (
+        mp.exemplar_block(EXEMPLARS, "Q_begin")
+        == """\
 Input:
 <Prompt>
 Sort: pear apple
@@ -427,10 +436,13 @@ Input:
 Count: a b c
 Output:
 3"""
+    )
 
 
 def test_exemplar_block_a_begin() -> None:
-    assert mp.exemplar_block(EXEMPLARS, "A_begin") == """\
+    assert (
+        mp.exemplar_block(EXEMPLARS, "A_begin")
+        == """\
 Input:
 Q: Sort: pear apple
 A: <Prompt>
@@ -442,6 +454,7 @@ Q: Count: a b c
 A: <Prompt>
 Output:
 3"""
+    )
 
 
 @pytest.mark.parametrize(
@@ -461,7 +474,9 @@ def test_position_phrase_in_closing_line(pos: str, phrase: str) -> None:
 
 def test_k_list_string_raw_scores_full_precision() -> None:
     # Quirk 10.4 kept: the header says 0-100 but the raw fraction is printed in full.
-    assert KL == """\
+    assert (
+        KL
+        == """\
 Here are some earlier prompts, each with its score. Scores go from 0 to 100; the higher the score, the better the prompt.
 
 Prompt: Let's think step by step.
@@ -471,6 +486,7 @@ Prompt: Be careful.
 Score: 0.5
 
 """
+    )
 
 
 def test_k_list_string_scores_as_percent() -> None:
@@ -503,7 +519,9 @@ def test_word_budget_line() -> None:
 
 def test_feedback_gradient_prompt_golden() -> None:
     wrong = [mp.WrongExample("Q1?", "(A)", "(B)"), mp.WrongExample("Q2?", "7", "8")]
-    assert mp.feedback_gradient_prompt("Think.", wrong) == """\
+    assert (
+        mp.feedback_gradient_prompt("Think.", wrong)
+        == """\
 Your job is to find out what is wrong with the current prompt by looking at the examples it gets wrong.
 
 The current prompt is:
@@ -522,11 +540,14 @@ Wrong prediction: 7
 Ground truth answer: 8
 
 Give one reason why the prompt could lead to these wrong answers, and put it between <START> and <END>."""
+    )
 
 
 def test_feedback_gradient_prompt_without_errors() -> None:
     # Quirk 10.14: the request is still built (and sent) when nothing is wrong.
-    assert mp.feedback_gradient_prompt("Think.", []) == """\
+    assert (
+        mp.feedback_gradient_prompt("Think.", [])
+        == """\
 Your job is to find out what is wrong with the current prompt by looking at the examples it gets wrong.
 
 The current prompt is:
@@ -537,10 +558,13 @@ With this prompt, the examples below are answered wrongly. Compare each wrong pr
 Each example below lists the question, the wrong prediction and the ground-truth answer.
 
 Give one reason why the prompt could lead to these wrong answers, and put it between <START> and <END>."""
+    )
 
 
 def test_realtime_gradient_momentum_prompt_golden() -> None:
-    assert mp.realtime_gradient_momentum_prompt("Too vague.", "Ignores units.") == """\
+    assert (
+        mp.realtime_gradient_momentum_prompt("Too vague.", "Ignores units.")
+        == """\
 Your job is to combine the problems of the previous prompts with the problems of the current prompt.
 
 The problems of the previous prompts are:
@@ -551,11 +575,16 @@ Ignores units.
 
 Merge the two sets of problems into one summary of problems.
 Put the merged problems between <START> and <END>."""
+    )
 
 
 def test_realtime_para_momentum_prompt_golden() -> None:
-    text = mp.realtime_para_momentum_prompt(mp.ScoredPrompt("A.", 0.42), mp.ScoredPrompt("B.", 0.35))
-    assert text == """\
+    text = mp.realtime_para_momentum_prompt(
+        mp.ScoredPrompt("A.", 0.42), mp.ScoredPrompt("B.", 0.35)
+    )
+    assert (
+        text
+        == """\
 Your job is to summarise the previous prompt and the current prompt, taking their scores into account, and to create a new prompt from them. Scores go from 0 to 100; the higher the score, the better the prompt.
 
 The previous prompt with its score:
@@ -568,6 +597,7 @@ Score: 0.35
 
 Using both prompts and their scores, create a new prompt.
 Put the new prompt between <START> and <END>."""
+    )
 
 
 def test_realtime_para_momentum_prompt_percent() -> None:

@@ -90,7 +90,10 @@ def test_with_word_budget_inserts_before_last_line() -> None:
     assert with_word_budget("a\nb\nwrap", 7) == (
         "a\nb\nYou may change at most 7 words of the current prompt.\n\nwrap"
     )
-    assert with_word_budget("wrap", 3) == "You may change at most 3 words of the current prompt.\n\nwrap"
+    assert (
+        with_word_budget("wrap", 3)
+        == "You may change at most 3 words of the current prompt.\n\nwrap"
+    )
 
 
 def test_wo_lr_and_w_lr_copies() -> None:
@@ -126,22 +129,61 @@ def test_gpo_and_baseline_combinations_are_valid() -> None:
     assert _problems(decay_strategy="cosine") == []
     # APE, APO, OPRO, PE2, SGDM (GPO_REFERENCE 1.3)
     assert _problems(learning_rate_name="wo_lr", decay_strategy="-") == []
-    assert _problems(util_gradient_name="edit", gradient_name="feedback", learning_rate_name="wo_lr", decay_strategy="-") == []
+    assert (
+        _problems(
+            util_gradient_name="edit",
+            gradient_name="feedback",
+            learning_rate_name="wo_lr",
+            decay_strategy="-",
+        )
+        == []
+    )
     assert _problems(gradient_name="feedback", decay_strategy="fixed") == []
 
 
 @pytest.mark.parametrize(
     ("changes", "fix"),
     [
-        ({"util_gradient_name": "edit"}, "--util_gradient_name=edit needs --gradient_name=feedback; or use --util_gradient_name=edit_without"),
-        ({"util_gradient_name": "generate"}, "--util_gradient_name=generate needs --gradient_name=feedback"),
-        ({"util_gradient_name": "-"}, "--util_gradient_name='-' is not valid; set it to one of edit, generate, edit_without, generate_without"),
-        ({"instruction_pos": "before_Q"}, "--instruction_pos=before_Q is not supported by the optimizer meta-prompts; use one of Q_end, Q_begin, A_begin"),
-        ({"util_gradient_name": "edit_without", "include_qa": True}, "--util_gradient_name=edit_without with --include_qa=true needs --instruction_pos=A_begin (got Q_end); or set --include_qa=false"),
-        ({"util_gradient_name": "edit_without", "include_qa": True, "instruction_pos": "Q_begin"}, "needs --instruction_pos=A_begin (got Q_begin)"),
-        ({"util_gradient_name": "edit_without", "instruction_pos": "A_begin"}, "--util_gradient_name=edit_without with --instruction_pos=A_begin needs --include_qa=true"),
-        ({"decay_strategy": "-"}, "--learning_rate_name=w_lr needs --decay_strategy=fixed, linear or consine; or use --learning_rate_name=wo_lr"),
-        ({"learning_rate_name": "wo_lr"}, "--decay_strategy=consine needs --learning_rate_name=w_lr; or set --decay_strategy=-"),
+        (
+            {"util_gradient_name": "edit"},
+            "--util_gradient_name=edit needs --gradient_name=feedback; or use --util_gradient_name=edit_without",
+        ),
+        (
+            {"util_gradient_name": "generate"},
+            "--util_gradient_name=generate needs --gradient_name=feedback",
+        ),
+        (
+            {"util_gradient_name": "-"},
+            "--util_gradient_name='-' is not valid; set it to one of edit, generate, edit_without, generate_without",
+        ),
+        (
+            {"instruction_pos": "before_Q"},
+            "--instruction_pos=before_Q is not supported by the optimizer meta-prompts; use one of Q_end, Q_begin, A_begin",
+        ),
+        (
+            {"util_gradient_name": "edit_without", "include_qa": True},
+            "--util_gradient_name=edit_without with --include_qa=true needs --instruction_pos=A_begin (got Q_end); or set --include_qa=false",
+        ),
+        (
+            {
+                "util_gradient_name": "edit_without",
+                "include_qa": True,
+                "instruction_pos": "Q_begin",
+            },
+            "needs --instruction_pos=A_begin (got Q_begin)",
+        ),
+        (
+            {"util_gradient_name": "edit_without", "instruction_pos": "A_begin"},
+            "--util_gradient_name=edit_without with --instruction_pos=A_begin needs --include_qa=true",
+        ),
+        (
+            {"decay_strategy": "-"},
+            "--learning_rate_name=w_lr needs --decay_strategy=fixed, linear or consine; or use --learning_rate_name=wo_lr",
+        ),
+        (
+            {"learning_rate_name": "wo_lr"},
+            "--decay_strategy=consine needs --learning_rate_name=w_lr; or set --decay_strategy=-",
+        ),
     ],
 )
 def test_invalid_combinations_name_the_fix(changes: dict[str, object], fix: str) -> None:
@@ -151,7 +193,10 @@ def test_invalid_combinations_name_the_fix(changes: dict[str, object], fix: str)
 
 
 def test_edit_without_with_qa_a_begin_is_valid() -> None:
-    assert _problems(util_gradient_name="edit_without", include_qa=True, instruction_pos="A_begin") == []
+    assert (
+        _problems(util_gradient_name="edit_without", include_qa=True, instruction_pos="A_begin")
+        == []
+    )
 
 
 def test_ensure_valid_combination_joins_all_problems() -> None:

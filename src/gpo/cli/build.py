@@ -15,10 +15,10 @@ from gpo.cli.flags import CliRequest
 from gpo.config import ModelConfig, RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import Benchmark, get_benchmark
-from gpo.llm.accounting import Ledger
+from gpo.llm.accounting import Ledger, wrap_llm
 from gpo.llm.aliases import ModelSpec, resolve_model
 from gpo.llm.base import LLM
-from gpo.llm.cache import ResponseCache, wrap_llm
+from gpo.llm.cache import ResponseCache
 from gpo.llm.factory import BackendOptions, build_llm
 
 log = logging.getLogger(__name__)

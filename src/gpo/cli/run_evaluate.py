@@ -45,9 +45,9 @@ def run_evaluate(request: CliRequest) -> None:
     elif len(datasets) > 1:
         config = dataclasses.replace(config, dataset="mixed")
     config = dataclasses.replace(config, tasks=tuple(dict.fromkeys(r.task for r in records)))
-    s = config.scoring
-    validate_scoring_settings(s.instruction_pos, s.include_qa, s.few_shot)
     specs = resolve_specs(config, request, need_optimizer=False)
+    s = config.scoring
+    validate_scoring_settings(s.instruction_pos, s.include_qa, s.few_shot, specs[0].is_chat)
     tasks = {}
     for d in datasets:
         bench = get_benchmark(d)

@@ -110,8 +110,16 @@ def _convert_into(gguf: Path, dest: Path, dtype: str) -> None:
         ) from exc
     folder, name = str(gguf.parent), gguf.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name)
+    # The weights are dequantized already, but new transformers still marks the model as a GGUF
+    # quantized one and refuses to save it: move them into a plain model built from the config.
+    config = loaded.config
+    if getattr(config, "quantization_config", None) is not None:
+        delattr(config, "quantization_config")
+    model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict())
     model = model.to(getattr(torch, dtype))
+    del loaded
     if not getattr(tokenizer, "chat_template", None):
         template = read_gguf_chat_template(gguf)
         if template:
@@ -120,6 +128,25 @@ def _convert_into(gguf: Path, dest: Path, dtype: str) -> None:
         logger.warning("%s carries no chat template; the model will be used as a base model", name)
     model.save_pretrained(str(dest), safe_serialization=True)
     tokenizer.save_pretrained(str(dest))
+    _add_legacy_rope_theta(dest / "config.json")
+    _make_readable(dest)
+
+
+def _add_legacy_rope_theta(config_path: Path) -> None:
+    """Also write ``rope_theta`` at top level, so transformers 4.x (which ignores the newer
+    ``rope_parameters``) does not fall back to its default base of 10000."""
+    config = json.loads(config_path.read_text())
+    theta = (config.get("rope_parameters") or {}).get("rope_theta")
+    if theta is not None and "rope_theta" not in config:
+        config["rope_theta"] = theta
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def _make_readable(folder: Path) -> None:
+    """mkdtemp folders are private (0700); the model folder is shared like any cache."""
+    folder.chmod(0o755)
+    for path in folder.iterdir():
+        path.chmod(0o644)
 
 
 def read_gguf_chat_template(gguf: Path) -> str | None:

@@ -127,6 +127,14 @@ def _load_sentence_transformer(name_or_path: str, device: str) -> Any:
         raise EmbeddingError(_offline_hint(name_or_path)) from exc
 
 
+def _embedding_dimension(model: Any) -> int:
+    """The vector size (the method was renamed in sentence-transformers 5)."""
+    getter = getattr(model, "get_embedding_dimension", None)
+    if getter is None:
+        getter = model.get_sentence_embedding_dimension
+    return int(getter() or 0)
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model, loaded once, encoding normalised embeddings on ``device``."""
 
@@ -138,7 +146,7 @@ class SentenceTransformerEmbedder:
         self._model = (
             model if model is not None else _load_sentence_transformer(name_or_path, device)
         )
-        dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dim = _embedding_dimension(self._model)
         self._cached = _CachedEncoder(self._encode_batch, dim)
         log.info("embedding model %s loaded (dimension %d)", name_or_path, dim)
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Union
 
 from gpo.errors import ConfigError
 from gpo.llm.base import LLM
+from gpo.llm.embedder import Embedder
 from gpo.optimization.meta_prompts import (
     ScoredPrompt,
     k_list_string,
@@ -28,7 +30,12 @@ from gpo.optimization.meta_prompts import (
     realtime_para_momentum_prompt,
 )
 from gpo.optimization.proposal import ask, parse_candidate
-from gpo.optimization.selection import GradientEntry, Selection, TrajectoryEntry
+from gpo.optimization.selection import (
+    GradientEntry,
+    Selection,
+    TrajectoryEntry,
+    build_selection,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +150,45 @@ class RealTimeFeedbackMomentum:
         meta_prompt = realtime_gradient_momentum_prompt(momentum, gradient)
         merged = parse_candidate(ask(llm, meta_prompt))
         return RealTimeFeedback(merged, meta_prompt)
+
+
+ParaMomentum = Union[KListParaMomentum, RealTimeParaMomentum]
+FeedbackMomentum = Union[KListFeedbackMomentum, RealTimeFeedbackMomentum]
+
+
+def _k_list_selection(selection_name: str, embedder: Embedder | None) -> Selection | None:
+    return None if selection_name == "-" else build_selection(selection_name, embedder)
+
+
+def build_para_momentum(
+    update_name: str,
+    selection_name: str,
+    k: int,
+    embedder: Embedder | None = None,
+    *,
+    scores_as_percent: bool = False,
+    score_summary: bool = True,
+) -> ParaMomentum | None:
+    """Momentum over the trajectory, or None when off (update ``-``, or k-list without a
+    selection method: the original builds no momentum object then, 5.2)."""
+    if update_name == "-":
+        return None
+    if check_update_name(update_name) == "real-time":
+        return RealTimeParaMomentum(score_summary, scores_as_percent)
+    selection = _k_list_selection(selection_name, embedder)
+    return None if selection is None else KListParaMomentum(selection, k, scores_as_percent)
+
+
+def build_feedback_momentum(
+    update_name: str, selection_name: str, k: int, embedder: Embedder | None = None
+) -> FeedbackMomentum | None:
+    """Momentum over the gradient history, or None when off (as ``build_para_momentum``)."""
+    if update_name == "-":
+        return None
+    if check_update_name(update_name) == "real-time":
+        return RealTimeFeedbackMomentum()
+    selection = _k_list_selection(selection_name, embedder)
+    return None if selection is None else KListFeedbackMomentum(selection, k)
 
 
 def check_update_name(name: str) -> str:

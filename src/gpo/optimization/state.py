@@ -7,39 +7,74 @@ original's ``results_dict.json`` logs. ``completed_steps`` is the resume positio
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from gpo.optimization.meta_prompts import ScoredPrompt
+from gpo.optimization.selection import GradientEntry, TrajectoryEntry
 
 
 @dataclass
 class TaskState:
     task: str
-    current_prompt: str
-    current_score: float
     initial_prompt: str
     initial_eval: float
-    initial_test: float | None
-    trajectory: list[list[Any]] = field(default_factory=list)  # [prompt, score, epoch, step]
-    scores: dict[str, float] = field(default_factory=dict)  # instruction_score_dict (eval)
-    test_scores: dict[str, float] = field(default_factory=dict)
-    seen_hashes: list[str] = field(default_factory=list)
-    # eval_step2max_instruction: step id -> chosen prompt. Quirk 10.5 (kept): the original stores
-    # the initial *score* under -1, so the initial prompt never counts as "chosen before".
-    chosen: dict[str, Any] = field(default_factory=dict)
-    last_chosen_score: float = 0.0
-    gradients: list[list[Any]] = field(default_factory=list)  # [text, improvement, epoch, step]
+    initial_test: float
+    trajectory: list[TrajectoryEntry]
+    scores: dict[str, float]  # instruction_score_dict: every evaluated prompt -> eval score
+    test_scores: dict[str, float]
+    results: dict[str, Any]  # the original's results_dict.json
+    seen_hashes: set[str] = field(default_factory=set)
+    # eval_step2max_instruction for steps >= 0. Quirk 10.5 (kept): the original stores the initial
+    # *score* under step -1, so the initial prompt never counts as "chosen before".
+    chosen: list[str] = field(default_factory=list)
+    gradients: list[GradientEntry] = field(default_factory=list)
     momentum_gradient: str | None = None  # real-time feedback momentum
-    momentum_para: list[Any] | None = None  # real-time para momentum [text, score]
+    momentum_para: ScoredPrompt | None = None  # real-time para momentum
     completed_steps: int = 0
-    results: dict[str, Any] = field(default_factory=dict)  # results_dict.json
+
+    @property
+    def current(self) -> TrajectoryEntry:
+        return self.trajectory[-1]
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {
+            "task": self.task,
+            "initial_prompt": self.initial_prompt,
+            "initial_eval": self.initial_eval,
+            "initial_test": self.initial_test,
+            "trajectory": [e.to_dict() for e in self.trajectory],
+            "scores": self.scores,
+            "test_scores": self.test_scores,
+            "results": self.results,
+            "seen_hashes": sorted(self.seen_hashes),
+            "chosen": self.chosen,
+            "gradients": [g.to_dict() for g in self.gradients],
+            "momentum_gradient": self.momentum_gradient,
+            "momentum_para": None if self.momentum_para is None
+            else [self.momentum_para.prompt, self.momentum_para.score],
+            "completed_steps": self.completed_steps,
+        }
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> TaskState:
-        return TaskState(**d)
+        para = d["momentum_para"]
+        return TaskState(
+            task=d["task"],
+            initial_prompt=d["initial_prompt"],
+            initial_eval=d["initial_eval"],
+            initial_test=d["initial_test"],
+            trajectory=[TrajectoryEntry.from_dict(e) for e in d["trajectory"]],
+            scores=dict(d["scores"]),
+            test_scores=dict(d["test_scores"]),
+            results=d["results"],
+            seen_hashes=set(d["seen_hashes"]),
+            chosen=list(d["chosen"]),
+            gradients=[GradientEntry.from_dict(g) for g in d["gradients"]],
+            momentum_gradient=d["momentum_gradient"],
+            momentum_para=None if para is None else ScoredPrompt(para[0], para[1]),
+            completed_steps=d["completed_steps"],
+        )
 
 
 def empty_results(setting_dict: dict[str, bool]) -> dict[str, Any]:

@@ -1,0 +1,178 @@
+"""One GPO step (GPO_REFERENCE 5.3), split into the paper's stages.
+
+train batch -> gradient (feedback) -> momentum (para / feedback) -> step size -> meta-prompt ->
+learning rate (word budget) -> proposal of N candidates -> dedup -> eval -> choice of the next prompt.
+Every stage reads and writes the explicit ``TaskState``; the returned ``StepRecord`` is the
+``steps.jsonl`` line.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from nltk.metrics.distance import edit_distance
+
+from gpo.data.base import TaskData
+from gpo.evaluation.report import ScoreReport
+from gpo.evaluation.scorer import Scorer
+from gpo.llm.base import LLM
+from gpo.optimization.components import Components
+from gpo.optimization.gradient import wrong_examples
+from gpo.optimization.momentum import KListFeedbackMomentum, KListParaMomentum
+from gpo.optimization.proposal import (
+    build_ranking,
+    choose_next,
+    dedup_candidates,
+    hashes_of,
+    propose,
+)
+from gpo.optimization.selection import PENDING_IMPROVEMENT, GradientEntry, TrajectoryEntry
+from gpo.optimization.state import TaskState, batch_indices
+from gpo.results.run_folder import RunFolder
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything a step needs besides the state (passed in, never global)."""
+
+    data: TaskData
+    scorer: Scorer
+    optimizer: LLM
+    components: Components
+    folder: RunFolder
+    num_candidates: int
+    temperature: float
+    batch_size: int
+    total_steps: int
+    seed: int
+    score_train: bool
+    test_every_step: bool
+
+
+def word_edit_distance(a: str, b: str) -> int:
+    """Word-level Levenshtein distance (the measured size of an update)."""
+    return int(edit_distance(a.split(), b.split()))
+
+
+def step_seed(seed: int, task: str, t: int) -> int:
+    """Sampling seed of step t: fixed by (seed, task, t), so a resumed step samples the same."""
+    return (seed * 1_000_003 + zlib.crc32(task.encode()) + 7919 * t) % (2**31)
+
+
+def _train_batch(ctx: StepContext, state: TaskState, e: int, j: int) -> ScoreReport | None:
+    if not ctx.score_train:
+        return None
+    idx = batch_indices(j, len(ctx.data.train), ctx.batch_size)
+    report = ctx.scorer.score(state.current.prompt, ctx.data, "train", idx)
+    ctx.folder.save_report(state.task, report, e, j)
+    state.results["train_log"][f"{e}_{j}"] = [report.instruction, report.score, e, j]
+    return report
+
+
+def _gradient(ctx: StepContext, state: TaskState, train: ScoreReport | None, e: int, j: int):
+    """The feedback gradient, then momentum over gradients. Returns the gradient text in use."""
+    comp, res = ctx.components, state.results
+    if comp.gradient is None or train is None:
+        return None
+    batch = [ctx.data.train[r.index] for r in train.rows]
+    meta, text = comp.gradient.compute(ctx.optimizer, state.current.prompt,
+                                       wrong_examples(train, batch))
+    res["meta_gradient_prompts"].append([meta, e, j])
+    state.gradients.append(GradientEntry(text, PENDING_IMPROVEMENT, e, j))
+    fm = comp.feedback_momentum
+    if fm is None:
+        return text
+    if isinstance(fm, KListFeedbackMomentum):
+        selected = fm.apply(state.gradients)
+        res["selected_gradient_history_list"].append([[g.text for g in selected.selected], e, j])
+        return selected.text
+    merged = fm.apply(ctx.optimizer, state.momentum_gradient, text)
+    state.momentum_gradient = merged.momentum
+    if merged.meta_prompt is not None:
+        res["meta_fo_momentum_gradient_prompts"].append([merged.meta_prompt, e, j])
+    res["meta_fo_momentum_gradient_texts"].append([merged.momentum, e, j])
+    return merged.momentum
+
+
+def _para_momentum(ctx: StepContext, state: TaskState, e: int, j: int):
+    """Momentum over prompts: the k-list string, or the real-time summary buffer."""
+    pm, res = ctx.components.para_momentum, state.results
+    if pm is None:
+        return None, None
+    if isinstance(pm, KListParaMomentum):
+        k_list = pm.apply(state.trajectory)
+        res["selected_para_history_list"].append(
+            [[[x.prompt, x.score] for x in k_list.selected], e, j])
+        return k_list.text, None
+    cur = state.current
+    rt = pm.apply(ctx.optimizer, state.momentum_para, cur.prompt, cur.score,
+                  lambda p: ctx.scorer.score(p, ctx.data, "eval").score)
+    state.momentum_para = rt.momentum
+    if rt.meta_prompt is not None:
+        res["meta_fo_momentum_para_prompts"].append([rt.meta_prompt, e, j])
+    res["meta_fo_momentum_para_texts"].append([rt.momentum.prompt, rt.momentum.score, e, j])
+    return None, rt.momentum
+
+
+def _evaluate(ctx: StepContext, state: TaskState, new: list[str], e: int, j: int):
+    reports = ctx.scorer.score_many(new, ctx.data, "eval") if new else []
+    for k, report in enumerate(reports):
+        ctx.folder.save_report(state.task, report, e, j)
+        state.scores[report.instruction] = report.score
+        state.results["eval_log"][f"{e}_{j}_{k}"] = [report.instruction, report.score, e, j]
+    state.results["meta_generate_instructions"].append([new, e, j])
+    return {r.instruction: r.score for r in reports}
+
+
+def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict[str, Any]:
+    """Run step t (epoch e, step j) in place on ``state``; return its step-log record."""
+    comp, res, current = ctx.components, state.results, state.current
+    train = _train_batch(ctx, state, e, j)
+    gradient = _gradient(ctx, state, train, e, j)
+    k_list, realtime = _para_momentum(ctx, state, e, j)
+    step_size = None
+    if comp.schedule is not None:
+        step_size = comp.schedule.step_size(len(state.trajectory), ctx.total_steps)
+        res["modify_word_num_history"].append([step_size, e, j])
+    meta = comp.update.meta_prompt(current.prompt, current.score, gradient=gradient,
+                                   k_list=k_list, realtime=realtime)
+    meta = comp.learning_rate.apply(meta, step_size)
+    res["meta_prompts"].append([meta, e, j])
+    candidates = propose(ctx.optimizer, meta, ctx.num_candidates, ctx.temperature,
+                         step_seed(ctx.seed, state.task, t))
+    new, reused = dedup_candidates(candidates, state.seen_hashes, state.scores)
+    state.seen_hashes |= hashes_of(new)
+    new_scores = _evaluate(ctx, state, new, e, j)
+    ranking = build_ranking(current.prompt, reused, new_scores)
+    chosen = choose_next(ranking, set(state.chosen))
+    chosen_score = ranking[chosen]  # the 0.0 placeholder if U is re-chosen (quirk 10.5, kept)
+    if state.gradients and comp.gradient is not None:
+        # improvement over the previous step's choice (the initial eval score at step 0)
+        state.gradients[-1] = state.gradients[-1].with_improvement(chosen_score - current.score)
+    state.chosen.append(chosen)
+    state.trajectory.append(TrajectoryEntry(chosen, chosen_score, e, j))
+    test_score = None
+    if ctx.test_every_step:
+        report = ctx.scorer.score(chosen, ctx.data, "test")
+        ctx.folder.save_report(state.task, report, e, j)
+        test_score = state.test_scores[chosen] = report.score
+        res["test_log"][f"{e}_{j}"] = [chosen, report.score, e, j]
+    res["meta_gradient_texts"] = [[g.text, g.improvement, g.epoch, g.step]
+                                  for g in state.gradients]
+    return {
+        "task": state.task, "global_step": t, "epoch": e, "step": j,
+        "current_prompt": current.prompt, "current_eval_score": current.score,
+        "train_score": None if train is None else train.score,
+        "gradient": gradient, "step_size": step_size, "meta_prompt": meta,
+        "candidates": [
+            {"prompt": c, "eval_score": state.scores.get(c),
+             "status": "new" if c in new_scores else ("reused" if c in reused else "duplicate"),
+             "edit_distance": word_edit_distance(current.prompt, c)}
+            for c in candidates
+        ],
+        "chosen": {"prompt": chosen, "eval_score": chosen_score,
+                   "edit_distance": word_edit_distance(current.prompt, chosen),
+                   "test_score": test_score},
+    }

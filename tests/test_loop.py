@@ -1,0 +1,178 @@
+"""The GPO loop end to end on deterministic fakes: a rule-based scorer for which better prompts
+exist, and an optimizer that proposes them. Asserts the trajectory, the non-monotone choice, the
+final best-on-eval prompt, every artifact, and exact resume after a crash."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from gpo.cli.optimize import run_task
+from gpo.config import ModelConfig, OptimizerConfig, RunConfig
+from gpo.data.registry import get_benchmark
+from gpo.data.sampling import FormatSampler
+from gpo.evaluation.scorer import Scorer, ScorerSettings
+from gpo.llm.accounting import Ledger, wrap_llm
+from gpo.llm.base import ChatMessage, GenerationParams, Prompt
+from gpo.llm.embedder import FakeEmbedder
+from gpo.llm.fake import FakeLLM
+from gpo.optimization.components import build_components
+from gpo.results.io import read_json, read_jsonl
+from gpo.results.run_folder import RunFolder
+
+TASK = "navigate"
+
+
+def make_scorer_fake(answers: dict[str, str]) -> FakeLLM:
+    """Answers right for every question when the prompt says BEST, for half with GOOD, else
+    wrong. The second round repeats the first answer."""
+
+    def respond(prompt: Prompt, params: GenerationParams, i: int) -> str:
+        assert isinstance(prompt, tuple)
+        if len(prompt) == 3:  # second round: repeat the first-round answer
+            return prompt[1].content
+        text = prompt[0].content
+        question = next(q for q in answers if q in text)
+        right = answers[question]
+        wrong = "No" if right == "Yes" else "Yes"
+        if "BEST" in text:
+            return f"The answer is {right}."
+        if "GOOD" in text:
+            return f"The answer is {right if hash_even(question) else wrong}."
+        return f"The answer is {wrong}."
+
+    return FakeLLM(respond, name="fake-scorer")
+
+
+def hash_even(text: str) -> bool:
+    return sum(map(ord, text)) % 2 == 0
+
+
+def optimizer_fake(fail_at_call: int | None = None) -> FakeLLM:
+    proposals = ["Think GOOD.", "Think BEST.", "Think plainly."]
+    calls = {"n": 0}
+
+    def respond(prompt: Prompt, params: GenerationParams, i: int) -> str:
+        calls["n"] += 1
+        if fail_at_call is not None and calls["n"] == fail_at_call:
+            raise RuntimeError("simulated crash")
+        return f"Here it is: <START>{proposals[i % len(proposals)]}<END>"
+
+    return FakeLLM(respond, name="fake-optimizer")
+
+
+def make_config(tmp_path: Path, data_dir: Path, **opt) -> RunConfig:
+    o = OptimizerConfig(
+        num_search_epochs=1, num_generated_instructions_in_each_step=2, opt_batch_size=4,
+        gradient_name="-", momentum_para_name="para", momentum_selection_name="relavance",
+        momentum_selection_num=3, momentum_update_name="k-list", learning_rate_name="w_lr",
+        initial_step_size=50, decay_strategy="consine", final_step_size=10,
+        util_gradient_name="generate_without", **opt)
+    return RunConfig(
+        dataset="bbh", tasks=(TASK,), initial_instruction="Let's think step by step.",
+        scorer=ModelConfig("fake-scorer"), optimizer=ModelConfig("fake-optimizer", "auto", 1.0,
+                                                                 512),
+        opt=o, data_dir=str(data_dir), output_dir=str(tmp_path / "out"), max_examples=8,
+        cache_dir=None)
+
+
+def run(config: RunConfig, folder: RunFolder, optimizer: FakeLLM):
+    bench = get_benchmark("bbh")
+    data = bench.load(TASK, Path(config.data_dir), config.max_examples)
+    answers = {e.question: str(e.answer) for split in ("train", "eval", "test")
+               for e in data.split(split)}
+    ledger = Ledger()
+    scorer = Scorer(wrap_llm(make_scorer_fake(answers), "scorer", ledger, None), bench,
+                    ScorerSettings())
+    fmt = FormatSampler.seeded(0).sample([data], config.opt.format_data_num)[TASK]
+    comps = build_components(config.opt, config.scoring,
+                             tuple(data.format[i] for i in fmt), FakeEmbedder())
+    opt = wrap_llm(optimizer, "optimizer", ledger, None)
+    return run_task(config, folder, TASK, data, scorer, opt, comps, ledger)
+
+
+def test_loop_trajectory_choice_and_artifacts(tmp_path, data_dir):
+    config = make_config(tmp_path, data_dir)
+    folder = RunFolder.create(config)
+    optimizer = optimizer_fake()
+    outcome = run(config, folder, optimizer)
+    # 8 train rows, batch 4 -> 2 steps; each step sends exactly N=2 optimizer requests
+    assert [len(c.prompts) for c in optimizer.calls] == [2, 2]
+    traj = [(e.prompt, e.epoch, e.step) for e in outcome.state.trajectory]
+    # step 0 picks BEST (1.0); step 1 regenerates the same two prompts: BEST was chosen
+    # before, so the non-monotone rule moves to GOOD although it scores lower
+    assert traj == [("Let's think step by step.", -1, -1), ("Think BEST.", 0, 0),
+                    ("Think GOOD.", 0, 1)]
+    assert outcome.state.trajectory[1].score == 1.0
+    assert 0.0 < outcome.state.trajectory[2].score < 1.0
+    assert outcome.best.prompt == "Think BEST." and outcome.best_test == 1.0
+    task_dir = folder.task_dir(TASK)
+    steps = read_jsonl(task_dir / "steps.jsonl")
+    assert [s["global_step"] for s in steps] == [-1, 0, 1]
+    assert [c["status"] for c in steps[2]["candidates"]] == ["reused", "reused"]
+    assert steps[1]["step_size"] == 30 and steps[2]["step_size"] == 10  # cosine 50->10, T=2
+    assert "at most 30 words" in steps[1]["meta_prompt"]
+    assert steps[1]["chosen"]["edit_distance"] == 5  # 4 words replaced by 2: 2 subs + 2 dels
+    assert steps[1]["usage"]["roles"]["optimizer"]["requests"] == 2
+    results = read_json(task_dir / "results_dict.json")
+    assert set(results) >= {"meta_prompts", "eval_log", "test_log", "train_log",
+                            "selected_para_history_list", "modify_word_num_history"}
+    assert results["modify_word_num_history"] == [[30, 0, 0], [10, 0, 1]]
+    assert list(results["test_log"]) == ["-1_-1", "0_0"]  # initial + final chosen only
+    assert results["train_log"] == {}  # nothing consumes train batches without feedback
+    best = read_jsonl(folder.best_prompts_path)
+    assert best[0]["prompt"] == "Think BEST." and best[0]["task"] == TASK
+    assert (task_dir / "eval" / "0" / "0").is_dir() and (task_dir / "test" / "-1" / "-1").is_dir()
+
+
+def test_resume_after_crash_matches_uninterrupted(tmp_path, data_dir):
+    config = make_config(tmp_path, data_dir)
+    clean = RunFolder.create(dataclasses.replace(config, output_dir=str(tmp_path / "a")))
+    run(config, clean, optimizer_fake())
+    crashed = RunFolder.create(dataclasses.replace(config, output_dir=str(tmp_path / "b")))
+    with pytest.raises(RuntimeError):
+        run(config, crashed, optimizer_fake(fail_at_call=3))  # dies in step 1
+    assert read_json(crashed.checkpoint_path(TASK))["completed_steps"] == 1
+    resumed_optimizer = optimizer_fake()
+    run(config, crashed, resumed_optimizer)
+    assert len(resumed_optimizer.calls) == 1  # only the unfinished step
+    for name in ("results_dict.json",):
+        assert read_json(clean.task_dir(TASK) / name) == read_json(crashed.task_dir(TASK) / name)
+    strip = [{k: v for k, v in r.items() if k not in ("usage", "seconds")}
+             for r in read_jsonl(clean.steps_path(TASK))]
+    again = [{k: v for k, v in r.items() if k not in ("usage", "seconds")}
+             for r in read_jsonl(crashed.steps_path(TASK))]
+    assert strip == again
+    assert read_jsonl(clean.best_prompts_path) == read_jsonl(crashed.best_prompts_path)
+
+
+def test_feedback_gradient_and_sgdm_momentum(tmp_path, data_dir):
+    config = make_config(tmp_path, data_dir)
+    config = dataclasses.replace(config, opt=dataclasses.replace(
+        config.opt, gradient_name="feedback", momentum_para_name="feedback",
+        momentum_selection_name="-", momentum_update_name="real-time",
+        learning_rate_name="wo_lr", decay_strategy="-", util_gradient_name="edit"))
+    folder = RunFolder.create(config)
+    optimizer = optimizer_fake()
+    run(config, folder, optimizer)
+    sizes = [len(c.prompts) for c in optimizer.calls]
+    # step 0: gradient (1), candidates (2); step 1: gradient (1), momentum merge (1), cands (2)
+    assert sizes == [1, 2, 1, 1, 2]
+    assert all(c.params.temperature == 0.0 for c in optimizer.calls if len(c.prompts) == 1)
+    results = read_json(folder.task_dir(TASK) / "results_dict.json")
+    assert len(results["meta_gradient_prompts"]) == 2
+    assert len(results["meta_fo_momentum_gradient_prompts"]) == 1
+    assert list(results["train_log"]) == ["0_0", "0_1"]
+    texts = results["meta_gradient_texts"]
+    assert texts[0][1] == pytest.approx(1.0 - results["eval_log"]["-1_-1"][1])
+    assert "Question:" in results["meta_gradient_prompts"][0][0]
+    step = read_jsonl(folder.steps_path(TASK))[1]
+    assert step["gradient"] and step["gradient"] in step["meta_prompt"]
+
+
+def test_messages_are_chat(tmp_path):
+    assert ChatMessage("user", "x").role == "user"
+    assert json.dumps({"a": 1})

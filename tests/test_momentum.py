@@ -1,0 +1,261 @@
+"""Momentum selection and updates (GPO_REFERENCE 5.3 steps 2-3, 5.5; quirks 10.13, 10.18)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gpo.errors import ConfigError
+from gpo.llm.base import GenerationParams, user_message
+from gpo.llm.embedder import FakeEmbedder
+from gpo.llm.fake import FakeLLM, constant
+from gpo.optimization.meta_prompts import (
+    ScoredPrompt,
+    realtime_gradient_momentum_prompt,
+    realtime_para_momentum_prompt,
+)
+from gpo.optimization.momentum import (
+    KListFeedbackMomentum,
+    KListParaMomentum,
+    RealTimeFeedbackMomentum,
+    RealTimeParaMomentum,
+    build_feedback_momentum,
+    build_para_momentum,
+    check_update_name,
+)
+from gpo.optimization.selection import (
+    PENDING_IMPROVEMENT,
+    GradientEntry,
+    ImportanceSelection,
+    RecencySelection,
+    RelevanceSelection,
+    TrajectoryEntry,
+    build_selection,
+)
+
+# Similarity to U under FakeEmbedder(dim=1024): E2 0.94 > E3 0.84 > E0 0.60 > E1 0.0
+E0 = TrajectoryEntry("solve the math problem carefully", 0.3, -1, -1)
+E1 = TrajectoryEntry("answer with one letter", 0.5, 0, 0)
+E2 = TrajectoryEntry("solve the problem step by step", 0.4, 0, 1)
+E3 = TrajectoryEntry("think about the math problem step by step", 0.2, 0, 2)
+U = TrajectoryEntry("solve the math problem step by step", 0.45, 0, 3)
+TRAJ = [E0, E1, E2, E3, U]
+
+# Similarity to G3: G0 0.51 > G1 0.40 > G2 0.0
+G0 = GradientEntry("be more specific about the answer format", 0.1, 0, 0)
+G1 = GradientEntry("the prompt is too vague", -0.05, 0, 1)
+G2 = GradientEntry("no problems found", 0.1, 0, 2)
+G3 = GradientEntry("the answer format is unclear", PENDING_IMPROVEMENT, 0, 3)
+GRADS = [G0, G1, G2, G3]
+
+
+def relevance() -> RelevanceSelection:
+    return RelevanceSelection(FakeEmbedder(dim=1024))
+
+
+# --- recency ---------------------------------------------------------------------------------
+
+
+def test_recency_newest_first() -> None:
+    assert RecencySelection().select(TRAJ, 2) == [U, E3]
+    assert RecencySelection().select(GRADS, 3) == [G3, G2, G1]
+    assert RecencySelection().select(TRAJ[:1], 3) == [E0]
+
+
+def test_recency_k0_is_whole_history_quirk() -> None:
+    # history[-0:] is the whole list (10.18 kept)
+    assert RecencySelection().select(TRAJ, 0) == [U, E3, E2, E1, E0]
+
+
+# --- importance -------------------------------------------------------------------------------
+
+
+def test_importance_para_top_k_by_score() -> None:
+    assert ImportanceSelection().select(TRAJ, 3) == [E1, U, E2]
+    assert ImportanceSelection().select(TRAJ, 1) == [E1]  # U only if it makes the top k
+    assert ImportanceSelection().select(TRAJ, 0) == []
+
+
+def test_importance_para_ties_keep_trajectory_order() -> None:
+    a, b, c = (TrajectoryEntry(p, 0.5, 0, i) for i, p in enumerate("abc"))
+    assert ImportanceSelection().select([a, b, c], 2) == [a, b]
+
+
+def test_importance_feedback_newest_plus_top_k() -> None:
+    # newest first, then top-k older by improvement: k + 1 items; tie G0/G2 keeps order
+    assert ImportanceSelection().select(GRADS, 2) == [G3, G0, G2]
+    assert ImportanceSelection().select(GRADS, 0) == [G3]
+    assert ImportanceSelection().select([], 3) == []
+
+
+# --- relevance --------------------------------------------------------------------------------
+
+
+def test_relevance_para_newest_then_most_similar() -> None:
+    assert relevance().select(TRAJ, 3) == [U, E2, E3]
+    assert relevance().select(TRAJ, 10) == [U, E2, E3, E0, E1]
+    assert relevance().select(TRAJ, 1) == [U]
+
+
+def test_relevance_k0_is_all_but_least_similar_quirk() -> None:
+    # [:k-1] with k = 0 is [:-1] (10.18 kept)
+    assert relevance().select(TRAJ, 0) == [U, E2, E3, E0]
+
+
+def test_relevance_first_steps() -> None:
+    assert relevance().select([E0], 3) == [E0]  # first step: only I0
+    assert relevance().select([E0, U], 3) == [U, E0]  # second step: U and I0
+    assert relevance().select([], 3) == []
+
+
+def test_relevance_ties_prefer_recent_and_keep_duplicates() -> None:
+    old = TrajectoryEntry("solve the math problem step by step", 0.1, -1, -1)
+    mid = TrajectoryEntry("solve the math problem step by step", 0.2, 0, 0)
+    cur = TrajectoryEntry("solve the math problem step by step", 0.3, 0, 1)
+    assert relevance().select([old, mid, cur], 3) == [cur, mid, old]
+
+
+def test_relevance_feedback_uses_gradient_texts() -> None:
+    assert relevance().select(GRADS, 3) == [G3, G0, G1]
+
+
+def test_relevance_caches_embeddings_per_text() -> None:
+    embedder = FakeEmbedder(dim=1024)
+    selection = RelevanceSelection(embedder)
+    selection.select(TRAJ[:3], 3)
+    selection.select(TRAJ, 3)
+    assert embedder.calls == [
+        [E2.prompt, E1.prompt, E0.prompt],
+        [U.prompt, E3.prompt],
+    ]
+
+
+def test_build_selection_names() -> None:
+    embedder = FakeEmbedder()
+    assert isinstance(build_selection("relavance", embedder), RelevanceSelection)
+    assert isinstance(build_selection("relevance", embedder), RelevanceSelection)
+    assert isinstance(build_selection("recency"), RecencySelection)
+    assert isinstance(build_selection("importance"), ImportanceSelection)
+    with pytest.raises(ConfigError, match="embedding model"):
+        build_selection("relevance")
+    with pytest.raises(ConfigError, match="recency, relevance, importance"):
+        build_selection("-")
+
+
+# --- k-list updates ---------------------------------------------------------------------------
+
+
+def test_k_list_para_momentum_text() -> None:
+    out = KListParaMomentum(relevance(), 3).apply(TRAJ)
+    assert out.selected == (U, E2, E3)
+    assert out.text == (
+        "Here are some earlier prompts, each with its score. Scores go from 0 to 100; the higher "
+        "the score, the better the prompt.\n\n"
+        "Prompt: solve the math problem step by step\nScore: 0.45\n\n"
+        "Prompt: solve the problem step by step\nScore: 0.4\n\n"
+        "Prompt: think about the math problem step by step\nScore: 0.2\n\n"
+    )
+
+
+def test_k_list_para_momentum_percent() -> None:
+    out = KListParaMomentum(ImportanceSelection(), 1, scores_as_percent=True).apply(TRAJ)
+    assert out.text.endswith("Prompt: answer with one letter\nScore: 50.00\n\n")
+
+
+def test_k_list_feedback_momentum_joins_texts() -> None:
+    out = KListFeedbackMomentum(ImportanceSelection(), 2).apply(GRADS)
+    assert out.selected == (G3, G0, G2)
+    assert out.text == (
+        "the answer format is unclear\n\nbe more specific about the answer format\n\n"
+        "no problems found"
+    )
+
+
+# --- real-time updates ------------------------------------------------------------------------
+
+GREEDY = GenerationParams(temperature=0.0, max_tokens=512)
+
+
+def test_real_time_para_first_call_sets_momentum_to_current() -> None:
+    llm = FakeLLM(constant("unused"))
+    out = RealTimeParaMomentum().apply(llm, None, "Think.", 0.35416)
+    assert out.momentum == ScoredPrompt("Think.", 0.35)
+    assert out.meta_prompt is None
+    assert llm.calls == []
+
+
+def test_real_time_para_scores_the_summary_by_default() -> None:
+    llm = FakeLLM(constant("Merged: <START>think, then check.<END>"))
+    scored: list[str] = []
+
+    def score(prompt: str) -> float:
+        scored.append(prompt)
+        return 0.61234
+
+    previous = ScoredPrompt("Think.", 0.35)
+    out = RealTimeParaMomentum().apply(llm, previous, "Check.", 0.5208, score)
+    assert out.meta_prompt == realtime_para_momentum_prompt(previous, ScoredPrompt("Check.", 0.52))
+    assert out.momentum == ScoredPrompt("Think, then check.", 0.61)
+    assert scored == ["Think, then check."]  # bug 10.13 fixed: the summary is scored
+    assert llm.calls[0].prompts == (user_message(out.meta_prompt),)
+    assert llm.calls[0].params == GREEDY
+
+
+def test_real_time_para_original_bug_scores_current() -> None:
+    llm = FakeLLM(constant("<START>think, then check.<END>"))
+    out = RealTimeParaMomentum(score_summary=False).apply(
+        llm, ScoredPrompt("Think.", 0.35), "Check.", 0.5208
+    )
+    assert out.momentum == ScoredPrompt("Think, then check.", 0.52)  # U's score (10.13 kept)
+
+
+def test_real_time_para_fix_needs_a_scorer() -> None:
+    llm = FakeLLM(constant("<START>x<END>"))
+    with pytest.raises(ValueError, match="score_prompt"):
+        RealTimeParaMomentum().apply(llm, ScoredPrompt("Think.", 0.35), "Check.", 0.5)
+
+
+def test_real_time_feedback_momentum() -> None:
+    llm = FakeLLM(constant("<START>vague, and no answer format.<END>"))
+    first = RealTimeFeedbackMomentum().apply(llm, None, "too vague")
+    assert (first.momentum, first.meta_prompt) == ("too vague", None)
+    assert llm.calls == []
+    second = RealTimeFeedbackMomentum().apply(llm, first.momentum, "no answer format")
+    assert second.meta_prompt == realtime_gradient_momentum_prompt("too vague", "no answer format")
+    assert second.momentum == "Vague, and no answer format."
+    assert llm.num_requests == 1
+    assert llm.calls[0].params == GREEDY
+
+
+def test_check_update_name() -> None:
+    assert check_update_name("k-list") == "k-list"
+    with pytest.raises(ConfigError, match="k-list, real-time"):
+        check_update_name("-")
+
+
+# --- state ------------------------------------------------------------------------------------
+
+
+def test_history_entries_round_trip_through_json() -> None:
+    for entry in (U, G3):
+        data = json.loads(json.dumps(entry.to_dict()))
+        assert type(entry).from_dict(data) == entry
+    assert G3.with_improvement(0.05) == GradientEntry(G3.text, 0.05, 0, 3)
+
+
+def test_build_momentum_objects() -> None:
+    embedder = FakeEmbedder()
+    para = build_para_momentum("k-list", "relavance", 3, embedder)
+    assert isinstance(para, KListParaMomentum)
+    assert isinstance(para.selection, RelevanceSelection)
+    assert para.k == 3
+    assert build_para_momentum("k-list", "-", 3) is None  # no selection: no momentum object
+    assert build_para_momentum("-", "recency", 3) is None
+    realtime = build_para_momentum("real-time", "-", 0, score_summary=False)
+    assert realtime == RealTimeParaMomentum(score_summary=False)
+    feedback = build_feedback_momentum("k-list", "importance", 2)
+    assert isinstance(feedback, KListFeedbackMomentum)
+    assert isinstance(build_feedback_momentum("real-time", "-", 0), RealTimeFeedbackMomentum)
+    with pytest.raises(ConfigError, match="momentum_update_name"):
+        build_feedback_momentum("list", "-", 0)
