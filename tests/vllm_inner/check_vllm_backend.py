@@ -19,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for backend_contract
 
 import backend_contract  # noqa: E402
+from gpo.errors import BackendError  # noqa: E402
 from gpo.llm.base import GenerationParams, user_message  # noqa: E402
 
 CHECKS = sorted((n, f) for n, f in vars(backend_contract).items() if n.startswith("check_"))
@@ -73,3 +74,10 @@ def test_chat_prompt_sent_as_token_ids_without_double_bos(vllm_llm) -> None:
     if tokenizer.bos_token_id is not None:
         assert ids[:2].count(tokenizer.bos_token_id) <= 1
     assert vllm_llm._request("raw text") == "raw text"
+
+
+def test_prompt_longer_than_context_is_a_backend_error(vllm_llm) -> None:
+    with pytest.raises(BackendError, match="n_ctx"):
+        vllm_llm.generate(["word " * 3000], GenerationParams(max_tokens=4))
+    # the engine still serves later calls
+    assert vllm_llm.generate(["Hello"], GenerationParams(max_tokens=2))[0].completion_tokens > 0

@@ -17,7 +17,7 @@ from gpo.data.base import TaskData
 from gpo.data.registry import Benchmark, get_benchmark
 from gpo.llm.accounting import Ledger, wrap_llm
 from gpo.llm.aliases import ModelSpec, resolve_model
-from gpo.llm.base import LLM
+from gpo.llm.base import LLM, GenerationParams, user_message
 from gpo.llm.cache import ResponseCache
 from gpo.llm.factory import BackendOptions, build_llm
 
@@ -68,6 +68,14 @@ def open_cache(config: RunConfig) -> ResponseCache | None:
     return ResponseCache(path)
 
 
+def smoke_test(llm: LLM, role: str) -> None:
+    """One tiny greedy request, as the original's start-up check (5.1): a dead server or a bad
+    key fails here, before any run folder exists."""
+    prompt = user_message("Reply with OK.") if llm.is_chat else "Reply with OK."
+    llm.generate([prompt], GenerationParams(temperature=0.0, max_tokens=1))
+    log.info("%s %s is up", role, llm.name)
+
+
 def build_models(
     config: RunConfig,
     req: CliRequest,
@@ -80,6 +88,7 @@ def build_models(
     scorer_spec, optimizer_spec = specs
     log.info("loading scorer %s (%s backend)", scorer_spec.alias, scorer_spec.backend)
     scorer_inner = build_llm(scorer_spec, options)
+    smoke_test(scorer_inner, "scorer")
     optimizer = None
     if optimizer_spec is not None:
         if optimizer_spec == scorer_spec:
@@ -88,6 +97,7 @@ def build_models(
             log.info("loading optimizer %s (%s backend)", optimizer_spec.alias,
                      optimizer_spec.backend)
             optimizer_inner = build_llm(optimizer_spec, options)
+            smoke_test(optimizer_inner, "optimizer")
         optimizer = wrap_llm(optimizer_inner, "optimizer", ledger, cache)
     scorer = wrap_llm(scorer_inner, "scorer", ledger, cache)
     return Models(scorer, optimizer, scorer_spec, optimizer_spec)

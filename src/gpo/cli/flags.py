@@ -77,6 +77,9 @@ flags.DEFINE_float("max_cost_usd", None, "Stop (resumably) past this API cost.")
 flags.DEFINE_bool("scores_as_percent", False, "Show scores x100 in meta-prompts (fix 10.4).")
 flags.DEFINE_integer("n_threads", None, "CPU threads for llama.cpp (default: all cores).")
 flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.")
+flags.DEFINE_integer("scorer_max_tokens", 256, "Scorer decode limit (first round; original 256).")
+flags.DEFINE_integer("second_round_max_tokens", 100, "Scorer decode limit of the second round.")
+flags.DEFINE_integer("optimizer_max_tokens", 512, "Optimizer decode limit (original 512).")
 
 DATASETS = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc")
 BACKENDS = ("auto", "llamacpp", "openai", "vllm", "hf")
@@ -171,6 +174,8 @@ def config_from_flags() -> CliRequest:
     _positive("max_examples", FLAGS.max_examples)
     _positive("few_shot_number", FLAGS.few_shot_number)
     _positive("n_threads", FLAGS.n_threads)
+    for name in ("scorer_max_tokens", "second_round_max_tokens", "optimizer_max_tokens"):
+        _positive(name, FLAGS[name].value)
     keys = tuple(k for k in [FLAGS.openai_api_key, *FLAGS.openai_api_key_list] if k)
     if not keys and os.environ.get("OPENAI_API_KEY"):
         keys = (os.environ["OPENAI_API_KEY"],)
@@ -179,15 +184,17 @@ def config_from_flags() -> CliRequest:
         tasks=tuple(FLAGS.task_name),
         initial_instruction=FLAGS.initial_instruction,
         scorer=ModelConfig(FLAGS.scorer_llm_name, choose("scorer_backend", FLAGS.scorer_backend,
-                                                         BACKENDS), 0.0, 256),
+                                                         BACKENDS), 0.0,
+                           FLAGS.scorer_max_tokens),
         optimizer=ModelConfig(FLAGS.optimizer_llm_name,
                               choose("optimizer_backend", FLAGS.optimizer_backend, BACKENDS),
-                              FLAGS.optimizer_temperature, 512),
+                              FLAGS.optimizer_temperature, FLAGS.optimizer_max_tokens),
         scoring=ScoringConfig(
             instruction_pos=choose("instruction_pos", v("instruction_pos"), POSITIONS),
             include_qa=v("include_qa"),
             few_shot=FLAGS.evaluate_generated_ins_on_few_shot,
             few_shot_number=FLAGS.few_shot_number,
+            second_round_max_tokens=FLAGS.second_round_max_tokens,
         ),
         opt=optimizer_config(v),
         only_evaluate=FLAGS.only_evaluate,

@@ -67,7 +67,8 @@ def prepare(request: CliRequest):
     config = dataclasses.replace(config, tasks=tuple(tasks))
     specs = resolve_specs(config, request, need_optimizer=True)
     s = config.scoring
-    validate_scoring_settings(s.instruction_pos, s.include_qa, s.few_shot, specs[0].is_chat)
+    validate_scoring_settings(s.instruction_pos, s.include_qa, s.few_shot,
+                              specs[0].is_chat is not False)
     validate_components(config.opt, s)
     data = load_tasks(config, benchmark, tasks)
     formats = FormatSampler.seeded(config.seed).sample(list(data.values()),
@@ -104,7 +105,8 @@ def run_optimize(request: CliRequest) -> None:
     def body() -> None:
         for task, task_data in data.items():
             exemplars = tuple(task_data.format[i] for i in formats[task])
-            components = build_components(config.opt, config.scoring, exemplars, embedder)
+            components = build_components(config.opt, config.scoring, exemplars, embedder,
+                                          config.optimizer.max_tokens)
             outcome = run_task(config, folder, task, task_data, scorer, models.optimizer,
                                components, ledger)
             if outcome is not None:
@@ -128,7 +130,8 @@ def run_task(config: RunConfig, folder: RunFolder, task: str, task_data: TaskDat
     ctx = StepContext(
         data=task_data, scorer=scorer, optimizer=optimizer, components=components,
         folder=folder, num_candidates=o.num_generated_instructions_in_each_step,
-        temperature=config.optimizer.temperature, batch_size=o.opt_batch_size,
+        temperature=config.optimizer.temperature, max_tokens=config.optimizer.max_tokens,
+        batch_size=o.opt_batch_size,
         total_steps=o.num_search_epochs * spe, seed=config.seed,
         score_train=components.gradient is not None or config.log_train_batches,
         test_every_step=config.test_every_step,

@@ -47,7 +47,8 @@ def run_evaluate(request: CliRequest) -> None:
     config = dataclasses.replace(config, tasks=tuple(dict.fromkeys(r.task for r in records)))
     specs = resolve_specs(config, request, need_optimizer=False)
     s = config.scoring
-    validate_scoring_settings(s.instruction_pos, s.include_qa, s.few_shot, specs[0].is_chat)
+    validate_scoring_settings(s.instruction_pos, s.include_qa, s.few_shot,
+                              specs[0].is_chat is not False)
     tasks = {}
     for d in datasets:
         bench = get_benchmark(d)

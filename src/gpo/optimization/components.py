@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gpo.config import OptimizerConfig, ScoringConfig
 from gpo.data.base import Example
 from gpo.errors import ConfigError
+from gpo.llm.base import GenerationParams
 from gpo.llm.embedder import Embedder
 from gpo.optimization.gradient import FeedbackGradient
 from gpo.optimization.learning_rate import LearningRate
@@ -64,9 +65,12 @@ def validate_components(o: OptimizerConfig, s: ScoringConfig) -> None:
 
 def build_components(
     o: OptimizerConfig, s: ScoringConfig, exemplars: tuple[Example, ...],
-    embedder: Embedder | None,
+    embedder: Embedder | None, optimizer_max_tokens: int = 512,
 ) -> Components:
-    gradient = FeedbackGradient() if o.gradient_name == "feedback" else None
+    gradient = None
+    if o.gradient_name == "feedback":
+        gradient = FeedbackGradient(GenerationParams(temperature=0.0,
+                                                     max_tokens=optimizer_max_tokens))
     selection = None
     if o.momentum_update_name == "k-list":
         selection = build_selection(o.momentum_selection_name, embedder)

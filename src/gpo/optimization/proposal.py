@@ -45,13 +45,18 @@ def ask(llm: LLM, text: str, params: GenerationParams = GREEDY) -> str:
 
 
 def sample_replies(
-    llm: LLM, meta_prompt: str, n: int, temperature: float, seed: int = 0
+    llm: LLM,
+    meta_prompt: str,
+    n: int,
+    temperature: float,
+    seed: int = 0,
+    max_tokens: int = OPTIMIZER_MAX_TOKENS,
 ) -> list[str]:
     """N independent samples of one meta-prompt, sent as N requests in ONE ``generate`` call.
 
     The requests are identical and carry sample indices 0..N-1 (per-sample seeds and cache keys).
     """
-    params = GenerationParams(temperature=temperature, max_tokens=OPTIMIZER_MAX_TOKENS, seed=seed)
+    params = GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
     prompt = optimizer_prompt(llm, meta_prompt)
     replies = llm.generate([prompt] * n, params, sample_indices=list(range(n)))
     return [r.text for r in replies]
@@ -80,9 +85,16 @@ def parse_candidate(reply: str) -> str:
     return polish(extract_between_tags(reply))
 
 
-def propose(llm: LLM, meta_prompt: str, n: int, temperature: float, seed: int = 0) -> list[str]:
+def propose(
+    llm: LLM,
+    meta_prompt: str,
+    n: int,
+    temperature: float,
+    seed: int = 0,
+    max_tokens: int = OPTIMIZER_MAX_TOKENS,
+) -> list[str]:
     """N candidate prompts, in generation order (empty candidates are kept; quirk 10.17)."""
-    replies = sample_replies(llm, meta_prompt, n, temperature, seed)
+    replies = sample_replies(llm, meta_prompt, n, temperature, seed, max_tokens)
     for i, reply in enumerate(replies):
         log.debug("optimizer reply %d: %r", i, reply)
     return [parse_candidate(r) for r in replies]

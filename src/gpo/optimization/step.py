@@ -44,6 +44,7 @@ class StepContext:
     folder: RunFolder
     num_candidates: int
     temperature: float
+    max_tokens: int
     batch_size: int
     total_steps: int
     seed: int
@@ -141,7 +142,7 @@ def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict
     meta = comp.learning_rate.apply(meta, step_size)
     res["meta_prompts"].append([meta, e, j])
     candidates = propose(ctx.optimizer, meta, ctx.num_candidates, ctx.temperature,
-                         step_seed(ctx.seed, state.task, t))
+                         step_seed(ctx.seed, state.task, t), ctx.max_tokens)
     new, reused = dedup_candidates(candidates, state.seen_hashes, state.scores)
     state.seen_hashes |= hashes_of(new)
     new_scores = _evaluate(ctx, state, new, e, j)

@@ -1,0 +1,82 @@
+"""Each preset (a row of the paper's Table 5) maps to its flag combination, builds, and runs one
+step on the deterministic fakes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from test_loop import TASK, make_config, optimizer_fake, run
+
+from gpo.cli.presets import PRESETS, preset_values
+from gpo.config import OptimizerConfig
+from gpo.optimization.components import validate_components
+from gpo.results.io import read_json, read_jsonl
+from gpo.results.run_folder import RunFolder
+
+EXPECTED = {
+    # name: (gradient, para, selection, update, lr, decay, init, final, util)
+    "gpo": ("-", "para", "relavance", "k-list", "w_lr", "consine", 50, 10, "generate_without"),
+    "ape": ("-", "-", "-", "-", "wo_lr", "-", 0, 0, "generate_without"),
+    "apo": ("feedback", "-", "-", "-", "wo_lr", "-", 0, 0, "edit"),
+    "opro": ("-", "para", "importance", "k-list", "wo_lr", "-", 0, 0, "generate_without"),
+    "pe2": ("feedback", "para", "recency", "k-list", "w_lr", "fixed", 30, 30, "generate_without"),
+    "sgdm": ("feedback", "feedback", "-", "real-time", "wo_lr", "-", 0, 0, "edit"),
+}
+
+
+def preset_optimizer_config(name: str) -> OptimizerConfig:
+    values = preset_values(name)
+    fields = {f.name for f in dataclasses.fields(OptimizerConfig)}
+    return OptimizerConfig(**{k: v for k, v in values.items() if k in fields})
+
+
+def test_every_preset_is_listed():
+    assert set(PRESETS) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_preset_flags(name):
+    o = preset_optimizer_config(name)
+    got = (o.gradient_name, o.momentum_para_name, o.momentum_selection_name,
+           o.momentum_update_name, o.learning_rate_name, o.decay_strategy,
+           o.initial_step_size, o.final_step_size, o.util_gradient_name)
+    assert got == EXPECTED[name]
+    assert (o.num_search_epochs, o.num_generated_instructions_in_each_step,
+            o.opt_batch_size, o.format_data_num) == (3, 8, 8, 3)
+    validate_components(o, make_config_scoring())
+
+
+def make_config_scoring():
+    from gpo.config import ScoringConfig
+
+    return ScoringConfig()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_preset_runs_one_step(name, tmp_path, data_dir):
+    base = make_config(tmp_path, data_dir)
+    o = dataclasses.replace(preset_optimizer_config(name), num_search_epochs=1,
+                            num_generated_instructions_in_each_step=2, opt_batch_size=8)
+    config = dataclasses.replace(base, opt=o)
+    folder = RunFolder.create(config)
+    optimizer = optimizer_fake()
+    outcome = run(config, folder, optimizer)
+    steps = read_jsonl(folder.steps_path(TASK))
+    assert [s["global_step"] for s in steps] == [-1, 0]  # 8 rows, batch 8: one step
+    candidate_calls = [c for c in optimizer.calls if len(c.prompts) == 2]
+    assert len(candidate_calls) == 1 and candidate_calls[0].params.temperature == 1.0
+    results = read_json(folder.task_dir(TASK) / "results_dict.json")
+    meta = results["meta_prompts"][0][0]
+    if o.learning_rate_name == "w_lr":
+        assert f"at most {results['modify_word_num_history'][0][0]} words" in meta
+    else:
+        assert results["modify_word_num_history"] == []
+    if o.gradient_name == "feedback":
+        assert list(results["train_log"]) == ["0_0"] and results["meta_gradient_prompts"]
+        # the *_without builders never show the gradient (PE2 quirk kept)
+        assert (steps[1]["gradient"] in meta) == (o.util_gradient_name == "edit")
+    if o.momentum_update_name == "k-list" and o.momentum_para_name == "para":
+        assert results["selected_para_history_list"][0][0][0][0] == "Let's think step by step."
+    assert outcome.best.prompt in {"Think BEST.", "Think GOOD.", "Think plainly.",
+                                   "Let's think step by step."}
