@@ -153,13 +153,20 @@ class HFBackend:
         outputs: list[list[int]] = [[] for _ in encoded]
         for start in range(0, len(order), self._batch_size):
             chunk = order[start : start + self._batch_size]
-            batch = self._greedy_batch([encoded[i] for i in chunk], max(limits[i] for i in chunk))
+            batch = self._generate_batch([encoded[i] for i in chunk], max(limits[i] for i in chunk))
             for i, out in zip(chunk, batch):
                 outputs[i] = out[: limits[i]]
         return outputs
 
-    def _greedy_batch(self, batch: list[list[int]], max_new: int) -> list[list[int]]:
-        from transformers import GenerationConfig
+    def _generate_batch(
+        self, batch: list[list[int]], max_new: int, processors: list[Any] | None = None
+    ) -> list[list[int]]:
+        """One ``model.generate`` over left-padded prompts, in greedy mode.
+
+        Sampling is done by ``processors`` (see SeededSampler), which leave only the sampled
+        token possible, so greedy decoding then picks it.
+        """
+        from transformers import GenerationConfig, LogitsProcessorList
 
         torch = self._torch
         width = max(len(ids) for ids in batch)
@@ -174,28 +181,35 @@ class HFBackend:
                 input_ids=input_ids.to(self._device),
                 attention_mask=mask.to(self._device),
                 generation_config=config,
+                logits_processor=LogitsProcessorList(processors or []),
             )
         return [cut_at_eos(row[width:].tolist(), self._eos) for row in out]
 
     def _sample(self, ids: list[int], max_new: int, temperature: float, seed: int) -> list[int]:
-        """Temperature sampling of one request with its own seeded generator (KV-cached loop)."""
+        """Temperature sampling of one request with its own seeded ``torch.Generator``."""
+        generator = self._torch.Generator(device=self._device).manual_seed(seed)
+        sampler = SeededSampler(self._torch, temperature, generator)
+        return self._generate_batch([ids], max_new, [sampler])[0]
+
+
+class SeededSampler:
+    """A logits processor that samples the next token with a private generator.
+
+    It returns scores where only the sampled token is finite, so greedy decoding emits it. The
+    global torch RNG is never touched, so samples depend only on (prompt, temperature, seed).
+    """
+
+    def __init__(self, torch: Any, temperature: float, generator: Any) -> None:
+        self._torch = torch
+        self._temperature = temperature
+        self._generator = generator
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
         torch = self._torch
-        generator = torch.Generator(device=self._device).manual_seed(seed)
-        step_input = torch.tensor([ids], device=self._device)
-        past = None
-        out: list[int] = []
-        with torch.inference_mode():
-            for _ in range(max_new):
-                result = self._model(input_ids=step_input, past_key_values=past, use_cache=True)
-                past = result.past_key_values
-                logits = result.logits[0, -1].float() / temperature
-                probs = torch.softmax(logits, dim=-1)
-                token = int(torch.multinomial(probs, 1, generator=generator).item())
-                out.append(token)
-                if token in self._eos:
-                    break
-                step_input = torch.tensor([[token]], device=self._device)
-        return out
+        probs = torch.softmax(scores.float() / self._temperature, dim=-1)
+        choice = torch.multinomial(probs, 1, generator=self._generator)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter_(1, choice, 0.0)
 
 
 def _load(spec: Any, options: Any) -> tuple[Any, Any, Any]:
