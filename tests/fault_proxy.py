@@ -106,16 +106,18 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status = self._respond(fault, body)
         finally:
-            self.server.proxy.record(ProxyEvent(arrived, self.command, self.path, fault.kind,
-                                                status))
+            self.server.proxy.record(
+                ProxyEvent(arrived, self.command, self.path, fault.kind, status)
+            )
 
     def _respond(self, fault: Fault, body: bytes) -> int | None:
         if fault.kind == "drop":
             return self._drop()
         if fault.kind == "status":
             headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-            error = {"error": {"message": f"injected {fault.code}", "type": "injected",
-                               "code": None}}
+            error = {
+                "error": {"message": f"injected {fault.code}", "type": "injected", "code": None}
+            }
             return self._send(fault.code, json.dumps(error).encode(), headers)
         if fault.kind == "malformed":
             return self._send(200, b'{"id": "x", "choices": [{"message": ')
@@ -132,8 +134,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes) -> tuple[int, bytes] | None:
         target = urlsplit(self.server.proxy.upstream)
         conn = http.client.HTTPConnection(target.hostname, target.port, timeout=600)
-        headers = {k: v for k, v in self.headers.items()
-                   if k.lower() in ("content-type", "authorization", "accept")}
+        headers = {
+            k: v
+            for k, v in self.headers.items()
+            if k.lower() in ("content-type", "authorization", "accept")
+        }
         try:
             conn.request(self.command, self.path, body=body or None, headers=headers)
             response = conn.getresponse()
@@ -232,8 +237,12 @@ class FaultProxy:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.proxy = self
         self._server = server
-        serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                   name="fault-proxy", daemon=True)
+        serving = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="fault-proxy",
+            daemon=True,
+        )
         timer = threading.Timer(self.lifetime, self.stop)  # bounded: stops itself
         timer.daemon = True
         self._threads = [serving, timer]

@@ -23,8 +23,9 @@ def run_main(args: list[str], tmp_path: Path, env: dict | None = None, data_dir=
     cmd = [sys.executable, str(MAIN), f"--output_dir={out}", "--no_cache", *args]
     if data_dir is not None:
         cmd.append(f"--data_dir={data_dir}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=300,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=full_env, timeout=300, cwd=tmp_path
+    )
     return proc, out
 
 
@@ -42,8 +43,15 @@ def assert_one_line_error(proc, out: Path, *fragments: str) -> None:
 BAD_FLAGS = [
     (["--dataset=bbx"], ["--dataset", "did you mean 'bbh'"]),
     (["--dataset=bbh", "--task_name=navigat"], ["navigat", "navigate"]),
-    (["--dataset=bbh", "--task_name=navigate", "--scorer_llm_name=smollm-135m", "--only_evaluate"],
-     ["smollm-135m", "smollm2-135m"]),
+    (
+        [
+            "--dataset=bbh",
+            "--task_name=navigate",
+            "--scorer_llm_name=smollm-135m",
+            "--only_evaluate",
+        ],
+        ["smollm-135m", "smollm2-135m"],
+    ),
     (["--decay_strategy=cosin"], ["--decay_strategy", "did you mean"]),
     (["--momentum_selection_name=relevence"], ["--momentum_selection_name", "relevance"]),
     (["--instruction_pos=Q_middle"], ["--instruction_pos", "Q_end"]),
@@ -53,14 +61,39 @@ BAD_FLAGS = [
     (["--no_such_flag=1"], ["no_such_flag"]),
     (["--num_search_epochs=three"], ["num_search_epochs"]),
     (["--prompts_file=x.jsonl"], ["--only_evaluate"]),
-    (["--dataset=bbh", "--task_name=navigate", "--util_gradient_name=generate",
-      "--gradient_name=-", "--scorer_llm_name=smollm2-135m",
-      "--optimizer_llm_name=smollm2-135m"], ["--gradient_name=feedback"]),
-    (["--dataset=bbh", "--task_name=navigate", "--preset=gpo", "--decay_strategy=-",
-      "--scorer_llm_name=smollm2-135m", "--optimizer_llm_name=smollm2-135m"],
-     ["--decay_strategy"]),
-    (["--dataset=bbh", "--task_name=navigate", "--only_evaluate", "--include_qa=false",
-      "--instruction_pos=A_begin", "--scorer_llm_name=smollm2-135m"], ["include_qa"]),
+    (
+        [
+            "--dataset=bbh",
+            "--task_name=navigate",
+            "--util_gradient_name=generate",
+            "--gradient_name=-",
+            "--scorer_llm_name=smollm2-135m",
+            "--optimizer_llm_name=smollm2-135m",
+        ],
+        ["--gradient_name=feedback"],
+    ),
+    (
+        [
+            "--dataset=bbh",
+            "--task_name=navigate",
+            "--preset=gpo",
+            "--decay_strategy=-",
+            "--scorer_llm_name=smollm2-135m",
+            "--optimizer_llm_name=smollm2-135m",
+        ],
+        ["--decay_strategy"],
+    ),
+    (
+        [
+            "--dataset=bbh",
+            "--task_name=navigate",
+            "--only_evaluate",
+            "--include_qa=false",
+            "--instruction_pos=A_begin",
+            "--scorer_llm_name=smollm2-135m",
+        ],
+        ["include_qa"],
+    ),
 ]
 
 
@@ -71,8 +104,11 @@ def test_bad_flag_values(args, fragments, tmp_path, data_dir):
 
 
 def test_missing_data_offline(tmp_path):
-    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
-                         tmp_path, data_dir=tmp_path / "nodata")
+    proc, out = run_main(
+        ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
+        tmp_path,
+        data_dir=tmp_path / "nodata",
+    )
     assert_one_line_error(proc, out, "GPO_DATA_DIR")
     assert not any((tmp_path / "nodata").rglob("*.jsonl"))
 
@@ -85,30 +121,52 @@ def test_malformed_data_names_file_and_line(tmp_path, data_dir):
     lines = (dst / "test.jsonl").read_text().split("\n")
     lines[2] = '{"input": "broken'
     (dst / "test.jsonl").write_text("\n".join(lines))
-    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
-                         tmp_path, data_dir=root)
+    proc, out = run_main(
+        ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
+        tmp_path,
+        data_dir=root,
+    )
     assert_one_line_error(proc, out, "test.jsonl", ":3")
 
 
 def test_missing_api_key(tmp_path, data_dir):
-    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=gpt-4"],
-                         tmp_path, data_dir=data_dir)
+    proc, out = run_main(
+        ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=gpt-4"], tmp_path, data_dir=data_dir
+    )
     assert_one_line_error(proc, out, "OPENAI_API_KEY")
 
 
 def test_unreachable_server(tmp_path, data_dir):
-    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=some-model",
-                          "--scorer_backend=openai", "--openai_base_url=http://127.0.0.1:9/v1",
-                          "--max_examples=2"], tmp_path, data_dir=data_dir)
+    proc, out = run_main(
+        [
+            "--dataset=wsc",
+            "--only_evaluate",
+            "--scorer_llm_name=some-model",
+            "--scorer_backend=openai",
+            "--openai_base_url=http://127.0.0.1:9/v1",
+            "--max_examples=2",
+        ],
+        tmp_path,
+        data_dir=data_dir,
+    )
     assert_one_line_error(proc, out, "127.0.0.1:9")
 
 
 def test_key_never_written(tmp_path, data_dir):
     secret = "sk-test-secret-value-1234567890abcdef"
-    proc, out = run_main(["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=some-model",
-                          "--scorer_backend=openai", "--openai_base_url=http://127.0.0.1:9/v1",
-                          f"--openai_api_key={secret}", "--max_examples=2"], tmp_path,
-                         data_dir=data_dir)
+    proc, out = run_main(
+        [
+            "--dataset=wsc",
+            "--only_evaluate",
+            "--scorer_llm_name=some-model",
+            "--scorer_backend=openai",
+            "--openai_base_url=http://127.0.0.1:9/v1",
+            f"--openai_api_key={secret}",
+            "--max_examples=2",
+        ],
+        tmp_path,
+        data_dir=data_dir,
+    )
     assert proc.returncode == 2
     assert secret not in proc.stderr + proc.stdout
     for f in tmp_path.rglob("*"):

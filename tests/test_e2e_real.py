@@ -22,8 +22,14 @@ pytestmark = pytest.mark.real
 
 def run_main(args: list[str], tmp_path: Path, timeout: int = 1500) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(MAIN), f"--output_dir={tmp_path / 'out'}", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=tmp_path,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -34,15 +40,29 @@ def only_run_folder(tmp_path: Path) -> Path:
     return folder
 
 
-CASES = [("bbh", "navigate", "navigate"), ("mmlu", "anatomy", "anatomy"),
-         ("gsm8k", "all", "gsm8k"), ("webnlg", "all", "webnlg"), ("wsc", "all", "wsc")]
+CASES = [
+    ("bbh", "navigate", "navigate"),
+    ("mmlu", "anatomy", "anatomy"),
+    ("gsm8k", "all", "gsm8k"),
+    ("webnlg", "all", "webnlg"),
+    ("wsc", "all", "wsc"),
+]
 
 
 @pytest.mark.parametrize("dataset,task,label", CASES, ids=[c[0] for c in CASES])
 def test_only_evaluate_each_dataset(dataset, task, label, tmp_path, data_dir):
-    proc = run_main([f"--dataset={dataset}", f"--task_name={task}", "--only_evaluate",
-                     "--scorer_llm_name=smollm2-135m", "--max_examples=2",
-                     f"--data_dir={data_dir}", *FAST], tmp_path)
+    proc = run_main(
+        [
+            f"--dataset={dataset}",
+            f"--task_name={task}",
+            "--only_evaluate",
+            "--scorer_llm_name=smollm2-135m",
+            "--max_examples=2",
+            f"--data_dir={data_dir}",
+            *FAST,
+        ],
+        tmp_path,
+    )
     lines = proc.stdout.splitlines()
     assert any(ln.split()[:2] == [dataset, label] for ln in lines), proc.stdout
     assert any(ln.split()[:2] == [dataset, "AVERAGE"] for ln in lines)
@@ -50,8 +70,9 @@ def test_only_evaluate_each_dataset(dataset, task, label, tmp_path, data_dir):
     assert folder.name.startswith(f"{dataset.upper()}-s-smollm2-135m-o-")
     configs = json.loads((folder / "configs_dict.json").read_text())
     assert configs["dataset_name"] == dataset and configs["momentum_select_num"] == 0
-    results = json.loads((folder / "result_by_instruction" / label / "results_dict.json")
-                         .read_text())
+    results = json.loads(
+        (folder / "result_by_instruction" / label / "results_dict.json").read_text()
+    )
     assert set(results) == {"test_log", "setting_dict"}
     prompt, score, e, j = results["test_log"]["-1_-1"]
     assert prompt == "Let's think step by step." and 0.0 <= score <= 1.0 and (e, j) == (-1, -1)
@@ -71,26 +92,51 @@ def test_prompts_file_next_to_baselines(tmp_path, data_dir):
     assert len(chosen) == 2
     pf = tmp_path / "prompts.jsonl"
     pf.write_text("\n".join(json.dumps(r) for r in chosen))
-    proc = run_main(["--only_evaluate", f"--prompts_file={pf}", "--scorer_llm_name=smollm2-135m",
-                     "--max_examples=2", f"--data_dir={data_dir}", *FAST], tmp_path)
+    proc = run_main(
+        [
+            "--only_evaluate",
+            f"--prompts_file={pf}",
+            "--scorer_llm_name=smollm2-135m",
+            "--max_examples=2",
+            f"--data_dir={data_dir}",
+            *FAST,
+        ],
+        tmp_path,
+    )
     header = proc.stdout.splitlines()[0].split()
     assert header == ["dataset", "task", "empty", "cot", "published"]
     folder = only_run_folder(tmp_path)
     scores = [json.loads(x) for x in (folder / "scores.jsonl").read_text().splitlines()]
     assert [(s["task"], s["label"]) for s in scores] == [
-        ("navigate", "empty"), ("navigate", "cot"), ("navigate", "published"),
-        ("wsc", "empty"), ("wsc", "cot"), ("wsc", "published")]
+        ("navigate", "empty"),
+        ("navigate", "cot"),
+        ("navigate", "published"),
+        ("wsc", "empty"),
+        ("wsc", "cot"),
+        ("wsc", "published"),
+    ]
     assert scores[2]["prompt"] == chosen[0]["prompt"]
 
 
 def test_real_gpo_optimization(tmp_path, data_dir):
-    proc = run_main([
-        "--preset=gpo", "--dataset=bbh", "--task_name=navigate",
-        "--scorer_llm_name=smollm2-135m", "--optimizer_llm_name=smollm2-135m",
-        "--embedding_model=all-minilm-l6-v2", "--max_examples=4",
-        "--num_generated_instructions_in_each_step=2", "--num_search_epochs=2",
-        "--opt_batch_size=4", "--optimizer_max_tokens=96", f"--data_dir={data_dir}", *FAST,
-    ], tmp_path)
+    proc = run_main(
+        [
+            "--preset=gpo",
+            "--dataset=bbh",
+            "--task_name=navigate",
+            "--scorer_llm_name=smollm2-135m",
+            "--optimizer_llm_name=smollm2-135m",
+            "--embedding_model=all-minilm-l6-v2",
+            "--max_examples=4",
+            "--num_generated_instructions_in_each_step=2",
+            "--num_search_epochs=2",
+            "--opt_batch_size=4",
+            "--optimizer_max_tokens=96",
+            f"--data_dir={data_dir}",
+            *FAST,
+        ],
+        tmp_path,
+    )
     folder = only_run_folder(tmp_path)
     task_dir = folder / "result_by_instruction" / "navigate"
     steps = [json.loads(x) for x in (task_dir / "steps.jsonl").read_text().splitlines()]
@@ -101,17 +147,20 @@ def test_real_gpo_optimization(tmp_path, data_dir):
         assert f"at most {s['step_size']} words" in s["meta_prompt"]
         assert all(isinstance(c["edit_distance"], int) for c in s["candidates"])
         assert s["chosen"]["prompt"] in [c["prompt"] for c in s["candidates"]] + [
-            s["current_prompt"]]
+            s["current_prompt"]
+        ]
     assert [s["step_size"] for s in steps[1:]] == [30, 10]
     results = json.loads((task_dir / "results_dict.json").read_text())
     assert len(results["selected_para_history_list"]) == 2
-    assert results["selected_para_history_list"][0][0] == [[steps[0]["prompt"],
-                                                            steps[0]["eval_score"]]]
+    assert results["selected_para_history_list"][0][0] == [
+        [steps[0]["prompt"], steps[0]["eval_score"]]
+    ]
     [best] = [json.loads(x) for x in (folder / "best_prompts.jsonl").read_text().splitlines()]
     assert best["dataset"] == "bbh" and best["task"] == "navigate"
     assert best["initial_prompt"] == "Let's think step by step."
     trajectory = [(steps[0]["prompt"], steps[0]["eval_score"])] + [
-        (s["chosen"]["prompt"], s["chosen"]["eval_score"]) for s in steps[1:]]
+        (s["chosen"]["prompt"], s["chosen"]["eval_score"]) for s in steps[1:]
+    ]
     assert best["eval_score"] == max(score for _, score in trajectory)
     assert 0.0 <= best["test_score"] <= 1.0
     assert "bbh navigate: initial eval" in proc.stdout
@@ -119,11 +168,17 @@ def test_real_gpo_optimization(tmp_path, data_dir):
 
 
 def test_gpo_sh_dry_run(tmp_path, data_dir):
-    env = {**os.environ, "SCORER": "smollm2-135m", "OPTIMIZER": "smollm2-135m",
-           "TASK": "navigate", "PYTHON": sys.executable,
-           "EXTRA_ARGS": f"--dry_run --data_dir={data_dir} --output_dir={tmp_path}/out"}
-    proc = subprocess.run(["bash", str(REPO / "GPO.sh")], capture_output=True, text=True,
-                          env=env, timeout=300)
+    env = {
+        **os.environ,
+        "SCORER": "smollm2-135m",
+        "OPTIMIZER": "smollm2-135m",
+        "TASK": "navigate",
+        "PYTHON": sys.executable,
+        "EXTRA_ARGS": f"--dry_run --data_dir={data_dir} --output_dir={tmp_path}/out",
+    }
+    proc = subprocess.run(
+        ["bash", str(REPO / "GPO.sh")], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert "no model loaded" in proc.stdout
     row = next(ln for ln in proc.stdout.splitlines() if ln.startswith("navigate"))

@@ -66,30 +66,49 @@ def optimizer_fake(fail_at_call: int | None = None) -> FakeLLM:
 
 def make_config(tmp_path: Path, data_dir: Path, **opt) -> RunConfig:
     o = OptimizerConfig(
-        num_search_epochs=1, num_generated_instructions_in_each_step=2, opt_batch_size=4,
-        gradient_name="-", momentum_para_name="para", momentum_selection_name="relavance",
-        momentum_selection_num=3, momentum_update_name="k-list", learning_rate_name="w_lr",
-        initial_step_size=50, decay_strategy="consine", final_step_size=10,
-        util_gradient_name="generate_without", **opt)
+        num_search_epochs=1,
+        num_generated_instructions_in_each_step=2,
+        opt_batch_size=4,
+        gradient_name="-",
+        momentum_para_name="para",
+        momentum_selection_name="relavance",
+        momentum_selection_num=3,
+        momentum_update_name="k-list",
+        learning_rate_name="w_lr",
+        initial_step_size=50,
+        decay_strategy="consine",
+        final_step_size=10,
+        util_gradient_name="generate_without",
+        **opt,
+    )
     return RunConfig(
-        dataset="bbh", tasks=(TASK,), initial_instruction="Let's think step by step.",
-        scorer=ModelConfig("fake-scorer"), optimizer=ModelConfig("fake-optimizer", "auto", 1.0,
-                                                                 512),
-        opt=o, data_dir=str(data_dir), output_dir=str(tmp_path / "out"), max_examples=8,
-        cache_dir=None)
+        dataset="bbh",
+        tasks=(TASK,),
+        initial_instruction="Let's think step by step.",
+        scorer=ModelConfig("fake-scorer"),
+        optimizer=ModelConfig("fake-optimizer", "auto", 1.0, 512),
+        opt=o,
+        data_dir=str(data_dir),
+        output_dir=str(tmp_path / "out"),
+        max_examples=8,
+        cache_dir=None,
+    )
 
 
 def run(config: RunConfig, folder: RunFolder, optimizer: FakeLLM):
     bench = get_benchmark("bbh")
     data = bench.load(TASK, Path(config.data_dir), config.max_examples)
-    answers = {e.question: str(e.answer) for split in ("train", "eval", "test")
-               for e in data.split(split)}
+    answers = {
+        e.question: str(e.answer) for split in ("train", "eval", "test") for e in data.split(split)
+    }
     ledger = Ledger()
-    scorer = Scorer(wrap_llm(make_scorer_fake(answers), "scorer", ledger, None), bench,
-                    ScorerSettings())
+    scorer = Scorer(
+        wrap_llm(make_scorer_fake(answers), "scorer", ledger, None), bench, ScorerSettings()
+    )
     fmt = FormatSampler.seeded(0).sample([data], config.opt.format_data_num)[TASK]
-    comps = build_components(config.opt, config.scoring,
-                             tuple(data.format[i] for i in fmt), FakeEmbedder())
+    comps = build_components(
+        config.opt, config.scoring, tuple(data.format[i] for i in fmt), FakeEmbedder()
+    )
     opt = wrap_llm(optimizer, "optimizer", ledger, None)
     return run_task(config, folder, TASK, data, scorer, opt, comps, ledger)
 
@@ -104,8 +123,11 @@ def test_loop_trajectory_choice_and_artifacts(tmp_path, data_dir):
     traj = [(e.prompt, e.epoch, e.step) for e in outcome.state.trajectory]
     # step 0 picks BEST (1.0); step 1 regenerates the same two prompts: BEST was chosen
     # before, so the non-monotone rule moves to GOOD although it scores lower
-    assert traj == [("Let's think step by step.", -1, -1), ("Think BEST.", 0, 0),
-                    ("Think GOOD.", 0, 1)]
+    assert traj == [
+        ("Let's think step by step.", -1, -1),
+        ("Think BEST.", 0, 0),
+        ("Think GOOD.", 0, 1),
+    ]
     assert outcome.state.trajectory[1].score == 1.0
     assert 0.0 < outcome.state.trajectory[2].score < 1.0
     assert outcome.best.prompt == "Think BEST." and outcome.best_test == 1.0
@@ -118,8 +140,14 @@ def test_loop_trajectory_choice_and_artifacts(tmp_path, data_dir):
     assert steps[1]["chosen"]["edit_distance"] == 5  # 4 words replaced by 2: 2 subs + 2 dels
     assert steps[1]["usage"]["roles"]["optimizer"]["requests"] == 2
     results = read_json(task_dir / "results_dict.json")
-    assert set(results) >= {"meta_prompts", "eval_log", "test_log", "train_log",
-                            "selected_para_history_list", "modify_word_num_history"}
+    assert set(results) >= {
+        "meta_prompts",
+        "eval_log",
+        "test_log",
+        "train_log",
+        "selected_para_history_list",
+        "modify_word_num_history",
+    }
     assert results["modify_word_num_history"] == [[30, 0, 0], [10, 0, 1]]
     assert list(results["test_log"]) == ["-1_-1", "0_0"]  # initial + final chosen only
     assert results["train_log"] == {}  # nothing consumes train batches without feedback
@@ -141,20 +169,33 @@ def test_resume_after_crash_matches_uninterrupted(tmp_path, data_dir):
     assert len(resumed_optimizer.calls) == 1  # only the unfinished step
     for name in ("results_dict.json",):
         assert read_json(clean.task_dir(TASK) / name) == read_json(crashed.task_dir(TASK) / name)
-    strip = [{k: v for k, v in r.items() if k not in ("usage", "seconds")}
-             for r in read_jsonl(clean.steps_path(TASK))]
-    again = [{k: v for k, v in r.items() if k not in ("usage", "seconds")}
-             for r in read_jsonl(crashed.steps_path(TASK))]
+    strip = [
+        {k: v for k, v in r.items() if k not in ("usage", "seconds")}
+        for r in read_jsonl(clean.steps_path(TASK))
+    ]
+    again = [
+        {k: v for k, v in r.items() if k not in ("usage", "seconds")}
+        for r in read_jsonl(crashed.steps_path(TASK))
+    ]
     assert strip == again
     assert read_jsonl(clean.best_prompts_path) == read_jsonl(crashed.best_prompts_path)
 
 
 def test_feedback_gradient_and_sgdm_momentum(tmp_path, data_dir):
     config = make_config(tmp_path, data_dir)
-    config = dataclasses.replace(config, opt=dataclasses.replace(
-        config.opt, gradient_name="feedback", momentum_para_name="feedback",
-        momentum_selection_name="-", momentum_update_name="real-time",
-        learning_rate_name="wo_lr", decay_strategy="-", util_gradient_name="edit"))
+    config = dataclasses.replace(
+        config,
+        opt=dataclasses.replace(
+            config.opt,
+            gradient_name="feedback",
+            momentum_para_name="feedback",
+            momentum_selection_name="-",
+            momentum_update_name="real-time",
+            learning_rate_name="wo_lr",
+            decay_strategy="-",
+            util_gradient_name="edit",
+        ),
+    )
     folder = RunFolder.create(config)
     optimizer = optimizer_fake()
     run(config, folder, optimizer)

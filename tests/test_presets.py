@@ -6,13 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from test_loop import TASK, make_config, optimizer_fake, run
 
 from gpo.cli.presets import PRESETS, preset_values
 from gpo.config import OptimizerConfig
 from gpo.optimization.components import validate_components
 from gpo.results.io import read_json, read_jsonl
 from gpo.results.run_folder import RunFolder
+from test_loop import TASK, make_config, optimizer_fake, run
 
 EXPECTED = {
     # name: (gradient, para, selection, update, lr, decay, init, final, util)
@@ -38,12 +38,24 @@ def test_every_preset_is_listed():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_preset_flags(name):
     o = preset_optimizer_config(name)
-    got = (o.gradient_name, o.momentum_para_name, o.momentum_selection_name,
-           o.momentum_update_name, o.learning_rate_name, o.decay_strategy,
-           o.initial_step_size, o.final_step_size, o.util_gradient_name)
+    got = (
+        o.gradient_name,
+        o.momentum_para_name,
+        o.momentum_selection_name,
+        o.momentum_update_name,
+        o.learning_rate_name,
+        o.decay_strategy,
+        o.initial_step_size,
+        o.final_step_size,
+        o.util_gradient_name,
+    )
     assert got == EXPECTED[name]
-    assert (o.num_search_epochs, o.num_generated_instructions_in_each_step,
-            o.opt_batch_size, o.format_data_num) == (3, 8, 8, 3)
+    assert (
+        o.num_search_epochs,
+        o.num_generated_instructions_in_each_step,
+        o.opt_batch_size,
+        o.format_data_num,
+    ) == (3, 8, 8, 3)
     validate_components(o, make_config_scoring())
 
 
@@ -56,8 +68,12 @@ def make_config_scoring():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_preset_runs_one_step(name, tmp_path, data_dir):
     base = make_config(tmp_path, data_dir)
-    o = dataclasses.replace(preset_optimizer_config(name), num_search_epochs=1,
-                            num_generated_instructions_in_each_step=2, opt_batch_size=8)
+    o = dataclasses.replace(
+        preset_optimizer_config(name),
+        num_search_epochs=1,
+        num_generated_instructions_in_each_step=2,
+        opt_batch_size=8,
+    )
     config = dataclasses.replace(base, opt=o)
     folder = RunFolder.create(config)
     optimizer = optimizer_fake()
@@ -78,5 +94,9 @@ def test_preset_runs_one_step(name, tmp_path, data_dir):
         assert (steps[1]["gradient"] in meta) == (o.util_gradient_name == "edit")
     if o.momentum_update_name == "k-list" and o.momentum_para_name == "para":
         assert results["selected_para_history_list"][0][0][0][0] == "Let's think step by step."
-    assert outcome.best.prompt in {"Think BEST.", "Think GOOD.", "Think plainly.",
-                                   "Let's think step by step."}
+    assert outcome.best.prompt in {
+        "Think BEST.",
+        "Think GOOD.",
+        "Think plainly.",
+        "Let's think step by step.",
+    }

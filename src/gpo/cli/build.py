@@ -45,8 +45,9 @@ def resolve_specs(config: RunConfig, req: CliRequest, need_optimizer: bool):
     scorer = resolve_model(config.scorer.name, config.scorer.backend, req.openai_base_url)
     optimizer = None
     if need_optimizer:
-        optimizer = resolve_model(config.optimizer.name, config.optimizer.backend,
-                                  req.openai_base_url)
+        optimizer = resolve_model(
+            config.optimizer.name, config.optimizer.backend, req.openai_base_url
+        )
     return scorer, optimizer
 
 
@@ -94,8 +95,9 @@ def build_models(
         if optimizer_spec == scorer_spec:
             optimizer_inner = scorer_inner
         else:
-            log.info("loading optimizer %s (%s backend)", optimizer_spec.alias,
-                     optimizer_spec.backend)
+            log.info(
+                "loading optimizer %s (%s backend)", optimizer_spec.alias, optimizer_spec.backend
+            )
             optimizer_inner = build_llm(optimizer_spec, options)
             smoke_test(optimizer_inner, "optimizer")
         optimizer = wrap_llm(optimizer_inner, "optimizer", ledger, cache)

@@ -49,8 +49,10 @@ def read_prompts_file(path: str) -> list[PromptRecord]:
             dataset = str(obj["dataset"]).lower()
             prompt = obj["prompt"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise DataError(f"{path}:{n}: expected a JSON object with 'dataset' and 'prompt' "
-                            f"({e.__class__.__name__})") from None
+            raise DataError(
+                f"{path}:{n}: expected a JSON object with 'dataset' and 'prompt' "
+                f"({e.__class__.__name__})"
+            ) from None
         benchmark = get_benchmark(dataset)
         task = obj.get("task") or dataset
         [task] = benchmark.resolve_tasks([task])
@@ -79,7 +81,7 @@ def score_records(
     tasks: dict[tuple[str, str], TaskData],
     records: Sequence[PromptRecord],
 ) -> list[tuple[PromptRecord, float]]:
-    """Score each record on its task's test split; write CSVs, results_dict.json and scores.jsonl."""
+    """Score each record on its task's test split; write CSVs, results_dict.json, scores.jsonl."""
     results: list[tuple[PromptRecord, float]] = []
     by_task: dict[tuple[str, str], list[PromptRecord]] = {}
     for r in records:
@@ -92,27 +94,40 @@ def score_records(
             folder.save_report(task, report, -1, -1)
             key = "-1_-1" if r.label in ("published", "initial") else f"baseline_{r.label}"
             test_log[key] = [r.prompt, report.score, -1, -1]
-            append_jsonl(folder.root / "scores.jsonl", {
-                "dataset": dataset, "task": task, "label": r.label, "prompt": r.prompt,
-                "test_score": report.score, "n_test": len(report.rows)})
+            append_jsonl(
+                folder.root / "scores.jsonl",
+                {
+                    "dataset": dataset,
+                    "task": task,
+                    "label": r.label,
+                    "prompt": r.prompt,
+                    "test_score": report.score,
+                    "n_test": len(report.rows),
+                },
+            )
             results.append((r, report.score))
-        folder.save_results_dict(task, {"test_log": test_log,
-                                        "setting_dict": data.spec.setting_dict()})
+        folder.save_results_dict(
+            task, {"test_log": test_log, "setting_dict": data.spec.setting_dict()}
+        )
     return results
 
 
 def format_table(results: Sequence[tuple[PromptRecord, float]]) -> list[str]:
     """One line per task (a column per prompt label, scores x100) and the average per dataset."""
-    labels = [lab for lab in ("empty", "cot", "initial", "published")
-              if any(r.label == lab for r, _ in results)]
+    labels = [
+        lab
+        for lab in ("empty", "cot", "initial", "published")
+        if any(r.label == lab for r, _ in results)
+    ]
     rows: dict[tuple[str, str], dict[str, float]] = {}
     for r, s in results:
         rows.setdefault((r.dataset, r.task), {})[r.label] = s
     width = max(len(t) for _, t in rows) + 2
     lines = [f"{'dataset':8} {'task':{width}}" + "".join(f"{lab:>11}" for lab in labels)]
     for (d, t), scores in rows.items():
-        cells = "".join(f"{100 * scores[lab]:>11.2f}" if lab in scores else f"{'-':>11}"
-                        for lab in labels)
+        cells = "".join(
+            f"{100 * scores[lab]:>11.2f}" if lab in scores else f"{'-':>11}" for lab in labels
+        )
         lines.append(f"{d:8} {t:{width}}{cells}")
     for d in dict.fromkeys(d for d, _ in rows):
         cells = ""

@@ -19,8 +19,11 @@ from gpo.errors import ConfigError
 FLAGS = flags.FLAGS
 
 # ---- flags of the original release (same names, types and defaults) ----
-flags.DEFINE_string("openai_api_key", "", "API key for OpenAI or a compatible server "
-                    "(else OPENAI_API_KEY). Never written to disk.")
+flags.DEFINE_string(
+    "openai_api_key",
+    "",
+    "API key for OpenAI or a compatible server (else OPENAI_API_KEY). Never written to disk.",
+)
 flags.DEFINE_list("openai_api_key_list", "", "Keys rotated on rate limits (comma-separated).")
 flags.DEFINE_list("gpus", ["0"], "GPU ids; CUDA_VISIBLE_DEVICES and vLLM tensor_parallel_size.")
 flags.DEFINE_string("dataset", "gsm8k", "Benchmark: bbh, mmlu, gsm8k, webnlg, wsc.")
@@ -57,15 +60,25 @@ flags.DEFINE_string("output_dir", "outputs/optimization-results", "Run folders a
 flags.DEFINE_integer("seed", 0, "Seed of the format-exemplar sampling and of optimizer sampling.")
 flags.DEFINE_string("openai_base_url", None, "Base URL of an OpenAI-compatible server.")
 flags.DEFINE_integer("max_examples", None, "Cap every split at its first N records.")
-flags.DEFINE_string("embedding_model", "BAAI/bge-base-en-v1.5",
-                    "Sentence-transformers model for relevance momentum (alias all-minilm-l6-v2).")
+flags.DEFINE_string(
+    "embedding_model",
+    "BAAI/bge-base-en-v1.5",
+    "Sentence-transformers model for relevance momentum (alias all-minilm-l6-v2).",
+)
 flags.DEFINE_string("scorer_backend", "auto", "auto, llamacpp, openai, vllm or hf.")
 flags.DEFINE_string("optimizer_backend", "auto", "auto, llamacpp, openai, vllm or hf.")
 flags.DEFINE_string("preset", None, "gpo, ape, apo, opro, pe2 or sgdm (explicit flags win).")
-flags.DEFINE_string("prompts_file", None, "only_evaluate: score every JSONL record "
-                    "({dataset, task, prompt}) against its own task.")
-flags.DEFINE_list("baselines", ["empty", "cot"], "With --prompts_file: baseline prompts scored "
-                  "next to each record (empty, cot; empty list for none).")
+flags.DEFINE_string(
+    "prompts_file",
+    None,
+    "only_evaluate: score every JSONL record ({dataset, task, prompt}) against its own task.",
+)
+flags.DEFINE_list(
+    "baselines",
+    ["empty", "cot"],
+    "With --prompts_file: baseline prompts scored "
+    "next to each record (empty, cot; empty list for none).",
+)
 flags.DEFINE_string("cache_dir", os.path.join("~", ".cache", "gpo"), "Response cache folder.")
 flags.DEFINE_bool("no_cache", False, "Do not read or write the response cache.")
 flags.DEFINE_string("resume", None, "Continue an interrupted run from its run folder.")
@@ -128,33 +141,46 @@ def optimizer_config(v) -> OptimizerConfig:
         opt_batch_size=v("opt_batch_size"),
         format_data_num=v("format_data_num"),
         gradient_name=choose("gradient_name", v("gradient_name"), ["feedback", "-"]),
-        momentum_para_name=choose("momentum_para_name", v("momentum_para_name"),
-                                  ["-", "para", "feedback"]),
+        momentum_para_name=choose(
+            "momentum_para_name", v("momentum_para_name"), ["-", "para", "feedback"]
+        ),
         momentum_selection_name=choose(
-            "momentum_selection_name", v("momentum_selection_name"),
-            ["-", "recency", "relavance", "importance"], {"relevance": "relavance"}),
+            "momentum_selection_name",
+            v("momentum_selection_name"),
+            ["-", "recency", "relavance", "importance"],
+            {"relevance": "relavance"},
+        ),
         momentum_selection_num=v("momentum_selection_num"),
-        momentum_update_name=choose("momentum_update_name", v("momentum_update_name"),
-                                    ["-", "k-list", "real-time"]),
-        learning_rate_name=choose("learning_rate_name", v("learning_rate_name"),
-                                  ["wo_lr", "w_lr"]),
+        momentum_update_name=choose(
+            "momentum_update_name", v("momentum_update_name"), ["-", "k-list", "real-time"]
+        ),
+        learning_rate_name=choose("learning_rate_name", v("learning_rate_name"), ["wo_lr", "w_lr"]),
         initial_step_size=v("initial_step_size"),
-        decay_strategy=choose("decay_strategy", v("decay_strategy"),
-                              ["-", "fixed", "linear", "consine"], {"cosine": "consine"}),
+        decay_strategy=choose(
+            "decay_strategy",
+            v("decay_strategy"),
+            ["-", "fixed", "linear", "consine"],
+            {"cosine": "consine"},
+        ),
         use_warmup_strategy=v("use_warmup_strategy"),
         warmup_steps=v("warmup_steps"),
         final_step_size=v("final_step_size"),
         util_gradient_name=choose(
-            "util_gradient_name", v("util_gradient_name"),
-            ["-", "edit", "generate", "edit_without", "generate_without"]),
+            "util_gradient_name",
+            v("util_gradient_name"),
+            ["-", "edit", "generate", "edit_without", "generate_without"],
+        ),
         embedding_model=v("embedding_model"),
         scores_as_percent=v("scores_as_percent"),
     )
-    for name in ("num_search_epochs", "num_generated_instructions_in_each_step",
-                 "opt_batch_size", "format_data_num"):
+    for name in (
+        "num_search_epochs",
+        "num_generated_instructions_in_each_step",
+        "opt_batch_size",
+        "format_data_num",
+    ):
         _positive(name, getattr(o, name))
-    for name in ("momentum_selection_num", "initial_step_size", "final_step_size",
-                 "warmup_steps"):
+    for name in ("momentum_selection_num", "initial_step_size", "final_step_size", "warmup_steps"):
         _positive(name, getattr(o, name), 0)
     return o
 
@@ -183,12 +209,18 @@ def config_from_flags() -> CliRequest:
         dataset=dataset,
         tasks=tuple(FLAGS.task_name),
         initial_instruction=FLAGS.initial_instruction,
-        scorer=ModelConfig(FLAGS.scorer_llm_name, choose("scorer_backend", FLAGS.scorer_backend,
-                                                         BACKENDS), 0.0,
-                           FLAGS.scorer_max_tokens),
-        optimizer=ModelConfig(FLAGS.optimizer_llm_name,
-                              choose("optimizer_backend", FLAGS.optimizer_backend, BACKENDS),
-                              FLAGS.optimizer_temperature, FLAGS.optimizer_max_tokens),
+        scorer=ModelConfig(
+            FLAGS.scorer_llm_name,
+            choose("scorer_backend", FLAGS.scorer_backend, BACKENDS),
+            0.0,
+            FLAGS.scorer_max_tokens,
+        ),
+        optimizer=ModelConfig(
+            FLAGS.optimizer_llm_name,
+            choose("optimizer_backend", FLAGS.optimizer_backend, BACKENDS),
+            FLAGS.optimizer_temperature,
+            FLAGS.optimizer_max_tokens,
+        ),
         scoring=ScoringConfig(
             instruction_pos=choose("instruction_pos", v("instruction_pos"), POSITIONS),
             include_qa=v("include_qa"),

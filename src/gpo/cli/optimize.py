@@ -32,9 +32,20 @@ from gpo.results.run_folder import RunFolder
 log = logging.getLogger(__name__)
 
 # Flags that may be given again when a run is resumed; the rest comes from run_config.json.
-RESUME_FLAGS = ("resume", "max_tokens_budget", "max_cost_usd", "no_cache", "cache_dir",
-                "data_dir", "log_level", "n_threads", "openai_api_key", "openai_api_key_list",
-                "openai_base_url", "gpus")
+RESUME_FLAGS = (
+    "resume",
+    "max_tokens_budget",
+    "max_cost_usd",
+    "no_cache",
+    "cache_dir",
+    "data_dir",
+    "log_level",
+    "n_threads",
+    "openai_api_key",
+    "openai_api_key_list",
+    "openai_base_url",
+    "gpus",
+)
 
 
 def resume_request(request: CliRequest) -> CliRequest:
@@ -53,8 +64,9 @@ def resume_request(request: CliRequest) -> CliRequest:
         overrides["cache_dir"] = fresh.cache_dir
     ignored = sorted(n for n in FLAGS if FLAGS[n].present and n not in RESUME_FLAGS)
     if ignored:
-        log.warning("resuming with the run's saved configuration; ignoring --%s",
-                    ", --".join(ignored))
+        log.warning(
+            "resuming with the run's saved configuration; ignoring --%s", ", --".join(ignored)
+        )
     config = dataclasses.replace(folder.load_config(), **overrides)
     return dataclasses.replace(request, config=config)
 
@@ -67,17 +79,20 @@ def prepare(request: CliRequest):
     config = dataclasses.replace(config, tasks=tuple(tasks))
     specs = resolve_specs(config, request, need_optimizer=True)
     s = config.scoring
-    validate_scoring_settings(s.instruction_pos, s.include_qa, s.few_shot,
-                              specs[0].is_chat is not False)
+    validate_scoring_settings(
+        s.instruction_pos, s.include_qa, s.few_shot, specs[0].is_chat is not False
+    )
     validate_components(config.opt, s)
     data = load_tasks(config, benchmark, tasks)
-    formats = FormatSampler.seeded(config.seed).sample(list(data.values()),
-                                                       config.opt.format_data_num)
+    formats = FormatSampler.seeded(config.seed).sample(
+        list(data.values()), config.opt.format_data_num
+    )
     for task, d in data.items():
         if steps_per_epoch(len(d.train), config.opt.opt_batch_size) == 0:
             raise ConfigError(
                 f"{task}: {len(d.train)} train rows make no step with --opt_batch_size="
-                f"{config.opt.opt_batch_size}; lower it or raise --max_examples")
+                f"{config.opt.opt_batch_size}; lower it or raise --max_examples"
+            )
     return config, benchmark, specs, data, formats
 
 
@@ -105,10 +120,12 @@ def run_optimize(request: CliRequest) -> None:
     def body() -> None:
         for task, task_data in data.items():
             exemplars = tuple(task_data.format[i] for i in formats[task])
-            components = build_components(config.opt, config.scoring, exemplars, embedder,
-                                          config.optimizer.max_tokens)
-            outcome = run_task(config, folder, task, task_data, scorer, models.optimizer,
-                               components, ledger)
+            components = build_components(
+                config.opt, config.scoring, exemplars, embedder, config.optimizer.max_tokens
+            )
+            outcome = run_task(
+                config, folder, task, task_data, scorer, models.optimizer, components, ledger
+            )
             if outcome is not None:
                 emit([result_line(config, task, outcome)])
         summary = usage_summary(folder, list(data))
@@ -119,8 +136,16 @@ def run_optimize(request: CliRequest) -> None:
     emit([f"results: {folder.root}", f"best prompts: {folder.best_prompts_path}"])
 
 
-def run_task(config: RunConfig, folder: RunFolder, task: str, task_data: TaskData, scorer,
-             optimizer, components, ledger: Ledger) -> TaskOutcome | None:
+def run_task(
+    config: RunConfig,
+    folder: RunFolder,
+    task: str,
+    task_data: TaskData,
+    scorer,
+    optimizer,
+    components,
+    ledger: Ledger,
+) -> TaskOutcome | None:
     done = {r["task"] for r in read_jsonl(folder.best_prompts_path)}
     if task in done:
         log.info("%s: already finished, skipped", task)
@@ -128,11 +153,17 @@ def run_task(config: RunConfig, folder: RunFolder, task: str, task_data: TaskDat
     o = config.opt
     spe = steps_per_epoch(len(task_data.train), o.opt_batch_size)
     ctx = StepContext(
-        data=task_data, scorer=scorer, optimizer=optimizer, components=components,
-        folder=folder, num_candidates=o.num_generated_instructions_in_each_step,
-        temperature=config.optimizer.temperature, max_tokens=config.optimizer.max_tokens,
+        data=task_data,
+        scorer=scorer,
+        optimizer=optimizer,
+        components=components,
+        folder=folder,
+        num_candidates=o.num_generated_instructions_in_each_step,
+        temperature=config.optimizer.temperature,
+        max_tokens=config.optimizer.max_tokens,
         batch_size=o.opt_batch_size,
-        total_steps=o.num_search_epochs * spe, seed=config.seed,
+        total_steps=o.num_search_epochs * spe,
+        seed=config.seed,
         score_train=components.gradient is not None or config.log_train_batches,
         test_every_step=config.test_every_step,
     )
@@ -141,21 +172,39 @@ def run_task(config: RunConfig, folder: RunFolder, task: str, task_data: TaskDat
         before, started = ledger.snapshot(), time.monotonic()
         initial = initial_instruction_for(config.dataset, task, config.initial_instruction)
         state = start_task(ctx, task, initial)
-        rewrite_jsonl(folder.steps_path(task), [{
-            "task": task, "global_step": -1, "kind": "initial", "prompt": initial,
-            "eval_score": state.initial_eval, "test_score": state.initial_test,
-            "usage": ledger.delta(before).to_dict(),
-            "seconds": round(time.monotonic() - started, 3)}])
+        rewrite_jsonl(
+            folder.steps_path(task),
+            [
+                {
+                    "task": task,
+                    "global_step": -1,
+                    "kind": "initial",
+                    "prompt": initial,
+                    "eval_score": state.initial_eval,
+                    "test_score": state.initial_test,
+                    "usage": ledger.delta(before).to_dict(),
+                    "seconds": round(time.monotonic() - started, 3),
+                }
+            ],
+        )
         folder.save_results_dict(task, state.results)
         atomic_write_json(folder.checkpoint_path(task), state.to_json(), indent=None)
-        log.info("%s: initial prompt eval %.4f, test %.4f; %d steps (%d per epoch)", task,
-                 state.initial_eval, state.initial_test, ctx.total_steps, spe)
+        log.info(
+            "%s: initial prompt eval %.4f, test %.4f; %d steps (%d per epoch)",
+            task,
+            state.initial_eval,
+            state.initial_test,
+            ctx.total_steps,
+            spe,
+        )
 
     def check_budget(st: TaskState) -> None:
         reason = ledger.check_budget(config.max_tokens_budget, config.max_cost_usd)
         if reason:
-            raise BudgetExceeded(f"{reason}; stopped after step {st.completed_steps} of {task}; "
-                                 f"continue with --resume={folder.root} and a larger budget")
+            raise BudgetExceeded(
+                f"{reason}; stopped after step {st.completed_steps} of {task}; "
+                f"continue with --resume={folder.root} and a larger budget"
+            )
 
     outcome = optimize_task(ctx, state, spe, ledger, check_budget)
     append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
@@ -167,8 +216,9 @@ def load_checkpoint(folder: RunFolder, task: str) -> TaskState | None:
     if not path.exists():
         return None
     state = TaskState.from_json(read_json(path))
-    steps = [r for r in read_jsonl(folder.steps_path(task))
-             if r["global_step"] < state.completed_steps]
+    steps = [
+        r for r in read_jsonl(folder.steps_path(task)) if r["global_step"] < state.completed_steps
+    ]
     rewrite_jsonl(folder.steps_path(task), steps)
     log.info("%s: resumed after step %d", task, state.completed_steps)
     return state
@@ -178,21 +228,30 @@ def best_record(config: RunConfig, task: str, outcome: TaskOutcome) -> dict:
     """One best_prompts.jsonl line: GPO_results.jsonl's schema plus scores."""
     st, best, last = outcome.state, outcome.best, outcome.state.trajectory[-1]
     return {
-        "dataset": config.dataset, "task": task, "prompt": best.prompt,
-        "eval_score": best.score, "test_score": outcome.best_test,
-        "epoch": best.epoch, "step": best.step,
-        "initial_prompt": st.initial_prompt, "initial_eval_score": st.initial_eval,
+        "dataset": config.dataset,
+        "task": task,
+        "prompt": best.prompt,
+        "eval_score": best.score,
+        "test_score": outcome.best_test,
+        "epoch": best.epoch,
+        "step": best.step,
+        "initial_prompt": st.initial_prompt,
+        "initial_eval_score": st.initial_eval,
         "initial_test_score": st.initial_test,
-        "last_prompt": last.prompt, "last_eval_score": last.score,
-        "scorer": config.scorer.name, "optimizer": config.optimizer.name,
+        "last_prompt": last.prompt,
+        "last_eval_score": last.score,
+        "scorer": config.scorer.name,
+        "optimizer": config.optimizer.name,
     }
 
 
 def result_line(config: RunConfig, task: str, outcome: TaskOutcome) -> str:
     st = outcome.state
-    return (f"{config.dataset} {task}: initial eval {100 * st.initial_eval:.2f} test "
-            f"{100 * st.initial_test:.2f} -> best eval {100 * outcome.best.score:.2f} test "
-            f"{100 * outcome.best_test:.2f}: {outcome.best.prompt!r}")
+    return (
+        f"{config.dataset} {task}: initial eval {100 * st.initial_eval:.2f} test "
+        f"{100 * st.initial_test:.2f} -> best eval {100 * outcome.best.score:.2f} test "
+        f"{100 * outcome.best_test:.2f}: {outcome.best.prompt!r}"
+    )
 
 
 def usage_summary(folder: RunFolder, tasks: list[str]) -> dict:
@@ -203,8 +262,17 @@ def usage_summary(folder: RunFolder, tasks: list[str]) -> dict:
     for task in tasks:
         for record in read_jsonl(folder.steps_path(task)):
             for role, u in record.get("usage", {}).get("roles", {}).items():
-                fields = {k: u[k] for k in ("requests", "prompt_tokens", "completion_tokens",
-                                            "cache_hits", "deduplicated", "backend_seconds")}
+                fields = {
+                    k: u[k]
+                    for k in (
+                        "requests",
+                        "prompt_tokens",
+                        "completion_tokens",
+                        "cache_hits",
+                        "deduplicated",
+                        "backend_seconds",
+                    )
+                }
                 per_role[role] = per_role.get(role, Usage()) + Usage(**fields)
     total = sum(per_role.values(), Usage())
     return {"roles": {r: u.to_dict() for r, u in per_role.items()}, "total": total.to_dict()}

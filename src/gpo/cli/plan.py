@@ -23,40 +23,53 @@ def task_plan(config: RunConfig, data: TaskData, second_round: bool) -> dict[str
     n = o.num_generated_instructions_in_each_step
     steps = o.num_search_epochs * steps_per_epoch(len(data.train), o.opt_batch_size)
     feedback = o.gradient_name == "feedback"
-    train_rows = min(o.opt_batch_size, len(data.train)) if (feedback or config.log_train_batches)\
-        else 0
+    train_rows = (
+        min(o.opt_batch_size, len(data.train)) if (feedback or config.log_train_batches) else 0
+    )
     scorer = len(data.eval) + 2 * len(data.test) + steps * (n * len(data.eval) + train_rows)
     if config.test_every_step:
         scorer += steps * len(data.test)
     rounds = 2 if second_round and data.spec.second_round else 1
     instr = config.initial_instruction
     per_eval = _tokens(data.eval, instr)
-    scorer_prompt_tokens = rounds * (per_eval * (1 + steps * n)
-                                     + 2 * _tokens(data.test, instr))
-    optimizer = steps * (n + (1 if feedback else 0)
-                         + (1 if o.momentum_update_name == "real-time" else 0))
+    scorer_prompt_tokens = rounds * (per_eval * (1 + steps * n) + 2 * _tokens(data.test, instr))
+    optimizer = steps * (
+        n + (1 if feedback else 0) + (1 if o.momentum_update_name == "real-time" else 0)
+    )
     meta_tokens = 600 + o.format_data_num * (per_eval // max(1, len(data.eval)))
     return {
         "steps": steps,
         "scorer_requests": scorer * rounds,
         "scorer_prompt_tokens": scorer_prompt_tokens,
-        "scorer_completion_tokens_max": scorer * (config.scorer.max_tokens
-                                                  + (config.scoring.second_round_max_tokens
-                                                     if rounds == 2 else 0)),
+        "scorer_completion_tokens_max": scorer
+        * (
+            config.scorer.max_tokens
+            + (config.scoring.second_round_max_tokens if rounds == 2 else 0)
+        ),
         "optimizer_requests": optimizer,
         "optimizer_prompt_tokens": optimizer * meta_tokens,
         "optimizer_completion_tokens_max": optimizer * config.optimizer.max_tokens,
     }
 
 
-def plan_lines(config: RunConfig, specs: tuple[ModelSpec, ModelSpec | None],
-               data: dict[str, TaskData]) -> list[str]:
+def plan_lines(
+    config: RunConfig, specs: tuple[ModelSpec, ModelSpec | None], data: dict[str, TaskData]
+) -> list[str]:
     scorer, optimizer = specs
-    lines = [f"dry run: scorer {scorer.alias} ({scorer.backend}), optimizer "
-             f"{optimizer.alias if optimizer else '-'} "
-             f"({optimizer.backend if optimizer else '-'}); no model loaded"]
-    keys = ("steps", "scorer_requests", "scorer_prompt_tokens", "scorer_completion_tokens_max",
-            "optimizer_requests", "optimizer_prompt_tokens", "optimizer_completion_tokens_max")
+    lines = [
+        f"dry run: scorer {scorer.alias} ({scorer.backend}), optimizer "
+        f"{optimizer.alias if optimizer else '-'} "
+        f"({optimizer.backend if optimizer else '-'}); no model loaded"
+    ]
+    keys = (
+        "steps",
+        "scorer_requests",
+        "scorer_prompt_tokens",
+        "scorer_completion_tokens_max",
+        "optimizer_requests",
+        "optimizer_prompt_tokens",
+        "optimizer_completion_tokens_max",
+    )
     lines.append(f"{'task':40}" + "".join(f"{k:>32}" for k in keys))
     total = dict.fromkeys(keys, 0)
     for task, d in data.items():

@@ -1,4 +1,4 @@
-"""The paper's baselines (Table 5) as flag combinations of this one framework (GPO_REFERENCE 1.2, 1.3).
+"""The paper's baselines (Table 5) as flag combinations of this framework (GPO_REFERENCE 1.3).
 
 ``--preset=NAME`` sets these values for every flag the user did not pass explicitly.
 """
@@ -25,8 +25,12 @@ _NO_MOMENTUM = {
     "momentum_selection_num": 0,
     "momentum_update_name": "-",
 }
-_NO_LR = {"learning_rate_name": "wo_lr", "decay_strategy": "-", "initial_step_size": 0,
-          "final_step_size": 0}
+_NO_LR = {
+    "learning_rate_name": "wo_lr",
+    "decay_strategy": "-",
+    "initial_step_size": 0,
+    "final_step_size": 0,
+}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "gpo": {
@@ -41,8 +45,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "final_step_size": 10,
         "util_gradient_name": "generate_without",
     },
-    "ape": {"gradient_name": "-", **_NO_MOMENTUM, **_NO_LR,
-            "util_gradient_name": "generate_without"},
+    "ape": {
+        "gradient_name": "-",
+        **_NO_MOMENTUM,
+        **_NO_LR,
+        "util_gradient_name": "generate_without",
+    },
     "apo": {"gradient_name": "feedback", **_NO_MOMENTUM, **_NO_LR, "util_gradient_name": "edit"},
     "opro": {
         "gradient_name": "-",

@@ -29,9 +29,12 @@ def planned_records(request: CliRequest) -> list[PromptRecord]:
         return with_baselines(read_prompts_file(request.prompts_file), request.baselines)
     benchmark = get_benchmark(config.dataset)
     return [
-        PromptRecord(config.dataset, t,
-                     initial_instruction_for(config.dataset, t, config.initial_instruction),
-                     "initial")
+        PromptRecord(
+            config.dataset,
+            t,
+            initial_instruction_for(config.dataset, t, config.initial_instruction),
+            "initial",
+        )
         for t in benchmark.resolve_tasks(list(config.tasks))
     ]
 
@@ -47,8 +50,9 @@ def run_evaluate(request: CliRequest) -> None:
     config = dataclasses.replace(config, tasks=tuple(dict.fromkeys(r.task for r in records)))
     specs = resolve_specs(config, request, need_optimizer=False)
     s = config.scoring
-    validate_scoring_settings(s.instruction_pos, s.include_qa, s.few_shot,
-                              specs[0].is_chat is not False)
+    validate_scoring_settings(
+        s.instruction_pos, s.include_qa, s.few_shot, specs[0].is_chat is not False
+    )
     tasks = {}
     for d in datasets:
         bench = get_benchmark(d)
@@ -57,15 +61,21 @@ def run_evaluate(request: CliRequest) -> None:
             tasks[(d, name)] = data
     if request.dry_run:
         n = sum(len(tasks[(r.dataset, r.task)].test) for r in records)
-        emit([f"dry run: {len(records)} prompt(s) x test split = {n} scorer examples "
-              f"(x2 with the second round) on {specs[0].alias} ({specs[0].backend})"])
+        emit(
+            [
+                f"dry run: {len(records)} prompt(s) x test split = {n} scorer examples "
+                f"(x2 with the second round) on {specs[0].alias} ({specs[0].backend})"
+            ]
+        )
         return
     ledger = Ledger()
     models = build_models(config, request, specs, ledger)
     folder = RunFolder.create(config)
     log.info("run folder: %s", folder.root)
-    scorers = {d: make_scorer(models.scorer, models.scorer_spec, get_benchmark(d), config)
-               for d in datasets}
+    scorers = {
+        d: make_scorer(models.scorer, models.scorer_spec, get_benchmark(d), config)
+        for d in datasets
+    }
 
     def body():
         results = score_records(folder, scorers, tasks, records)

@@ -41,36 +41,54 @@ class Components:
 
 
 def needs_embedder(o: OptimizerConfig) -> bool:
-    return o.momentum_selection_name == "relavance" and o.momentum_update_name == "k-list" and (
-        o.momentum_para_name != "-"
+    return (
+        o.momentum_selection_name == "relavance"
+        and o.momentum_update_name == "k-list"
+        and (o.momentum_para_name != "-")
     )
 
 
 def validate_components(o: OptimizerConfig, s: ScoringConfig) -> None:
     """Every flag combination that crashed the original, rejected with the fix (10.11, 10.12)."""
-    ensure_valid_combination(o.util_gradient_name, o.gradient_name, s.instruction_pos,
-                             s.include_qa, o.learning_rate_name, o.decay_strategy)
+    ensure_valid_combination(
+        o.util_gradient_name,
+        o.gradient_name,
+        s.instruction_pos,
+        s.include_qa,
+        o.learning_rate_name,
+        o.decay_strategy,
+    )
     if o.momentum_para_name == "feedback" and o.gradient_name != "feedback":
         raise ConfigError("--momentum_para_name=feedback needs --gradient_name=feedback")
     if o.momentum_para_name != "-" and o.momentum_update_name == "-":
-        raise ConfigError(f"--momentum_para_name={o.momentum_para_name} needs "
-                          "--momentum_update_name=k-list or real-time")
+        raise ConfigError(
+            f"--momentum_para_name={o.momentum_para_name} needs "
+            "--momentum_update_name=k-list or real-time"
+        )
     if o.momentum_update_name == "k-list" and o.momentum_selection_name == "-":
-        raise ConfigError("--momentum_update_name=k-list needs --momentum_selection_name="
-                          "recency, relavance or importance")
+        raise ConfigError(
+            "--momentum_update_name=k-list needs --momentum_selection_name="
+            "recency, relavance or importance"
+        )
     if o.momentum_update_name != "-" and o.momentum_para_name == "-":
-        raise ConfigError(f"--momentum_update_name={o.momentum_update_name} needs "
-                          "--momentum_para_name=para or feedback")
+        raise ConfigError(
+            f"--momentum_update_name={o.momentum_update_name} needs "
+            "--momentum_para_name=para or feedback"
+        )
 
 
 def build_components(
-    o: OptimizerConfig, s: ScoringConfig, exemplars: tuple[Example, ...],
-    embedder: Embedder | None, optimizer_max_tokens: int = 512,
+    o: OptimizerConfig,
+    s: ScoringConfig,
+    exemplars: tuple[Example, ...],
+    embedder: Embedder | None,
+    optimizer_max_tokens: int = 512,
 ) -> Components:
     gradient = None
     if o.gradient_name == "feedback":
-        gradient = FeedbackGradient(GenerationParams(temperature=0.0,
-                                                     max_tokens=optimizer_max_tokens))
+        gradient = FeedbackGradient(
+            GenerationParams(temperature=0.0, max_tokens=optimizer_max_tokens)
+        )
     selection = None
     if o.momentum_update_name == "k-list":
         selection = build_selection(o.momentum_selection_name, embedder)
@@ -78,16 +96,32 @@ def build_components(
     para_momentum: ParaMomentum | None = None
     k = o.momentum_selection_num
     if o.momentum_para_name == "feedback":
-        feedback_momentum = (KListFeedbackMomentum(selection, k) if selection
-                             else RealTimeFeedbackMomentum())
+        feedback_momentum = (
+            KListFeedbackMomentum(selection, k) if selection else RealTimeFeedbackMomentum()
+        )
     elif o.momentum_para_name == "para":
-        para_momentum = (KListParaMomentum(selection, k, o.scores_as_percent) if selection
-                         else RealTimeParaMomentum(scores_as_percent=o.scores_as_percent))
+        para_momentum = (
+            KListParaMomentum(selection, k, o.scores_as_percent)
+            if selection
+            else RealTimeParaMomentum(scores_as_percent=o.scores_as_percent)
+        )
     schedule = None
     if o.learning_rate_name == "w_lr" and o.decay_strategy != "-":
-        schedule = StepSizeSchedule(o.decay_strategy, o.initial_step_size, o.final_step_size,
-                                    o.use_warmup_strategy, o.warmup_steps)
-    update = UpdateStrategy(o.util_gradient_name, exemplars, s.instruction_pos, s.include_qa,
-                            o.scores_as_percent)
-    return Components(gradient, feedback_momentum, para_momentum, schedule,
-                      LearningRate(o.learning_rate_name), update)
+        schedule = StepSizeSchedule(
+            o.decay_strategy,
+            o.initial_step_size,
+            o.final_step_size,
+            o.use_warmup_strategy,
+            o.warmup_steps,
+        )
+    update = UpdateStrategy(
+        o.util_gradient_name, exemplars, s.instruction_pos, s.include_qa, o.scores_as_percent
+    )
+    return Components(
+        gradient,
+        feedback_momentum,
+        para_momentum,
+        schedule,
+        LearningRate(o.learning_rate_name),
+        update,
+    )

@@ -1,9 +1,9 @@
 """The GPO loop of one task (GPO_REFERENCE 5.2-5.3), readable on one screen.
 
-    state = resume or score the initial prompt on eval and test
-    for t in remaining steps:  run_step (gradient, momentum, step size, update, choice)
-                               log the step, save results_dict.json, checkpoint, check budget
-    final prompt = best eval score on the trajectory (ties: earliest), with its test score
+state = resume or score the initial prompt on eval and test
+for t in remaining steps:  run_step (gradient, momentum, step size, update, choice)
+                           log the step, save results_dict.json, checkpoint, check budget
+final prompt = best eval score on the trajectory (ties: earliest), with its test score
 """
 
 from __future__ import annotations
@@ -42,11 +42,14 @@ def start_task(ctx: StepContext, task: str, initial_prompt: str) -> TaskState:
         ctx.folder.save_report(task, report, -1, -1)
         results[f"{report.split}_log"]["-1_-1"] = [initial_prompt, report.score, -1, -1]
     return TaskState(
-        task=task, initial_prompt=initial_prompt, initial_eval=eval_report.score,
+        task=task,
+        initial_prompt=initial_prompt,
+        initial_eval=eval_report.score,
         initial_test=test_report.score,
         trajectory=[TrajectoryEntry(initial_prompt, eval_report.score, -1, -1)],
         scores={initial_prompt: eval_report.score},
-        test_scores={initial_prompt: test_report.score}, results=results,
+        test_scores={initial_prompt: test_report.score},
+        results=results,
     )
 
 
@@ -65,7 +68,11 @@ def finish_task(ctx: StepContext, state: TaskState) -> TaskOutcome:
         ctx.folder.save_report(state.task, report, best.epoch, best.step)
         state.test_scores[best.prompt] = report.score
         state.results["test_log"][f"{best.epoch}_{best.step}"] = [
-            best.prompt, report.score, best.epoch, best.step]
+            best.prompt,
+            report.score,
+            best.epoch,
+            best.step,
+        ]
         ctx.folder.save_results_dict(state.task, state.results)
     return TaskOutcome(best, state.test_scores[best.prompt], state)
 
@@ -77,8 +84,13 @@ def optimize_task(
     ledger: Ledger,
     check_budget: Callable[[TaskState], None],
 ) -> TaskOutcome:
-    bar = tqdm(total=ctx.total_steps, initial=state.completed_steps, desc=state.task,
-               unit="step", leave=False)
+    bar = tqdm(
+        total=ctx.total_steps,
+        initial=state.completed_steps,
+        desc=state.task,
+        unit="step",
+        leave=False,
+    )
     for t in range(state.completed_steps, ctx.total_steps):
         e, j = divmod(t, steps_per_epoch)
         before, started = ledger.snapshot(), time.monotonic()
@@ -89,11 +101,22 @@ def optimize_task(
         commit(ctx, state, record)
         chosen = record["chosen"]
         new = sum(c["status"] == "new" for c in record["candidates"])
-        log.info("%s step %d/%d (epoch %d, step %d): K=%s, %d candidates (%d new), chosen "
-                 "eval %.4f (edit distance %d) in %.0fs: %r", state.task, t + 1,
-                 ctx.total_steps, e, j, record["step_size"], len(record["candidates"]), new,
-                 chosen["eval_score"], chosen["edit_distance"], record["seconds"],
-                 chosen["prompt"][:80])
+        log.info(
+            "%s step %d/%d (epoch %d, step %d): K=%s, %d candidates (%d new), chosen "
+            "eval %.4f (edit distance %d) in %.0fs: %r",
+            state.task,
+            t + 1,
+            ctx.total_steps,
+            e,
+            j,
+            record["step_size"],
+            len(record["candidates"]),
+            new,
+            chosen["eval_score"],
+            chosen["edit_distance"],
+            record["seconds"],
+            chosen["prompt"][:80],
+        )
         bar.update(1)
         bar.set_postfix(eval=f"{chosen['eval_score']:.3f}")
         check_budget(state)

@@ -51,7 +51,8 @@ class TaskState:
             "chosen": self.chosen,
             "gradients": [g.to_dict() for g in self.gradients],
             "momentum_gradient": self.momentum_gradient,
-            "momentum_para": None if self.momentum_para is None
+            "momentum_para": None
+            if self.momentum_para is None
             else [self.momentum_para.prompt, self.momentum_para.score],
             "completed_steps": self.completed_steps,
         }

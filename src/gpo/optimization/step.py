@@ -1,7 +1,8 @@
 """One GPO step (GPO_REFERENCE 5.3), split into the paper's stages.
 
 train batch -> gradient (feedback) -> momentum (para / feedback) -> step size -> meta-prompt ->
-learning rate (word budget) -> proposal of N candidates -> dedup -> eval -> choice of the next prompt.
+learning rate (word budget) -> proposal of N candidates -> dedup -> eval -> choice of the next
+prompt.
 Every stage reads and writes the explicit ``TaskState``; the returned ``StepRecord`` is the
 ``steps.jsonl`` line.
 """
@@ -78,8 +79,9 @@ def _gradient(ctx: StepContext, state: TaskState, train: ScoreReport | None, e: 
     if comp.gradient is None or train is None:
         return None
     batch = [ctx.data.train[r.index] for r in train.rows]
-    meta, text = comp.gradient.compute(ctx.optimizer, state.current.prompt,
-                                       wrong_examples(train, batch))
+    meta, text = comp.gradient.compute(
+        ctx.optimizer, state.current.prompt, wrong_examples(train, batch)
+    )
     res["meta_gradient_prompts"].append([meta, e, j])
     state.gradients.append(GradientEntry(text, PENDING_IMPROVEMENT, e, j))
     fm = comp.feedback_momentum
@@ -105,11 +107,17 @@ def _para_momentum(ctx: StepContext, state: TaskState, e: int, j: int):
     if isinstance(pm, KListParaMomentum):
         k_list = pm.apply(state.trajectory)
         res["selected_para_history_list"].append(
-            [[[x.prompt, x.score] for x in k_list.selected], e, j])
+            [[[x.prompt, x.score] for x in k_list.selected], e, j]
+        )
         return k_list.text, None
     cur = state.current
-    rt = pm.apply(ctx.optimizer, state.momentum_para, cur.prompt, cur.score,
-                  lambda p: ctx.scorer.score(p, ctx.data, "eval").score)
+    rt = pm.apply(
+        ctx.optimizer,
+        state.momentum_para,
+        cur.prompt,
+        cur.score,
+        lambda p: ctx.scorer.score(p, ctx.data, "eval").score,
+    )
     state.momentum_para = rt.momentum
     if rt.meta_prompt is not None:
         res["meta_fo_momentum_para_prompts"].append([rt.meta_prompt, e, j])
@@ -137,12 +145,19 @@ def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict
     if comp.schedule is not None:
         step_size = comp.schedule.step_size(len(state.trajectory), ctx.total_steps)
         res["modify_word_num_history"].append([step_size, e, j])
-    meta = comp.update.meta_prompt(current.prompt, current.score, gradient=gradient,
-                                   k_list=k_list, realtime=realtime)
+    meta = comp.update.meta_prompt(
+        current.prompt, current.score, gradient=gradient, k_list=k_list, realtime=realtime
+    )
     meta = comp.learning_rate.apply(meta, step_size)
     res["meta_prompts"].append([meta, e, j])
-    candidates = propose(ctx.optimizer, meta, ctx.num_candidates, ctx.temperature,
-                         step_seed(ctx.seed, state.task, t), ctx.max_tokens)
+    candidates = propose(
+        ctx.optimizer,
+        meta,
+        ctx.num_candidates,
+        ctx.temperature,
+        step_seed(ctx.seed, state.task, t),
+        ctx.max_tokens,
+    )
     new, reused = dedup_candidates(candidates, state.seen_hashes, state.scores)
     state.seen_hashes |= hashes_of(new)
     new_scores = _evaluate(ctx, state, new, e, j)
@@ -160,20 +175,31 @@ def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict
         ctx.folder.save_report(state.task, report, e, j)
         test_score = state.test_scores[chosen] = report.score
         res["test_log"][f"{e}_{j}"] = [chosen, report.score, e, j]
-    res["meta_gradient_texts"] = [[g.text, g.improvement, g.epoch, g.step]
-                                  for g in state.gradients]
+    res["meta_gradient_texts"] = [[g.text, g.improvement, g.epoch, g.step] for g in state.gradients]
     return {
-        "task": state.task, "global_step": t, "epoch": e, "step": j,
-        "current_prompt": current.prompt, "current_eval_score": current.score,
+        "task": state.task,
+        "global_step": t,
+        "epoch": e,
+        "step": j,
+        "current_prompt": current.prompt,
+        "current_eval_score": current.score,
         "train_score": None if train is None else train.score,
-        "gradient": gradient, "step_size": step_size, "meta_prompt": meta,
+        "gradient": gradient,
+        "step_size": step_size,
+        "meta_prompt": meta,
         "candidates": [
-            {"prompt": c, "eval_score": state.scores.get(c),
-             "status": "new" if c in new_scores else ("reused" if c in reused else "duplicate"),
-             "edit_distance": word_edit_distance(current.prompt, c)}
+            {
+                "prompt": c,
+                "eval_score": state.scores.get(c),
+                "status": "new" if c in new_scores else ("reused" if c in reused else "duplicate"),
+                "edit_distance": word_edit_distance(current.prompt, c),
+            }
             for c in candidates
         ],
-        "chosen": {"prompt": chosen, "eval_score": chosen_score,
-                   "edit_distance": word_edit_distance(current.prompt, chosen),
-                   "test_score": test_score},
+        "chosen": {
+            "prompt": chosen,
+            "eval_score": chosen_score,
+            "edit_distance": word_edit_distance(current.prompt, chosen),
+            "test_score": test_score,
+        },
     }

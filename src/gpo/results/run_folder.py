@@ -5,7 +5,7 @@ checkpoint files.
         configs_dict.json            the original's config record (no secrets)
         run_config.json              the full RunConfig, for --resume
         status.json                  running | finished | failed | stopped (with the reason)
-        best_prompts.jsonl           one record per finished task (GPO_results.jsonl schema + scores)
+        best_prompts.jsonl           one record per finished task (GPO_results schema + scores)
         result_by_instruction/<task>/
             {train,eval,test}/<epoch>/<step>/<md5(prompt)>.csv
             results_dict.json        rewritten after every step
@@ -94,8 +94,12 @@ class RunFolder:
         return RunConfig.from_json(read_json(self.root / "run_config.json"))
 
     def set_status(self, state: str, message: str = "", **extra: Any) -> None:
-        record = {"state": state, "message": message,
-                  "time": dt.datetime.now().isoformat(timespec="seconds"), **extra}
+        record = {
+            "state": state,
+            "message": message,
+            "time": dt.datetime.now().isoformat(timespec="seconds"),
+            **extra,
+        }
         atomic_write_json(self.root / "status.json", record)
 
     def status(self) -> dict[str, Any]:
@@ -106,8 +110,13 @@ class RunFolder:
         return self.root / "result_by_instruction" / task
 
     def save_report(self, task: str, report: ScoreReport, epoch: int, step: int) -> Path:
-        path = (self.task_dir(task) / report.split / str(epoch) / str(step)
-                / f"{md5(report.instruction)}.csv")
+        path = (
+            self.task_dir(task)
+            / report.split
+            / str(epoch)
+            / str(step)
+            / f"{md5(report.instruction)}.csv"
+        )
         atomic_write_text(path, report_csv(report))
         return path
 
