@@ -39,6 +39,28 @@ def test_prepare_rejects_missing_gguf_and_bad_dtype(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_prints_the_prepared_folder(tmp_path: Path, capsys) -> None:
+    from gpo.llm.convert import main
+
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / MARKER).write_text("{}")
+    assert main(["--out", str(out), "--gguf", str(tmp_path / "unused.gguf")]) == 0
+    assert capsys.readouterr().out.strip() == str(out.resolve())
+    assert main(["--out", str(tmp_path / "new"), "--gguf", str(tmp_path / "no.gguf")]) == 2
+
+
+@pytest.mark.real
+def test_gguf_chat_template_is_readable() -> None:
+    pytest.importorskip("gguf", reason="pip install gguf")
+    from gpo.llm.convert import read_gguf_chat_template
+    from gpo.llm.smollm2 import smollm2_gguf_path
+
+    template = read_gguf_chat_template(smollm2_gguf_path())
+    assert template and "<|im_start|>" in template and "add_generation_prompt" in template
+
+
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
     pytest.importorskip("transformers", reason="pip install transformers gguf accelerate")
@@ -92,28 +114,17 @@ def test_identity_and_chat_detection(hf_llm) -> None:
 
 @pytest.mark.real
 def test_greedy_batch_matches_single_calls_and_counts_tokens(hf_llm) -> None:
+    # chat and raw prompts of different lengths: left padding must not change any answer
     prompts = [user_message("What is 2 + 2?"), "The capital of France is", user_message("Hi")]
-    params = GenerationParams(temperature=0.0, max_tokens=12)
+    params = GenerationParams(temperature=0.0, max_tokens=8)
     batch = hf_llm.generate(prompts, params)
     assert len(batch) == 3
     for prompt, completion in zip(prompts, batch):
         alone = hf_llm.generate([prompt], params)[0]
         assert alone.text == completion.text
-        assert 0 < completion.completion_tokens <= 12
+        assert 0 < completion.completion_tokens <= 8
         assert completion.prompt_tokens > 0
     assert batch[0].prompt_tokens > 5  # the template tokens are counted too
-
-
-@pytest.mark.real
-def test_sampling_is_reproducible_per_sample_index(hf_llm) -> None:
-    prompt = user_message("Write one short sentence about the sea.")
-    params = GenerationParams(temperature=1.0, max_tokens=16, seed=7)
-    first = hf_llm.generate([prompt, prompt, prompt], params)
-    again = hf_llm.generate([prompt, prompt, prompt], params)
-    assert [c.text for c in first] == [c.text for c in again]
-    assert len({c.text for c in first}) > 1  # sample i uses seed 7 + i
-    # Sample 1 alone (explicit index) equals sample 1 of the batch.
-    assert hf_llm.generate([prompt], params, sample_indices=[1])[0].text == first[1].text
 
 
 @pytest.mark.real

@@ -100,3 +100,16 @@ def test_preset_runs_one_step(name, tmp_path, data_dir):
         "Think plainly.",
         "Let's think step by step.",
     }
+
+
+def test_momentum_flags_without_effect_warn_not_fail():
+    from gpo.optimization.components import momentum_warnings
+
+    assert momentum_warnings(preset_optimizer_config("gpo")) == []
+    lonely = OptimizerConfig(momentum_para_name="para", momentum_update_name="-")
+    assert momentum_warnings(lonely) == [
+        "--momentum_para_name=para has no effect without --momentum_update_name=k-list or "
+        "real-time"
+    ]
+    no_selection = OptimizerConfig(momentum_para_name="para", momentum_update_name="k-list")
+    assert "momentum_selection_name" in momentum_warnings(no_selection)[0]

@@ -54,6 +54,7 @@ def resolve_specs(config: RunConfig, req: CliRequest, need_optimizer: bool):
 def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
     return BackendOptions(
         n_threads=req.n_threads or os.cpu_count() or 1,
+        max_retries=req.max_retries,
         gpus=config.gpus,
         openai_base_url=req.openai_base_url,
         openai_api_keys=req.secrets.api_keys,

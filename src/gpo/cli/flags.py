@@ -90,6 +90,12 @@ flags.DEFINE_float("max_cost_usd", None, "Stop (resumably) past this API cost.")
 flags.DEFINE_bool("scores_as_percent", False, "Show scores x100 in meta-prompts (fix 10.4).")
 flags.DEFINE_integer("n_threads", None, "CPU threads for llama.cpp (default: all cores).")
 flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.")
+flags.DEFINE_integer(
+    "max_retries",
+    6,
+    "Retries of one HTTP request (openai backend) on rate "
+    "limits, 5xx, malformed replies and network errors; then the run stops.",
+)
 flags.DEFINE_integer("scorer_max_tokens", 256, "Scorer decode limit (first round; original 256).")
 flags.DEFINE_integer("second_round_max_tokens", 100, "Scorer decode limit of the second round.")
 flags.DEFINE_integer("optimizer_max_tokens", 512, "Optimizer decode limit (original 512).")
@@ -120,6 +126,7 @@ class CliRequest:
     resume: str | None
     dry_run: bool
     log_level: str
+    max_retries: int = 6
 
 
 def _value(name: str, preset: dict) -> object:
@@ -200,6 +207,7 @@ def config_from_flags() -> CliRequest:
     _positive("max_examples", FLAGS.max_examples)
     _positive("few_shot_number", FLAGS.few_shot_number)
     _positive("n_threads", FLAGS.n_threads)
+    _positive("max_retries", FLAGS.max_retries, 0)
     for name in ("scorer_max_tokens", "second_round_max_tokens", "optimizer_max_tokens"):
         _positive(name, FLAGS[name].value)
     keys = tuple(k for k in [FLAGS.openai_api_key, *FLAGS.openai_api_key_list] if k)
@@ -257,4 +265,5 @@ def config_from_flags() -> CliRequest:
         resume=FLAGS.resume,
         dry_run=FLAGS.dry_run,
         log_level=FLAGS.log_level.upper(),
+        max_retries=FLAGS.max_retries,
     )

@@ -41,6 +41,7 @@ RESUME_FLAGS = (
     "data_dir",
     "log_level",
     "n_threads",
+    "max_retries",
     "openai_api_key",
     "openai_api_key_list",
     "openai_base_url",

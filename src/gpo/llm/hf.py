@@ -148,7 +148,7 @@ class HFBackend:
         return min(wanted, room)
 
     def _greedy(self, encoded: list[list[int]], limits: list[int]) -> list[list[int]]:
-        """Batched greedy decoding with left padding; longest prompts share a batch."""
+        """Batched greedy decoding with left padding; prompts of similar length share a batch."""
         order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), limits[i]))
         outputs: list[list[int]] = [[] for _ in encoded]
         for start in range(0, len(order), self._batch_size):

@@ -11,6 +11,7 @@ in logs, errors or reprs.
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
 import threading
@@ -72,6 +73,33 @@ def _retry_after_seconds(response: Any) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+class _MalformedReply(Exception):
+    """A 200 reply whose body is not a completion object (no ``choices`` list)."""
+
+
+def _completion_of(response: Any, chat: bool) -> Completion:
+    """The Completion of one reply; raises _MalformedReply when the body has the wrong shape.
+
+    An empty ``choices`` list or empty/None text is the model's answer: returned as "" (data).
+    """
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list):
+        raise _MalformedReply(f"reply is a {type(response).__name__} without choices")
+    text = None
+    if choices:
+        first = choices[0]
+        holder = getattr(first, "message", None) if chat else first
+        if chat and holder is None:
+            raise _MalformedReply("reply choice without a message")
+        text = getattr(holder, "content" if chat else "text", None)
+    usage = getattr(response, "usage", None)
+    return Completion(
+        text=text if isinstance(text, str) else "",
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+    )
+
+
 def _one_line(text: str, secrets: Sequence[str], limit: int = 200) -> str:
     """A short single-line message with every secret masked."""
     for secret in secrets:
@@ -100,6 +128,11 @@ class _RetryPolicy:
             return _Retry("timeout")
         if isinstance(exc, openai.APIConnectionError):
             return _Retry("connection error")
+        malformed = (_MalformedReply, json.JSONDecodeError, openai.APIResponseValidationError)
+        if isinstance(exc, malformed):
+            # a reply body that is not the API's JSON (cut off, empty, wrong shape): a server
+            # fault, retried; a well-formed reply with unusable *text* is data (scored 0)
+            return _Retry("malformed reply")
         if not isinstance(exc, openai.APIStatusError):
             raise exc
         status = exc.status_code
@@ -137,10 +170,13 @@ class _RetryPolicy:
                 f"cannot reach {self.where}: is the server running? "
                 f"({failure.reason} after {attempts} attempts)"
             )
-        return BackendError(
-            f"{failure.reason} at {self.where} after {attempts} attempts: "
-            "retry later, or add keys with --openai_api_key_list"
-        )
+        if failure.reason == "malformed reply":
+            hint = "check that the server speaks the OpenAI API"
+        elif failure.rotate_key:
+            hint = "retry later, or add keys with --openai_api_key_list"
+        else:
+            hint = "check the server's log, or retry later"
+        return BackendError(f"{failure.reason} at {self.where} after {attempts} attempts: {hint}")
 
     def delay(self, attempt: int, failure: _Retry) -> float:
         """Exponential backoff with jitter, never shorter than the server's Retry-After."""
@@ -242,24 +278,20 @@ class OpenAIBackend:
             "seed": params.seed + index,
         }
         if isinstance(prompt, str) and not self.is_chat:
-            response = self._call(lambda c: c.completions.create(prompt=prompt, **common))
-            text = response.choices[0].text if response.choices else ""
+            return self._call(
+                lambda c: _completion_of(c.completions.create(prompt=prompt, **common), chat=False)
+            )
+        if isinstance(prompt, str):
+            messages = [{"role": "user", "content": prompt}]
         else:
-            if isinstance(prompt, str):
-                messages = [{"role": "user", "content": prompt}]
-            else:
-                messages = [{"role": m.role, "content": m.content} for m in prompt]
-            response = self._call(lambda c: c.chat.completions.create(messages=messages, **common))
-            text = response.choices[0].message.content if response.choices else ""
-        usage = getattr(response, "usage", None)
-        return Completion(
-            text=text or "",
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            messages = [{"role": m.role, "content": m.content} for m in prompt]
+        return self._call(
+            lambda c: _completion_of(c.chat.completions.create(messages=messages, **common), True)
         )
 
     def _call(self, request: Callable[[Any], T]) -> T:
-        """Run one request with bounded retries; rate limits move on to the next key."""
+        """Run one request (and the reading of its reply) with bounded retries; rate limits
+        move on to the next key."""
         attempt = 0
         while True:
             with self._key_lock:

@@ -7,11 +7,11 @@ Validation happens in ``validate_components`` so bad combinations fail before an
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from gpo.config import OptimizerConfig, ScoringConfig
 from gpo.data.base import Example
-from gpo.errors import ConfigError
 from gpo.llm.base import GenerationParams
 from gpo.llm.embedder import Embedder
 from gpo.optimization.gradient import FeedbackGradient
@@ -21,10 +21,13 @@ from gpo.optimization.momentum import (
     KListParaMomentum,
     RealTimeFeedbackMomentum,
     RealTimeParaMomentum,
+    build_feedback_momentum,
+    build_para_momentum,
 )
-from gpo.optimization.selection import build_selection
 from gpo.optimization.step_size import StepSizeSchedule
 from gpo.optimization.update import UpdateStrategy, ensure_valid_combination
+
+log = logging.getLogger(__name__)
 
 ParaMomentum = KListParaMomentum | RealTimeParaMomentum
 FeedbackMomentum = KListFeedbackMomentum | RealTimeFeedbackMomentum
@@ -49,7 +52,8 @@ def needs_embedder(o: OptimizerConfig) -> bool:
 
 
 def validate_components(o: OptimizerConfig, s: ScoringConfig) -> None:
-    """Every flag combination that crashed the original, rejected with the fix (10.11, 10.12)."""
+    """Every flag combination that crashed the original is rejected with the fix (10.11, 10.12);
+    combinations that the original silently ran without momentum are logged as warnings."""
     ensure_valid_combination(
         o.util_gradient_name,
         o.gradient_name,
@@ -58,23 +62,26 @@ def validate_components(o: OptimizerConfig, s: ScoringConfig) -> None:
         o.learning_rate_name,
         o.decay_strategy,
     )
+    for problem in momentum_warnings(o):
+        log.warning("%s", problem)
+
+
+def momentum_warnings(o: OptimizerConfig) -> list[str]:
+    """Momentum flags that have no effect (the original ignores them the same way)."""
+    out = []
     if o.momentum_para_name == "feedback" and o.gradient_name != "feedback":
-        raise ConfigError("--momentum_para_name=feedback needs --gradient_name=feedback")
+        out.append("--momentum_para_name=feedback has no effect without --gradient_name=feedback")
     if o.momentum_para_name != "-" and o.momentum_update_name == "-":
-        raise ConfigError(
-            f"--momentum_para_name={o.momentum_para_name} needs "
+        out.append(
+            f"--momentum_para_name={o.momentum_para_name} has no effect without "
             "--momentum_update_name=k-list or real-time"
         )
     if o.momentum_update_name == "k-list" and o.momentum_selection_name == "-":
-        raise ConfigError(
-            "--momentum_update_name=k-list needs --momentum_selection_name="
-            "recency, relavance or importance"
+        out.append(
+            "--momentum_update_name=k-list has no effect without "
+            "--momentum_selection_name=recency, relavance or importance"
         )
-    if o.momentum_update_name != "-" and o.momentum_para_name == "-":
-        raise ConfigError(
-            f"--momentum_update_name={o.momentum_update_name} needs "
-            "--momentum_para_name=para or feedback"
-        )
+    return out
 
 
 def build_components(
@@ -89,21 +96,18 @@ def build_components(
         gradient = FeedbackGradient(
             GenerationParams(temperature=0.0, max_tokens=optimizer_max_tokens)
         )
-    selection = None
-    if o.momentum_update_name == "k-list":
-        selection = build_selection(o.momentum_selection_name, embedder)
-    feedback_momentum: FeedbackMomentum | None = None
-    para_momentum: ParaMomentum | None = None
-    k = o.momentum_selection_num
+    update, selection, k = (
+        o.momentum_update_name,
+        o.momentum_selection_name,
+        o.momentum_selection_num,
+    )
+    feedback_momentum = None
+    para_momentum = None
     if o.momentum_para_name == "feedback":
-        feedback_momentum = (
-            KListFeedbackMomentum(selection, k) if selection else RealTimeFeedbackMomentum()
-        )
+        feedback_momentum = build_feedback_momentum(update, selection, k, embedder)
     elif o.momentum_para_name == "para":
-        para_momentum = (
-            KListParaMomentum(selection, k, o.scores_as_percent)
-            if selection
-            else RealTimeParaMomentum(scores_as_percent=o.scores_as_percent)
+        para_momentum = build_para_momentum(
+            update, selection, k, embedder, scores_as_percent=o.scores_as_percent
         )
     schedule = None
     if o.learning_rate_name == "w_lr" and o.decay_strategy != "-":
