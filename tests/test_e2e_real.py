@@ -140,8 +140,9 @@ def test_real_gpo_optimization(tmp_path, data_dir):
     folder = only_run_folder(tmp_path)
     task_dir = folder / "result_by_instruction" / "navigate"
     steps = [json.loads(x) for x in (task_dir / "steps.jsonl").read_text().splitlines()]
-    assert [s["global_step"] for s in steps] == [-1, 0, 1]
-    for s in steps[1:]:
+    assert [s["global_step"] for s in steps] == [-1, 0, 1, 2]
+    assert steps[-1]["kind"] == "final"
+    for s in steps[1:-1]:
         assert len(s["candidates"]) == 2
         assert s["usage"]["roles"]["optimizer"]["requests"] == 2  # exactly N requests
         assert f"at most {s['step_size']} words" in s["meta_prompt"]
@@ -149,7 +150,7 @@ def test_real_gpo_optimization(tmp_path, data_dir):
         assert s["chosen"]["prompt"] in [c["prompt"] for c in s["candidates"]] + [
             s["current_prompt"]
         ]
-    assert [s["step_size"] for s in steps[1:]] == [30, 10]
+    assert [s["step_size"] for s in steps[1:-1]] == [30, 10]
     results = json.loads((task_dir / "results_dict.json").read_text())
     assert len(results["selected_para_history_list"]) == 2
     assert results["selected_para_history_list"][0][0] == [
@@ -163,6 +164,7 @@ def test_real_gpo_optimization(tmp_path, data_dir):
     ]
     assert best["eval_score"] == max(score for _, score in trajectory)
     assert 0.0 <= best["test_score"] <= 1.0
+    assert steps[-1]["prompt"] == best["prompt"] and steps[-1]["test_score"] == best["test_score"]
     assert "bbh navigate: initial eval" in proc.stdout
     assert (folder / "usage_summary.json").exists()
 

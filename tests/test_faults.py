@@ -210,7 +210,7 @@ def test_persistent_server_error_stops_cleanly(proxy, tmp_path, data_dir):
     proc = evaluate(proxy, tmp_path, data_dir)
     assert proc.returncode == 2
     assert time.monotonic() - started < 120
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and "HTTP Request" not in proc.stderr
     [line] = error_lines(proc.stderr)
     assert "server error (500)" in line and proxy.base_url in line
     assert f"after {RETRIES + 1} attempts" in line

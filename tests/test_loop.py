@@ -133,7 +133,10 @@ def test_loop_trajectory_choice_and_artifacts(tmp_path, data_dir):
     assert outcome.best.prompt == "Think BEST." and outcome.best_test == 1.0
     task_dir = folder.task_dir(TASK)
     steps = read_jsonl(task_dir / "steps.jsonl")
-    assert [s["global_step"] for s in steps] == [-1, 0, 1]
+    assert [s["global_step"] for s in steps] == [-1, 0, 1, 2]
+    assert [s.get("kind") for s in steps] == ["initial", None, None, "final"]
+    assert steps[3]["prompt"] == "Think BEST." and steps[3]["test_score"] == 1.0
+    assert steps[3]["usage"]["roles"]["scorer"]["requests"] == 16  # 8 test rows x 2 rounds
     assert [c["status"] for c in steps[2]["candidates"]] == ["reused", "reused"]
     assert steps[1]["step_size"] == 30 and steps[2]["step_size"] == 10  # cosine 50->10, T=2
     assert "at most 30 words" in steps[1]["meta_prompt"]

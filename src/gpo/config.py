@@ -77,6 +77,7 @@ class RunConfig:
     cache_dir: str | None = None  # None = no cache
     max_tokens_budget: int | None = None
     max_cost_usd: float | None = None
+    openai_base_url: str | None = None  # saved for --resume, credentials stripped
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -26,7 +26,15 @@ def setup_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level, logging.INFO))
-    for noisy in ("httpx", "urllib3", "filelock", "sentence_transformers", "transformers"):
+    noisy_loggers = (
+        "httpx",
+        "httpx2",  # the HTTP client of recent openai releases: one INFO line per request
+        "urllib3",
+        "filelock",
+        "sentence_transformers",
+        "transformers",
+    )
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

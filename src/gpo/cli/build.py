@@ -88,6 +88,10 @@ def build_models(
     options = backend_options(config, req)
     cache = open_cache(config)
     scorer_spec, optimizer_spec = specs
+    if "vllm" in (scorer_spec.backend, getattr(optimizer_spec, "backend", None)):
+        # the original's --gpus -> CUDA_VISIBLE_DEVICES, set here at the edge (an explicit
+        # environment setting wins)
+        os.environ.setdefault("CUDA_VISIBLE_DEVICES", ",".join(config.gpus))
     log.info("loading scorer %s (%s backend)", scorer_spec.alias, scorer_spec.backend)
     scorer_inner = build_llm(scorer_spec, options)
     smoke_test(scorer_inner, "scorer")

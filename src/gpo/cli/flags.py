@@ -192,6 +192,19 @@ def optimizer_config(v) -> OptimizerConfig:
     return o
 
 
+def strip_credentials(url: str | None) -> str | None:
+    """The URL without user:password@ and without a query string (never saved with secrets)."""
+    if not url:
+        return url
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 def config_from_flags() -> CliRequest:
     """Build the validated request from parsed absl FLAGS."""
     preset = {}
@@ -249,6 +262,7 @@ def config_from_flags() -> CliRequest:
         cache_dir=None if FLAGS.no_cache else os.path.expanduser(FLAGS.cache_dir),
         max_tokens_budget=FLAGS.max_tokens_budget,
         max_cost_usd=FLAGS.max_cost_usd,
+        openai_base_url=strip_credentials(FLAGS.openai_base_url),
     )
     baselines = tuple(b.lower() for b in FLAGS.baselines)
     for b in baselines:

@@ -56,6 +56,11 @@ def resume_request(request: CliRequest) -> CliRequest:
         raise ConfigError(f"--resume={request.resume}: not a run folder (no run_config.json)")
     if folder.status().get("state") == "finished":
         raise ConfigError(f"--resume={request.resume}: that run already finished")
+    if folder.running_elsewhere():
+        raise ConfigError(
+            f"--resume={request.resume}: process {folder.status()['pid']} is still running it; "
+            "stop it first"
+        )
     fresh = request.config
     overrides = {}
     for name in ("max_tokens_budget", "max_cost_usd", "data_dir"):
@@ -69,7 +74,10 @@ def resume_request(request: CliRequest) -> CliRequest:
             "resuming with the run's saved configuration; ignoring --%s", ", --".join(ignored)
         )
     config = dataclasses.replace(folder.load_config(), **overrides)
-    return dataclasses.replace(request, config=config)
+    base_url = (
+        request.openai_base_url if FLAGS["openai_base_url"].present else (config.openai_base_url)
+    )
+    return dataclasses.replace(request, config=config, openai_base_url=base_url)
 
 
 def prepare(request: CliRequest):

@@ -60,8 +60,12 @@ def commit(ctx: StepContext, state: TaskState, record: dict[str, Any]) -> None:
     atomic_write_json(ctx.folder.checkpoint_path(state.task), state.to_json(), indent=None)
 
 
-def finish_task(ctx: StepContext, state: TaskState) -> TaskOutcome:
-    """The explicit final stage the original leaves implicit: best-on-eval, with its test score."""
+def finish_task(ctx: StepContext, state: TaskState, ledger: Ledger) -> TaskOutcome:
+    """The explicit final stage the original leaves implicit: best-on-eval, with its test score.
+
+    Logged as the last steps.jsonl record (kind "final"), so its usage is accounted too.
+    """
+    before, started = ledger.snapshot(), time.monotonic()
     best = best_of_trajectory(state.trajectory)
     if best.prompt not in state.test_scores:
         report = ctx.scorer.score(best.prompt, ctx.data, "test")
@@ -74,6 +78,21 @@ def finish_task(ctx: StepContext, state: TaskState) -> TaskOutcome:
             best.step,
         ]
         ctx.folder.save_results_dict(state.task, state.results)
+    append_jsonl(
+        ctx.folder.steps_path(state.task),
+        {
+            "task": state.task,
+            "global_step": ctx.total_steps,
+            "kind": "final",
+            "prompt": best.prompt,
+            "epoch": best.epoch,
+            "step": best.step,
+            "eval_score": best.score,
+            "test_score": state.test_scores[best.prompt],
+            "usage": ledger.delta(before).to_dict(),
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
     return TaskOutcome(best, state.test_scores[best.prompt], state)
 
 
@@ -121,4 +140,4 @@ def optimize_task(
         bar.set_postfix(eval=f"{chosen['eval_score']:.3f}")
         check_budget(state)
     bar.close()
-    return finish_task(ctx, state)
+    return finish_task(ctx, state, ledger)

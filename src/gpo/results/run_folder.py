@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +99,24 @@ class RunFolder:
             "state": state,
             "message": message,
             "time": dt.datetime.now().isoformat(timespec="seconds"),
+            "pid": os.getpid(),
             **extra,
         }
         atomic_write_json(self.root / "status.json", record)
+
+    def running_elsewhere(self) -> bool:
+        """Whether another live process is still writing this run (status running, pid alive)."""
+        status = self.status()
+        pid = status.get("pid")
+        if status.get("state") != "running" or not pid or pid == os.getpid():
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def status(self) -> dict[str, Any]:
         path = self.root / "status.json"
