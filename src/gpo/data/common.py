@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from gpo.data.base import Answer, Example, TaskData, TaskSpec
+from gpo.data.base import Answer, AnswerKind, Example, TaskData, TaskSpec
 from gpo.errors import ConfigError, DataError
 
 # split attribute of TaskData -> file name in the task folder
@@ -182,3 +182,42 @@ def resolve_single_task(dataset: str, requested: Sequence[str]) -> list[str]:
                 f"{dataset} has a single task; got --task_name={name!r}, pass all or {dataset}"
             )
     return [dataset]
+
+
+class SingleTaskBenchmark:
+    """A dataset with one task labelled by the dataset's name (GSM8K, WebNLG, WSC; 10.3 fixed).
+
+    Subclasses set ``name``, ``folder``, ``answer_kind``, ``parse_answer`` and ``request`` (the
+    second-round request; None when the first answer is graded as it is).
+    """
+
+    name: str
+    folder: str
+    answer_kind: AnswerKind
+    parse_answer: staticmethod
+    request: str | None
+
+    def task_names(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def resolve_tasks(self, requested: list[str]) -> list[str]:
+        return resolve_single_task(self.name, requested)
+
+    def spec(self, task: str) -> TaskSpec:
+        if task != self.name:
+            raise ConfigError(f"{self.name} has the single task {self.name!r}, not {task!r}")
+        return TaskSpec(self.name, task, self.answer_kind, second_round=self.request is not None)
+
+    def load(self, task: str, data_dir: Path, max_examples: int | None = None) -> TaskData:
+        spec = self.spec(task)
+        task_dir = Path(data_dir) / self.folder
+        return load_task_data(spec, task_dir, "output", self.parse_answer, max_examples)
+
+    def second_round_request(self, task: str, user_text: str, instruction_pos: str) -> str:
+        self.spec(task)
+        if self.request is None:
+            raise ConfigError(
+                f"{self.name} has no second-round request (its first answer is graded as it "
+                "is); check TaskSpec.second_round before asking for one"
+            )
+        return self.request
