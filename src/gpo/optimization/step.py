@@ -13,8 +13,6 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from nltk.metrics.distance import edit_distance
-
 from gpo.data.base import TaskData
 from gpo.evaluation.report import ScoreReport
 from gpo.evaluation.scorer import Scorer
@@ -54,7 +52,12 @@ class StepContext:
 
 
 def word_edit_distance(a: str, b: str) -> int:
-    """Word-level Levenshtein distance (the measured size of an update)."""
+    """Word-level Levenshtein distance (the measured size of an update), via nltk.
+
+    nltk is imported here, not at module load: its import costs seconds at start-up.
+    """
+    from nltk.metrics.distance import edit_distance
+
     return int(edit_distance(a.split(), b.split()))
 
 
