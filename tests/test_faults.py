@@ -319,7 +319,7 @@ def test_killed_server_stops_the_run_and_resume_completes(tmp_path, data_dir):
     assert "navigate: resumed after step 1" in resumed.stderr
     assert json.loads((folder / "status.json").read_text())["state"] == "finished"
     steps = [json.loads(x) for x in (task_dir / "steps.jsonl").read_text().splitlines()]
-    assert [s["global_step"] for s in steps] == [-1, 0, 1]
+    assert [s["global_step"] for s in steps] == [-1, 0, 1, 2]  # initial, 2 steps, final
     [best] = [json.loads(x) for x in (folder / "best_prompts.jsonl").read_text().splitlines()]
     assert best["task"] == "navigate" and best["prompt"]
     assert_files_intact(folder)
