@@ -55,6 +55,15 @@ CASES = [
     ("no digits, not indicated: last token", "i do not know", NUM, ""),
     ("no digits, indicated: first token", "the answer is none. 7", NUM, "7"),
     ("empty reply", "", NUM, ""),
+    # The fallback (no float) is the first digit run with no digit after it on its line: the
+    # pattern's "." does not cross a newline, so a space-free token spanning lines gives the
+    # last run of its first line with digits.
+    ("last-digits fallback stops at a newline", "34\n343", NUM, "34"),
+    ("last-digits fallback after a marker", "The answer is 34.\n\n37", NUM, "34"),
+    ("last-digits fallback on the first line with digits", "x\n12-3\n4", NUM, "3"),
+    # Letters and digits are Python's Unicode isalpha/isdigit, as in the original.
+    ("Unicode trailing letter stripped", "34.5é", NUM, "34"),
+    ("superscript counts as a digit (kept)", "34 ft²", NUM, "ft²"),
     ("bool: punctuation deleted", "True.", BOOL, "true"),
     ("bool: quotes deleted", "'valid'", BOOL, "valid"),
     # Kept quirk: the "first boolean word" step is dead; the rest of the sentence stays.

@@ -27,8 +27,19 @@ ACCURACY_CASES = [
         "word_sorting",
         1.0,
     ),
-    # Kept quirk: check (a), one word per line, never matched in the original.
-    ("word_sorting (a) inert", "apple banana cherry", "apple\nbanana\ncherry", "word_sorting", 0.0),
+    # This case used to pin 0.0 ("(a) inert") from a mistake in the reference: the original's
+    # check (a) keeps the lines without a space, strips each, and does match (now 1).
+    (
+        "word_sorting (a): one word per line",
+        "apple banana cherry",
+        "apple\nbanana\ncherry",
+        "word_sorting",
+        1.0,
+    ),
+    ("word_sorting (a): lines stripped", "apple banana", "apple\t\n\tbanana", "word_sorting", 1.0),
+    ("word_sorting (a): lines with a space dropped", "apple banana", "a b\napple\nbanana", "word_sorting", 1.0),
+    ("word_sorting (a): a blank line breaks it", "apple banana", "apple\n\nbanana", "word_sorting", 0.0),
+    ("word_sorting (b): tokens stripped", "apple banana cherry", "apple \nbanana cherry", "word_sorting", 1.0),
     ("word_sorting wrong order", "apple banana cherry", "banana apple cherry", "word_sorting", 0.0),
     ("MC: (x) on both sides", "(A)", "(a)", "date_understanding", 1.0),
     ("MC: bare letter prediction", "(A)", "a", "date_understanding", 1.0),
@@ -54,6 +65,13 @@ ACCURACY_CASES = [
 @pytest.mark.parametrize(("rule", "true", "pred", "task", "expected"), ACCURACY_CASES)
 def test_accuracy(rule: str, true: object, pred: str, task: str, expected: float) -> None:
     assert accuracy(true, pred, task) == expected, rule
+
+
+def test_accuracy_is_an_int_zero_or_one() -> None:
+    # As in the original, so the per-example CSVs show 0/1, not 0.0/1.0.
+    for task in ("word_sorting", "dyck_languages", "navigate"):
+        assert type(accuracy("yes", "yes", task)) is int
+        assert type(accuracy("yes", "no", task)) is int
 
 
 def _rouge_l_f(pred: str, ref: str) -> float:

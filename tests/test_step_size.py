@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from gpo.errors import ConfigError
 from gpo.optimization.step_size import StepSizeSchedule, schedule
 
-# GPO: consine 50 -> 10, no warm-up, K for t = 1..T (GPO_REFERENCE 5.3 step 4).
+# GPO: consine 50 -> 10, no warm-up, K for t = 1..T (GPO_REFERENCE 5.3 step 4, with its erratum:
+# T=39 t=26 is 20; this table used to pin the reference's wrong 19).
 GPO_TABLES = {
     18: "49 48 47 45 42 40 36 33 30 26 23 20 17 14 12 11 10 10",
     12: "49 47 44 40 35 30 24 20 15 12 10 10",
     9: "48 45 40 33 26 20 14 11 10",
-    39: "49 49 49 48 48 47 46 45 44 43 42 41 40 38 37 35 34 32 30 29 27 25 24 22 21 19 18 17 "
+    39: "49 49 49 48 48 47 46 45 44 43 42 41 40 38 37 35 34 32 30 29 27 25 24 22 21 20 18 17 "
     "16 15 14 13 12 11 11 10 10 10 10",
 }
 
@@ -24,9 +27,40 @@ def test_gpo_cosine_tables(total: int, name: str) -> None:
     assert got == [int(x) for x in GPO_TABLES[total].split()]
 
 
-def test_cosine_float_order_at_exact_half() -> None:
-    # pi*t/T (not pi*(t/T)): t=26 of 39 lands at 19.999..., truncated to 19, as published.
-    assert schedule("consine", 26, 39, 50, 10, False, 0) == 19
+def test_cosine_evaluates_the_fraction_before_pi() -> None:
+    # The original computes cos(pi * (t / T)): at t=26 of 39 that is -0.4999999999999998, so
+    # K = int(20.000000000000004) = 20. This test used to pin 19, the value of pi * t / T, from
+    # a wrong table in the reference (now corrected there).
+    assert math.cos(math.pi * (26 / 39)) == -0.4999999999999998
+    assert schedule("consine", 26, 39, 50, 10, False, 0) == 20
+
+
+def _original_cosine(t: int, total: int, init: int, final: int, warmup: bool, w: int) -> int:
+    """The original's cosine expression, written out: the fraction first, then pi."""
+    if warmup and t < w:
+        return int(init * t / w)
+    d = (t - w) / (total - w) if warmup else t / total
+    return int(final + (init - final) * 0.5 * (1 + math.cos(math.pi * d)))
+
+
+@pytest.mark.parametrize(
+    ("total", "warmup_steps", "t", "k"), [(40, 14, 27, 30), (100, 6, 53, 30), (40, 1, 27, 20)]
+)
+def test_cosine_with_warmup_evaluates_the_fraction_before_pi(
+    total: int, warmup_steps: int, t: int, k: int
+) -> None:
+    # Points where pi * (t - W) / (T - W) would give one word less.
+    assert schedule("consine", t, total, 50, 10, True, warmup_steps) == k
+
+
+@pytest.mark.parametrize("warmup", [False, True])
+@pytest.mark.parametrize("total", [9, 12, 18, 39, 40, 100])
+def test_cosine_matches_the_original_expression_with_and_without_warmup(
+    total: int, warmup: bool
+) -> None:
+    got = [schedule("consine", t, total, 50, 10, warmup, 5) for t in range(1, total + 1)]
+    want = [_original_cosine(t, total, 50, 10, warmup, 5) for t in range(1, total + 1)]
+    assert got == want
 
 
 def test_fixed_without_and_with_warmup() -> None:

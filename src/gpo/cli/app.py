@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from absl import app as absl_app  # noqa: F401  (defines --help/--helpfull)
+from absl import app as absl_app
 from absl import flags
 
 from gpo.cli import flags as gpo_flags
@@ -62,8 +62,26 @@ def main(argv: Sequence[str]) -> None:
         run_optimize(request)
 
 
+def show_help(kind: str) -> None:
+    """Print --help (this project's flags, grouped) or --helpfull (every flag); exit 0."""
+    from gpo.cli.usage import full_help, short_help
+
+    text = full_help(gpo_flags.FLAGS) if kind == "full" else short_help(gpo_flags.FLAGS)
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    sys.exit(0)
+
+
 def run(argv: Sequence[str] | None = None) -> None:
+    from gpo.cli.usage import help_request
+
     argv = list(sys.argv if argv is None else argv)
+    # absl's app module defines --help/--helpfull only inside absl.app.run(); define them here
+    # so they are known flags, and answer them ourselves (grouped, to stdout, exit status 0).
+    absl_app.define_help_flags()
+    kind = help_request(argv)
+    if kind is not None:
+        show_help(kind)
     try:
         gpo_flags.FLAGS(argv)
     except flags.Error as e:

@@ -11,7 +11,7 @@ from typing import TypeVar
 from gpo.config import RunConfig
 from gpo.data.registry import Benchmark
 from gpo.evaluation.scorer import Scorer, ScorerSettings
-from gpo.llm.aliases import ModelSpec, second_round_enabled
+from gpo.llm.aliases import ModelSpec, chat_few_shot_layout, second_round_enabled
 from gpo.llm.base import LLM
 from gpo.results.run_folder import RunFolder
 
@@ -35,6 +35,7 @@ def make_scorer(llm: LLM, spec: ModelSpec, benchmark: Benchmark, config: RunConf
         few_shot=s.few_shot,
         few_shot_number=s.few_shot_number,
         second_round=second_round_enabled(spec, llm.is_chat),
+        chat_few_shot=chat_few_shot_layout(spec, llm.is_chat),
         max_tokens=config.scorer.max_tokens,
         second_round_max_tokens=s.second_round_max_tokens,
     )

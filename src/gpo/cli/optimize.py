@@ -11,6 +11,7 @@ import logging
 import time
 from pathlib import Path
 
+from gpo.cli import preflight
 from gpo.cli.build import build_models, load_tasks, resolve_specs
 from gpo.cli.common import emit, guarded, initial_instruction_for, make_scorer
 from gpo.cli.flags import FLAGS, CliRequest
@@ -21,6 +22,7 @@ from gpo.data.registry import get_benchmark
 from gpo.data.sampling import FormatSampler
 from gpo.errors import BudgetExceeded, ConfigError
 from gpo.evaluation.prompts import validate_scoring_settings
+from gpo.llm.aliases import chat_few_shot_layout
 from gpo.llm.accounting import Ledger
 from gpo.optimization.components import build_components, needs_embedder, validate_components
 from gpo.optimization.loop import TaskOutcome, optimize_task, start_task
@@ -87,12 +89,15 @@ def prepare(request: CliRequest):
     tasks = benchmark.resolve_tasks(list(config.tasks))
     config = dataclasses.replace(config, tasks=tuple(tasks))
     specs = resolve_specs(config, request, need_optimizer=True)
+    preflight.check_values(config)
+    preflight.check_gpus(config, specs)
     s = config.scoring
     validate_scoring_settings(
-        s.instruction_pos, s.include_qa, s.few_shot, specs[0].is_chat is not False
+        s.instruction_pos, s.include_qa, s.few_shot, chat_few_shot_layout(specs[0], specs[0].is_chat)
     )
     validate_components(config.opt, s)
     data = load_tasks(config, benchmark, tasks)
+    preflight.check_few_shot(config, data)
     formats = FormatSampler.seeded(config.seed).sample(
         list(data.values()), config.opt.format_data_num
     )
@@ -102,6 +107,7 @@ def prepare(request: CliRequest):
                 f"{task}: {len(d.train)} train rows make no step with --opt_batch_size="
                 f"{config.opt.opt_batch_size}; lower it or raise --max_examples"
             )
+    preflight.check_schedule(config, data)
     return config, benchmark, specs, data, formats
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from gpo.cli import preflight
 from gpo.cli.build import build_models, load_tasks, resolve_specs
 from gpo.cli.common import emit, guarded, initial_instruction_for, make_scorer
 from gpo.cli.evaluate import (
@@ -17,6 +18,7 @@ from gpo.cli.evaluate import (
 from gpo.cli.flags import CliRequest
 from gpo.data.registry import get_benchmark
 from gpo.evaluation.prompts import validate_scoring_settings
+from gpo.llm.aliases import chat_few_shot_layout
 from gpo.llm.accounting import Ledger
 from gpo.results.run_folder import RunFolder
 
@@ -49,15 +51,19 @@ def run_evaluate(request: CliRequest) -> None:
         config = dataclasses.replace(config, dataset="mixed")
     config = dataclasses.replace(config, tasks=tuple(dict.fromkeys(r.task for r in records)))
     specs = resolve_specs(config, request, need_optimizer=False)
+    preflight.check_values(config)
+    preflight.check_gpus(config, specs)
     s = config.scoring
     validate_scoring_settings(
-        s.instruction_pos, s.include_qa, s.few_shot, specs[0].is_chat is not False
+        s.instruction_pos, s.include_qa, s.few_shot, chat_few_shot_layout(specs[0], specs[0].is_chat)
     )
     tasks = {}
     for d in datasets:
         bench = get_benchmark(d)
         names = list(dict.fromkeys(r.task for r in records if r.dataset == d))
-        for name, data in load_tasks(config, bench, names).items():
+        loaded = load_tasks(config, bench, names)
+        preflight.check_few_shot(config, loaded)
+        for name, data in loaded.items():
             tasks[(d, name)] = data
     if request.dry_run:
         n = sum(len(tasks[(r.dataset, r.task)].test) for r in records)

@@ -86,7 +86,8 @@ FIXED_REQUESTS = {
     "word_sorting": WORD_SORTING_REQUEST,
 }
 
-_OPTION_LETTER = re.compile(r"\([A-Z]\)")
+# Upper or lower case, as in the original: "Pick (a) or (b) wisely." gives "(a)".
+_OPTION_LETTER = re.compile(r"\([A-Za-z]\)")
 _OPTION_LINE = re.compile(r"^\([A-Z]\)")
 
 

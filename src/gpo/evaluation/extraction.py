@@ -21,7 +21,8 @@ _ANSWER_AHEAD_MARKERS = (
     " is the answer",
 )
 _BRACKETED_LETTER = re.compile(r"\([A-Za-z]\)")
-_DIGIT = re.compile(r"\d")
+# A run of digits with no digit after it on the same line ("." stops at a newline).
+_LAST_DIGITS_ON_LINE = re.compile(r"\d+(?!.*\d)")
 _NUMBER_WORDS = {
     "one": "1",
     "two": "2",
@@ -60,6 +61,21 @@ def _cut_at_markers(prediction: str, p: str) -> tuple[str, bool]:
     return p, indicated
 
 
+def _has_digit(token: str) -> bool:
+    """Python's Unicode ``isdigit`` (so "ft²" counts: "²" is a digit to Python, not to ``\\d``)."""
+    return any(c.isdigit() for c in token)
+
+
+def _last_digit_run(p: str) -> str:
+    """The original's fallback: the first run of digits with no digit after it on its line.
+
+    ``.`` does not cross a newline, so in "34\\n343" this is "34" (the last run of the first
+    line that has digits), not "343". Without any ``\\d`` digit the text is returned as is.
+    """
+    found = _LAST_DIGITS_ON_LINE.search(p)
+    return found.group(0) if found else p
+
+
 def _extract_number(p: str, answer_indicated: bool, num_decimals: int) -> str:
     """Step 6: the numeric answer, rounded to ``num_decimals`` decimals."""
     p = " ".join(_NUMBER_WORDS.get(word, word) for word in p.split(" "))
@@ -69,15 +85,17 @@ def _extract_number(p: str, answer_indicated: bool, num_decimals: int) -> str:
     # With an answer marker the number comes first ("the answer is 5 apples, not 6"); without
     # one the last number in the reply is taken.
     scan = tokens if answer_indicated else tokens[::-1]
-    p = next((t for t in scan if _DIGIT.search(t)), scan[0])
-    p = p.rstrip(string.ascii_letters)
+    # Kept quirk: digits and letters are Python's Unicode isdigit/isalpha, as in the original,
+    # so "34.5é" gives "34" and "34 ft²" gives "ft²" (a superscript is a digit, not a letter).
+    p = next((t for t in scan if _has_digit(t)), scan[0])
+    while p and p[-1].isalpha():
+        p = p[:-1]
     if p.endswith("-"):
         p = p[:-1]
     try:
         value = float(p)
     except ValueError:
-        digit_runs = re.findall(r"\d+", p)
-        return digit_runs[-1] if digit_runs else p
+        return _last_digit_run(p)
     # Kept quirk: Python's round() is round-half-even, so "2.5" becomes "2" and "3.5" "4".
     return f"{round(value, num_decimals):.{num_decimals}f}"
 

@@ -29,10 +29,10 @@ _DIGIT_TO_BOOL = {"0": "false", "1": "true"}
 
 @dataclass(frozen=True)
 class Grade:
-    """The parsed (normalised) answer of one reply and its score (0/1, or ROUGE-L F1)."""
+    """The parsed (normalised) answer of one reply and its score (int 0/1, or ROUGE-L F1)."""
 
     parsed_answer: str
-    accuracy: float
+    accuracy: float  # an int 0/1 for exact-match grading, a float for ROUGE-L
 
 
 def _dyck_match(target: str, prediction: str) -> bool:
@@ -42,12 +42,16 @@ def _dyck_match(target: str, prediction: str) -> bool:
 
 
 def _word_sorting_match(target: str, prediction: str) -> bool:
-    """word_sorting: the sorted word list appears space-separated, whole or on one line."""
+    """word_sorting: the sorted word list appears one word per line, space-separated, or on one
+    line of the reply (the original's three checks, in order)."""
     words = target.split(" ")
-    # Kept quirk: the original's first check (one word per line) compares the list of raw lines
-    # with the target and so never matches; a one-word-per-line reply scores 0, as it did there.
-    if prediction.split(" ") == words:
+    # (a) the reply's lines without a space, each stripped ("apple\nbanana\ncherry")
+    if [line.strip() for line in prediction.split("\n") if " " not in line] == words:
         return True
+    # (b) the whole reply split on single spaces, each token stripped ("apple \nbanana cherry")
+    if [token.strip() for token in prediction.split(" ")] == words:
+        return True
+    # (c) one line of the reply, split on single spaces
     return any(line.split(" ") == words for line in prediction.split("\n"))
 
 
@@ -61,8 +65,10 @@ def _strip_punctuation(text: str) -> str:
     return text.translate(_ALL_PUNCTUATION).strip()
 
 
-def accuracy(true_answer: Answer, prediction: str, task: str) -> float:
-    """1.0 if the normalised prediction matches the target, else 0.0 (GPO_REFERENCE 4.3).
+def accuracy(true_answer: Answer, prediction: str, task: str) -> int:
+    """1 if the normalised prediction matches the target, else 0 (GPO_REFERENCE 4.3).
+
+    An int, as in the original, so the per-example CSVs show ``0``/``1`` (not ``0.0``/``1.0``).
 
     ``task`` selects the two special graders ("dyck_languages", "word_sorting"); any other name
     uses exact / punctuation-stripped / boolean matching.
@@ -70,9 +76,9 @@ def accuracy(true_answer: Answer, prediction: str, task: str) -> float:
     target = str(true_answer).lower().strip()
     pred = str(prediction).lower().strip()
     if task == "dyck_languages":
-        return float(_dyck_match(target, pred))
+        return int(_dyck_match(target, pred))
     if task == "word_sorting":
-        return float(_word_sorting_match(target, pred))
+        return int(_word_sorting_match(target, pred))
     target, pred = _reduce_letter(target), _reduce_letter(pred)
     exact = pred == target or _strip_punctuation(pred) == _strip_punctuation(target)
     boolean = False
@@ -80,7 +86,7 @@ def accuracy(true_answer: Answer, prediction: str, task: str) -> float:
         mapped = "false" if target in _FALSE_WORDS else "true"
         # So "true" is right for "yes" and "1" for "valid", while "yes" itself matches exactly.
         boolean = _DIGIT_TO_BOOL.get(pred, pred) == mapped
-    return 1.0 if exact or boolean else 0.0
+    return 1 if exact or boolean else 0
 
 
 def rouge_l(prediction: str, references: str | Sequence[str]) -> float:

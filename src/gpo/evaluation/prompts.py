@@ -105,7 +105,9 @@ def _few_shot_string(
         if instruction_pos == "Q_end":
             parts.append(q + ("\n" + i if i else "") + "\n" + a + "\n\n")
         elif instruction_pos == "Q_begin":
-            parts.append((i + "\n" if i else "") + q + "\n" + a + "\n\n")
+            # As in the original: the instruction and a newline always precede a demonstration,
+            # so with an empty instruction every demonstration starts with a newline.
+            parts.append(i + "\n" + q + "\n" + a + "\n\n")
         else:  # A_begin with the Q/A layout
             parts.append("Q: " + q + "\nA: " + (i + " " if i else "") + a + "\n\n")
     if instruction_pos == "Q_end":

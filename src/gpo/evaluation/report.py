@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from gpo.data.base import Answer
 
 
@@ -16,7 +18,7 @@ class ScoredExample:
     raw_answer_second_round: str | None
     parsed_answer: str
     true_answer: Answer
-    accuracy: float  # 0/1, or ROUGE-L F1 for WebNLG
+    accuracy: float  # int 0/1, or ROUGE-L F1 for WebNLG
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,14 @@ class ScoreReport:
 
     @property
     def score(self) -> float:
-        """Unweighted mean over the examples (a fraction in [0, 1]); 0.0 for an empty split."""
+        """Unweighted mean over the examples (a fraction in [0, 1]); 0.0 for an empty split.
+
+        numpy's mean, as in the original: its pairwise summation can differ from ``sum() / n`` in
+        the last digit for ROUGE-L floats, and the k-list prints scores at full precision.
+        """
         if not self.rows:
             return 0.0
-        return sum(r.accuracy for r in self.rows) / len(self.rows)
+        return float(np.mean([r.accuracy for r in self.rows]))
 
     def wrong(self) -> tuple[ScoredExample, ...]:
         """Rows with accuracy exactly 0.0, in file order (the feedback gradient's examples)."""

@@ -41,6 +41,10 @@ class ScorerSettings:
     # The composition root decides: True for local chat models, False for OpenAI GPT scorers
     # (mirrors the original's "Llama-2-chat only" gate of the second round).
     second_round: bool = True
+    # Few-shot layouts: the original treats only Llama-2-chat scorers as chat. The composition
+    # root sets False for GPT scorers, which then get the non-chat few-shot string as one user
+    # message and have their answer cut to its first line (and may use Q_begin).
+    chat_few_shot: bool = True
     max_tokens: int = 256
     second_round_max_tokens: int = 100
 
@@ -52,7 +56,13 @@ class ScorerSettings:
 
     def validate(self, is_chat: bool) -> None:
         """Raise ConfigError for settings the scorer prompt cannot be built with."""
-        validate_scoring_settings(self.instruction_pos, self.include_qa, self.few_shot, is_chat)
+        validate_scoring_settings(
+            self.instruction_pos, self.include_qa, self.few_shot, self.few_shot_layout_is_chat(is_chat)
+        )
+
+    def few_shot_layout_is_chat(self, is_chat: bool) -> bool:
+        """Whether few-shot prompts use the chat layout (a Llama-2-chat-like scorer)."""
+        return is_chat and self.chat_few_shot
 
 
 @dataclass(frozen=True)
@@ -138,9 +148,12 @@ class Scorer:
                 demos,
                 s.instruction_pos,
                 s.include_qa,
-                self.llm.is_chat,
+                s.few_shot_layout_is_chat(self.llm.is_chat),
             )
-            return _Item(instruction, example, render_prompt(shots), shots)
+            text = render_prompt(shots)
+            if isinstance(shots, str) and self.llm.is_chat:
+                shots = user_message(shots)  # a GPT scorer: the string as one user message
+            return _Item(instruction, example, text, shots)
         text = build_user_text(example.question, instruction, s.instruction_pos, s.include_qa)
         return _Item(instruction, example, text, user_message(text) if self.llm.is_chat else text)
 
@@ -167,10 +180,12 @@ class Scorer:
             text = second[1].strip()
         else:
             text = answer.strip()
-            if self.settings.few_shot and not self.llm.is_chat:
+            s = self.settings
+            if s.few_shot and not s.few_shot_layout_is_chat(self.llm.is_chat):
                 # Non-chat few-shot: the reply usually runs on into a new demonstration, so
-                # keep its first line after trimming ":" (GPO_REFERENCE 8).
-                text = text.strip(":").split("\n")[0]
+                # keep its first line, after trimming ":" and then whitespace, in that order
+                # as in the original (GPO_REFERENCE 8): ":\n(B)" gives "(B)".
+                text = text.strip(":").strip().split("\n")[0]
         graded = grade(task.spec, text, item.example.answer)
         return ScoredExample(
             index=item.example.index,

@@ -82,6 +82,16 @@ def second_round_enabled(spec: ModelSpec, is_chat: bool) -> bool:
     return spec.second_round and is_chat
 
 
+def chat_few_shot_layout(spec: ModelSpec, is_chat: bool | None) -> bool:
+    """Whether few-shot scorer prompts use the chat layout for this model.
+
+    The original treats only Llama-2-chat scorers as chat there; models with the second round
+    (local chat models) play that part, GPT and other API scorers get the plain few-shot string
+    as one user message. ``is_chat`` None (decided when loading) counts as chat.
+    """
+    return spec.second_round and is_chat is not False
+
+
 def check_backend(backend: str, allow_auto: bool = True) -> str:
     """Validate a backend name; ConfigError with a did-you-mean for unknown names."""
     choices = (("auto",) if allow_auto else ()) + BACKENDS

@@ -104,10 +104,17 @@ def build_components(
     feedback_momentum = None
     para_momentum = None
     if o.momentum_para_name == "feedback":
-        feedback_momentum = build_feedback_momentum(update, selection, k, embedder)
+        feedback_momentum = build_feedback_momentum(
+            update, selection, k, embedder, optimizer_max_tokens
+        )
     elif o.momentum_para_name == "para":
         para_momentum = build_para_momentum(
-            update, selection, k, embedder, scores_as_percent=o.scores_as_percent
+            update,
+            selection,
+            k,
+            embedder,
+            scores_as_percent=o.scores_as_percent,
+            max_tokens=optimizer_max_tokens,
         )
     schedule = None
     if o.learning_rate_name == "w_lr" and o.decay_strategy != "-":

@@ -211,14 +211,16 @@ def unsupported_layout_message(builder: str, instruction_pos: str, include_qa: b
 def feedback_gradient_prompt(current_prompt: str, wrong: Sequence[WrongExample]) -> str:
     """The feedback "gradient" request (GPO_REFERENCE 5.4).
 
-    With no wrong examples the header is followed directly by the request (quirk 10.14: the
-    request is still sent).
+    With no wrong examples the request is still sent (quirk 10.14), and the empty examples block
+    keeps its separators as in the original: three blank lines between header and request.
     """
     examples = "".join(
         f"Question: {w.question}\nWrong prediction: {w.prediction}\n"
         f"Ground truth answer: {w.answer}\n\n"
         for w in wrong
     )
+    if not examples:
+        examples = "\n\n"  # the empty block and its trailing blank line
     return (
         f"{FEEDBACK_TASK}\n\n{CURRENT_PROMPT_INTRO}\n{current_prompt}\n\n{FEEDBACK_WRONG}\n\n"
         f"{FEEDBACK_HEADER}\n\n{examples}{FEEDBACK_REQUEST}"
@@ -259,7 +261,7 @@ class CandidateInputs:
 
     ``current_score`` is the raw eval fraction; builders print ``round(score, 2)`` for it.
     The variant is chosen from the momentum inputs: ``k_list`` (a k-list string) wins, then a
-    non-empty ``realtime`` buffer, else the no-momentum variant. ``gradient`` is read only by
+    ``realtime`` buffer (even with an empty summary), else the no-momentum variant. ``gradient`` is read only by
     ``edit`` and ``generate``.
     """
 
@@ -277,7 +279,9 @@ class CandidateInputs:
 def _variant(inputs: CandidateInputs) -> str:
     if inputs.k_list is not None:
         return "k-list"
-    if inputs.realtime is not None and inputs.realtime.prompt:
+    # As in the original, which tests the momentum buffer, not its text: an empty summary still
+    # gives the "previous prompt" variant ("Prompt: " with an empty text).
+    if inputs.realtime is not None:
         return "real-time"
     return "none"
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from gpo.errors import ConfigError
-from gpo.llm.base import LLM
+from gpo.llm.base import LLM, GenerationParams
 from gpo.llm.embedder import Embedder
 from gpo.optimization.meta_prompts import (
     ScoredPrompt,
@@ -29,7 +29,7 @@ from gpo.optimization.meta_prompts import (
     realtime_gradient_momentum_prompt,
     realtime_para_momentum_prompt,
 )
-from gpo.optimization.proposal import ask, parse_candidate
+from gpo.optimization.proposal import OPTIMIZER_MAX_TOKENS, ask, parse_candidate
 from gpo.optimization.selection import (
     GradientEntry,
     Selection,
@@ -40,6 +40,11 @@ from gpo.optimization.selection import (
 log = logging.getLogger(__name__)
 
 UPDATE_NAMES = ("k-list", "real-time")
+
+
+def _greedy(max_tokens: int) -> GenerationParams:
+    """The real-time summaries are asked at temperature 0 (GPO_REFERENCE 6)."""
+    return GenerationParams(temperature=0.0, max_tokens=max_tokens)
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ class RealTimeParaMomentum:
 
     score_summary: bool = True
     scores_as_percent: bool = False
+    max_tokens: int = OPTIMIZER_MAX_TOKENS  # --optimizer_max_tokens
 
     def apply(
         self,
@@ -127,7 +133,7 @@ class RealTimeParaMomentum:
         meta_prompt = realtime_para_momentum_prompt(
             momentum, current, scores_as_percent=self.scores_as_percent
         )
-        summary = parse_candidate(ask(llm, meta_prompt))
+        summary = parse_candidate(ask(llm, meta_prompt, _greedy(self.max_tokens)))
         if self.score_summary:
             if score_prompt is None:
                 raise ValueError("score_summary=True needs a score_prompt callback")
@@ -144,11 +150,13 @@ class RealTimeFeedbackMomentum:
     The first call sets the momentum to the gradient without a request.
     """
 
+    max_tokens: int = OPTIMIZER_MAX_TOKENS  # --optimizer_max_tokens
+
     def apply(self, llm: LLM, momentum: str | None, gradient: str) -> RealTimeFeedback:
         if momentum is None:
             return RealTimeFeedback(gradient, None)
         meta_prompt = realtime_gradient_momentum_prompt(momentum, gradient)
-        merged = parse_candidate(ask(llm, meta_prompt))
+        merged = parse_candidate(ask(llm, meta_prompt, _greedy(self.max_tokens)))
         return RealTimeFeedback(merged, meta_prompt)
 
 
@@ -168,25 +176,30 @@ def build_para_momentum(
     *,
     scores_as_percent: bool = False,
     score_summary: bool = True,
+    max_tokens: int = OPTIMIZER_MAX_TOKENS,
 ) -> ParaMomentum | None:
     """Momentum over the trajectory, or None when off (update ``-``, or k-list without a
     selection method: the original builds no momentum object then, 5.2)."""
     if update_name == "-":
         return None
     if check_update_name(update_name) == "real-time":
-        return RealTimeParaMomentum(score_summary, scores_as_percent)
+        return RealTimeParaMomentum(score_summary, scores_as_percent, max_tokens)
     selection = _k_list_selection(selection_name, embedder)
     return None if selection is None else KListParaMomentum(selection, k, scores_as_percent)
 
 
 def build_feedback_momentum(
-    update_name: str, selection_name: str, k: int, embedder: Embedder | None = None
+    update_name: str,
+    selection_name: str,
+    k: int,
+    embedder: Embedder | None = None,
+    max_tokens: int = OPTIMIZER_MAX_TOKENS,
 ) -> FeedbackMomentum | None:
     """Momentum over the gradient history, or None when off (as ``build_para_momentum``)."""
     if update_name == "-":
         return None
     if check_update_name(update_name) == "real-time":
-        return RealTimeFeedbackMomentum()
+        return RealTimeFeedbackMomentum(max_tokens)
     selection = _k_list_selection(selection_name, embedder)
     return None if selection is None else KListFeedbackMomentum(selection, k)
 

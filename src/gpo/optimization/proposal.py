@@ -153,15 +153,16 @@ def choose_next(ranking: Mapping[str, float], chosen_before: Collection[str]) ->
 
     ``chosen_before`` holds the prompts chosen at steps >= 0. Quirk 10.5 kept: the initial
     prompt is not in it (the original records its score instead), so it can be re-chosen, and
-    with its 0.0 placeholder it wins when every candidate scores 0.0.
+    with its 0.0 placeholder it wins when every candidate scores 0.0. An empty candidate (from
+    ``<START><END>``, an ``<END>`` before ``<START>`` or an empty reply) never becomes the next
+    prompt: as in the original, the choice then falls back to the top of the ranking, even a
+    prompt chosen before.
     """
     if not ranking:
         raise ValueError("empty ranking")
     ordered = sorted(ranking.items(), key=lambda kv: kv[1], reverse=True)
-    for prompt, _ in ordered:
-        if prompt not in chosen_before:
-            return prompt
-    return ordered[0][0]
+    chosen = next((p for p, _ in ordered if p not in chosen_before), ordered[0][0])
+    return chosen if chosen else ordered[0][0]
 
 
 def best_of_trajectory(trajectory: Sequence[ScoredT]) -> ScoredT:

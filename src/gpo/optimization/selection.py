@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol, TypeVar, Union
 
+import numpy as np
+
 from gpo.errors import ConfigError
 from gpo.llm.embedder import Embedder
 
@@ -124,8 +126,12 @@ class RelevanceSelection:
     """The newest entry first, then the k - 1 older entries whose text is most similar to it.
 
     Similarity is the dot product of L2-normalised embeddings. Older entries are considered
-    newest first, so among equal similarities the more recent entry wins. Duplicates are kept.
-    Quirk kept (10.18): k = 0 slices ``[:-1]``, i.e. every older entry except the least similar.
+    newest first and ranked by numpy's ``argsort(similarity)[::-1]``, as in the original, so
+    exact ties (a prompt that appears twice in the trajectory) come out in numpy's order: the
+    older entry first up to 16 entries (argsort's default quicksort is an insertion sort there,
+    stable, and the reversal flips it), numpy's unstable introsort order beyond. Duplicates are
+    kept. Quirk kept (10.18): k = 0 slices ``[:-1]``, i.e. every older entry except the least
+    similar.
     """
 
     embedder: Embedder
@@ -139,9 +145,9 @@ class RelevanceSelection:
         if not older:
             return [newest]
         vectors = self.embedder.encode([newest.text] + [e.text for e in older])
-        similarity = vectors[1:] @ vectors[0]
-        order = sorted(range(len(older)), key=lambda i: float(similarity[i]), reverse=True)
-        return [newest] + [older[i] for i in order][: k - 1]
+        similarity = np.asarray(vectors[1:] @ vectors[0])  # the embedder's dtype, as there
+        order = np.argsort(similarity)[::-1]  # default kind (quicksort), reversed
+        return [newest] + [older[int(i)] for i in order][: k - 1]
 
 
 SELECTION_NAMES = ("recency", "relevance", "importance")

@@ -37,6 +37,14 @@ class TaskState:
     def current(self) -> TrajectoryEntry:
         return self.trajectory[-1]
 
+    @property
+    def current_eval_score(self) -> float:
+        """The score shown for the current prompt (meta-prompt, real-time para momentum): its
+        stored eval score, as the original reads ``instruction_score_dict``. It differs from the
+        trajectory entry after the prompt was re-chosen with the ranking's 0.0 placeholder
+        (quirk 10.5): the initial prompt then shows its eval score, not 0.0."""
+        return self.scores.get(self.current.prompt, self.current.score)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "task": self.task,

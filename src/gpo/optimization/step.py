@@ -118,7 +118,7 @@ def _para_momentum(ctx: StepContext, state: TaskState, e: int, j: int):
         ctx.optimizer,
         state.momentum_para,
         cur.prompt,
-        cur.score,
+        state.current_eval_score,
         lambda p: ctx.scorer.score(p, ctx.data, "eval").score,
     )
     state.momentum_para = rt.momentum
@@ -149,7 +149,11 @@ def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict
         step_size = comp.schedule.step_size(len(state.trajectory), ctx.total_steps)
         res["modify_word_num_history"].append([step_size, e, j])
     meta = comp.update.meta_prompt(
-        current.prompt, current.score, gradient=gradient, k_list=k_list, realtime=realtime
+        current.prompt,
+        state.current_eval_score,
+        gradient=gradient,
+        k_list=k_list,
+        realtime=realtime,
     )
     meta = comp.learning_rate.apply(meta, step_size)
     res["meta_prompts"].append([meta, e, j])

@@ -63,10 +63,11 @@ def schedule(
         rate = (initial - final) / _span(total, w)
         # Quirk 10.12 kept: without warm-up the rate still uses (T - W), and t is not shifted.
         return int(initial - rate * (t - w)) if warmup else int(initial - rate * t)
-    # pi * t / T, not pi * (t / T): the float rounding decides int() at exact halves
-    # (T = 39, t = 26 gives 19 in the published GPO table, not 20).
-    angle = math.pi * (t - w) / _span(total, w) if warmup else math.pi * t / total
-    return int(final + (initial - final) * 0.5 * (1 + math.cos(angle)))
+    # The original's expression exactly: the fraction first, then times pi, pi * (t / T). The
+    # float rounding decides int() at exact halves: T = 39, t = 26 gives cos = -0.4999999999999998
+    # and K = 20, where pi * t / T would give 19 (the reference's old table was wrong there).
+    fraction = (t - w) / _span(total, w) if warmup else t / total
+    return int(final + (initial - final) * 0.5 * (1 + math.cos(math.pi * fraction)))
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,18 @@ def _check_builder(name: str) -> None:
         raise ConfigError(util_gradient_message(name))
 
 
+NO_METHOD_MESSAGE = (
+    "no optimization method is configured (the original's defaults set none): add "
+    "--preset=gpo for the paper's method (or ape, apo, opro, pe2, sgdm), or set one by hand "
+    "with --util_gradient_name=generate_without|edit_without|generate|edit and, as needed, "
+    "--gradient_name, --momentum_para_name, --momentum_update_name, --momentum_selection_name, "
+    "--learning_rate_name and --decay_strategy; --only_evaluate scores a prompt without one"
+)
+
+
 def util_gradient_message(name: str) -> str:
+    if name == "-":
+        return NO_METHOD_MESSAGE
     return (
         f"--util_gradient_name={name!r} is not valid; set it to one of {', '.join(BUILDER_NAMES)}"
     )

@@ -48,21 +48,31 @@ def run_folder_name(config: RunConfig, now: dt.datetime) -> str:
     )
 
 
+def _accuracy_cells(values: list[float]) -> list[float]:
+    """The accuracy column as pandas' ``to_csv`` writes it in the original: ints (``0``/``1``)
+    when every value is an int (exact-match grading), else floats (``1.0``, ROUGE-L F1)."""
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return values
+    return [float(v) for v in values]
+
+
 def report_csv(report: ScoreReport) -> str:
-    """The per-instruction CSV with the original's columns."""
+    """The per-instruction CSV with the original's columns, LF line endings and 0/1 accuracies
+    written as the original's pandas ``to_csv`` does (not the csv module's CRLF default)."""
     second = any(r.raw_prompt_second_round is not None for r in report.rows)
     header = ["index_in_raw_dataset", "raw_prompt", "raw_answer"]
     if second:
         header += ["raw_prompt_second_round", "raw_answer_second_round"]
     header += ["parsed_answer", "true_answer", "accuracy"]
     buf = io.StringIO()
-    writer = csv.writer(buf)
+    writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    for r in report.rows:
+    accuracies = _accuracy_cells([r.accuracy for r in report.rows])
+    for r, acc in zip(report.rows, accuracies):
         row: list[Any] = [r.index, r.raw_prompt, r.raw_answer]
         if second:
             row += [r.raw_prompt_second_round or "", r.raw_answer_second_round or ""]
-        row += [r.parsed_answer, r.true_answer, r.accuracy]
+        row += [r.parsed_answer, r.true_answer, acc]
         writer.writerow(row)
     return buf.getvalue()
 
