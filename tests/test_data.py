@@ -322,6 +322,14 @@ def test_last_option_label_first_bracket_and_long_lists():
     assert bbh.last_option_label("no options here", "A_begin") == "no options here"
 
 
+def test_second_round_option_letter_is_recognised_in_lower_case():
+    # A multi-line Q_end prompt: the second-to-last line is the prompt's own first line.
+    text = "Q?\n(A) x\n(B) y\nPick (a) or (b) wisely.\nThen answer."
+    assert bbh.last_option_label(text, "Q_end") == "(a)"
+    request = bbh.BigBenchHard().second_round_request("date_understanding", text, "Q_end")
+    assert request.endswith("between (A) and (a).")
+
+
 # ---- malformed and missing data
 
 

@@ -220,3 +220,36 @@ def test_feedback_gradient_and_sgdm_momentum(tmp_path, data_dir):
 def test_messages_are_chat(tmp_path):
     assert ChatMessage("user", "x").role == "user"
     assert json.dumps({"a": 1})
+
+
+def test_meta_prompt_shows_the_stored_eval_score_of_a_rechosen_initial_prompt(
+    tmp_path, data_dir
+):
+    # APE (no momentum): every candidate scores 0, so the initial prompt is re-chosen with the
+    # ranking's 0.0 placeholder. The next meta-prompt shows its stored eval score rounded to 2
+    # places, as the original reads instruction_score_dict, not the 0.0 trajectory entry.
+    config = make_config(tmp_path, data_dir)
+    config = dataclasses.replace(
+        config,
+        initial_instruction="Let's think step by step. GOOD",
+        opt=dataclasses.replace(
+            config.opt,
+            momentum_para_name="-",
+            momentum_selection_name="-",
+            momentum_update_name="-",
+            learning_rate_name="wo_lr",
+            decay_strategy="-",
+        ),
+    )
+    folder = RunFolder.create(config)
+    outcome = run(config, folder, FakeLLM(lambda p, params, i: "<START>Think plainly.<END>"))
+    state = outcome.state
+    assert 0.0 < state.initial_eval < 1.0
+    assert [(e.prompt, e.score) for e in state.trajectory[:2]] == [
+        ("Let's think step by step. GOOD", state.initial_eval),
+        ("Let's think step by step. GOOD", 0.0),  # re-chosen with the placeholder (kept)
+    ]
+    steps = read_jsonl(folder.steps_path(TASK))
+    shown = round(state.initial_eval, 2)
+    assert f"Prompt: Let's think step by step. GOOD\nScore: {shown}\n" in steps[2]["meta_prompt"]
+    assert "Score: 0.0\n" not in steps[2]["meta_prompt"]

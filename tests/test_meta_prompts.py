@@ -365,11 +365,22 @@ def test_without_builders_ignore_the_gradient() -> None:
     assert mp.edit_without(with_gradient) == EDIT_WITHOUT_KLIST
 
 
-def test_k_list_wins_over_real_time_and_empty_real_time_means_none() -> None:
+def test_k_list_wins_over_real_time() -> None:
     both = _inputs("generate_without", "k-list", realtime=RT)
     assert mp.generate_without(both) == GENERATE_WITHOUT_KLIST
+
+
+def test_real_time_momentum_with_an_empty_summary_keeps_the_previous_prompt_variant() -> None:
+    # The original tests the momentum buffer, not its text. (This test used to pin the
+    # no-momentum variant for an empty summary.)
     empty = _inputs("generate_without", "none", realtime=mp.ScoredPrompt("", 0.0))
-    assert mp.generate_without(empty) == GENERATE_WITHOUT_NONE
+    text = mp.generate_without(empty)
+    assert text != GENERATE_WITHOUT_NONE
+    assert f"{mp.PREVIOUS_WITH_SCORE}\nPrompt: \nScore: 0.0\n\n" in text
+    assert mp.STUDY_PREVIOUS_PROMPT in text
+    assert text == GENERATE_WITHOUT_REALTIME.replace(
+        f"Prompt: {RT.prompt}\nScore: {RT.score}", "Prompt: \nScore: 0.0"
+    )
 
 
 def test_gradient_builders_need_a_gradient() -> None:
@@ -543,8 +554,10 @@ Give one reason why the prompt could lead to these wrong answers, and put it bet
     )
 
 
-def test_feedback_gradient_prompt_without_errors() -> None:
-    # Quirk 10.14: the request is still built (and sent) when nothing is wrong.
+def test_feedback_gradient_prompt_without_wrong_examples_has_three_blank_lines() -> None:
+    # Quirk 10.14: the request is still built (and sent) when nothing is wrong. The empty
+    # examples block keeps its separators, as in the original: three blank lines before the
+    # request (this test used to pin one).
     assert (
         mp.feedback_gradient_prompt("Think.", [])
         == """\
@@ -556,6 +569,8 @@ Think.
 With this prompt, the examples below are answered wrongly. Compare each wrong prediction with its ground-truth answer, and think about why the prompt led to these mistakes.
 
 Each example below lists the question, the wrong prediction and the ground-truth answer.
+
+
 
 Give one reason why the prompt could lead to these wrong answers, and put it between <START> and <END>."""
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from gpo.errors import ConfigError
@@ -109,11 +110,58 @@ def test_relevance_first_steps() -> None:
     assert relevance().select([], 3) == []
 
 
-def test_relevance_ties_prefer_recent_and_keep_duplicates() -> None:
+def test_relevance_ties_put_the_older_entry_first_and_keep_duplicates() -> None:
+    # numpy's argsort(similarity)[::-1], as in the original: argsort is stable for short
+    # arrays and the reversal puts the older of two tied entries first. (This test used to
+    # pin the newer entry first, from a Python sort of the reversed history.)
     old = TrajectoryEntry("solve the math problem step by step", 0.1, -1, -1)
     mid = TrajectoryEntry("solve the math problem step by step", 0.2, 0, 0)
     cur = TrajectoryEntry("solve the math problem step by step", 0.3, 0, 1)
-    assert relevance().select([old, mid, cur], 3) == [cur, mid, old]
+    assert relevance().select([old, mid, cur], 3) == [cur, old, mid]
+
+
+class VectorEmbedder:
+    """Fixed unit vectors per text, so the test decides every similarity."""
+
+    name = "vectors"
+
+    def __init__(self, vectors: dict[str, tuple[float, float]]) -> None:
+        self.vectors = {t: np.asarray(v, dtype=np.float32) for t, v in vectors.items()}
+
+    def encode(self, texts) -> np.ndarray:
+        rows = [self.vectors[t] / np.linalg.norm(self.vectors[t]) for t in texts]
+        return np.stack(rows).astype(np.float32)
+
+
+def test_relevance_tie_of_a_rechosen_prompt_keeps_its_first_score() -> None:
+    i0 = "Let's think step by step."
+    embedder = VectorEmbedder({i0: (0.6, 0.8), "Be concise.": (0.9, 0.436), "Think first.": (1, 0)})
+    history = [
+        TrajectoryEntry(i0, 0.35, -1, -1),
+        TrajectoryEntry(i0, 0.0, 0, 0),  # re-chosen with the ranking's 0.0 placeholder
+        TrajectoryEntry("Be concise.", 0.4, 0, 1),
+        TrajectoryEntry("Think first.", 0.45, 0, 2),
+    ]
+    selected = RelevanceSelection(embedder).select(history, 3)
+    assert selected == [history[3], history[2], history[0]]  # ends with (I0, 0.35)
+
+
+def test_relevance_order_beyond_16_entries_is_numpys() -> None:
+    # Past 16 items numpy's default argsort (introsort) is not stable; the original's order
+    # is whatever numpy gives, so the selection must be exactly argsort(...)[::-1].
+    texts = {"near": (1.0, 0.2), "far": (0.2, 1.0), "now": (1.0, 0.0)}
+    history = [
+        TrajectoryEntry("near" if i % 2 == 0 else "far", i / 100, 0, i) for i in range(20)
+    ] + [TrajectoryEntry("now", 0.5, 1, 0)]
+    embedder = VectorEmbedder(texts)
+    older = list(reversed(history[:-1]))
+    vectors = embedder.encode(["now"] + [e.prompt for e in older])
+    order = np.argsort(vectors[1:] @ vectors[0])[::-1]
+    expected = [history[-1]] + [older[int(i)] for i in order]
+    near = [int(i) for i in order if older[int(i)].prompt == "near"]
+    assert near != sorted(near, reverse=True)  # ties not simply older-first: unstable order
+    assert RelevanceSelection(embedder).select(history, 21) == expected
+    assert RelevanceSelection(embedder).select(history, 4) == expected[:4]
 
 
 def test_relevance_feedback_uses_gradient_texts() -> None:
@@ -259,3 +307,24 @@ def test_build_momentum_objects() -> None:
     assert isinstance(build_feedback_momentum("real-time", "-", 0), RealTimeFeedbackMomentum)
     with pytest.raises(ConfigError, match="momentum_update_name"):
         build_feedback_momentum("list", "-", 0)
+
+
+def test_optimizer_max_tokens_reaches_the_real_time_requests() -> None:
+    # --optimizer_max_tokens is passed through build_components to both real-time summaries.
+    from gpo.config import OptimizerConfig, ScoringConfig
+    from gpo.optimization.components import build_components
+
+    for para_name in ("para", "feedback"):
+        o = OptimizerConfig(
+            gradient_name="feedback",
+            momentum_para_name=para_name,
+            momentum_update_name="real-time",
+            util_gradient_name="edit",
+        )
+        comp = build_components(o, ScoringConfig(), (), None, optimizer_max_tokens=77)
+        llm = FakeLLM(constant("<START>merged<END>"))
+        if para_name == "para":
+            comp.para_momentum.apply(llm, ScoredPrompt("A.", 0.1), "B.", 0.2, lambda p: 0.3)
+        else:
+            comp.feedback_momentum.apply(llm, "too vague", "no format")
+        assert llm.calls[0].params == GenerationParams(temperature=0.0, max_tokens=77)

@@ -130,6 +130,13 @@ def test_few_shot_q_begin_non_chat() -> None:
     )
 
 
+def test_few_shot_q_begin_non_chat_empty_instruction_starts_demos_with_a_newline() -> None:
+    # The original writes the instruction and a newline before every demonstration, also when
+    # the instruction is empty; the test question gets no newline.
+    prompt = build_few_shot_prompt(Q, "", DEMOS, "Q_begin", False, is_chat=False)
+    assert prompt == "\n1+1?\n2\n\n\n2+2?\n4\n\nWhat is 2+3?"
+
+
 def test_few_shot_a_begin_with_qa() -> None:
     prompt = build_few_shot_prompt(Q, I, DEMOS, "A_begin", True, is_chat=False)
     assert prompt == (

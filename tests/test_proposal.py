@@ -8,6 +8,7 @@ import pytest
 from gpo.llm.base import GenerationParams, user_message
 from gpo.llm.fake import FakeLLM, constant
 from gpo.optimization.proposal import (
+    parse_candidate,
     best_of_trajectory,
     build_ranking,
     choose_next,
@@ -128,6 +129,20 @@ def test_choose_next_initial_prompt_quirk() -> None:
     # Later, I0 can be re-chosen when everything else was chosen before.
     ranking = build_ranking("U", {"I0": 0.3}, {})
     assert choose_next(ranking, chosen_before={"U"}) == "I0"
+
+
+def test_empty_candidate_never_becomes_the_next_prompt() -> None:
+    # The original falls back to the top of the ranking when the chosen prompt is "", even
+    # to a prompt chosen before.
+    ranking = {"U": 0.0, "A": 0.4, "": 0.2}
+    assert choose_next(ranking, chosen_before={"U", "A"}) == "A"
+    # An empty candidate from "<START><END>" or an "<END>" before "<START>" is the same "".
+    assert parse_candidate("<START><END>") == parse_candidate("<END> x <START>") == ""
+    ranking = build_ranking("U", {}, {"": 0.2, "b": 0.9})
+    assert choose_next(ranking, chosen_before={"U", "b"}) == "b"
+    # The fallback is the top of the ranking itself: only when "" scores best of all does it
+    # stay (the original's mechanism; an empty prompt scoring best is the Empty baseline).
+    assert choose_next({"U": 0.0, "": 0.5}, chosen_before={"U"}) == ""
 
 
 def test_choose_next_empty_ranking() -> None:

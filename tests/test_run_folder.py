@@ -10,7 +10,8 @@ import sys
 from gpo.cli.flags import strip_credentials
 from gpo.config import ModelConfig, RunConfig
 from gpo.results.io import atomic_write_json, read_jsonl
-from gpo.results.run_folder import RunFolder, run_folder_name
+from gpo.evaluation.report import ScoredExample, ScoreReport
+from gpo.results.run_folder import RunFolder, report_csv, run_folder_name
 
 
 def config(tmp_path, scorer="llama2-chat-7b") -> RunConfig:
@@ -72,3 +73,36 @@ def test_credentials_never_saved():
         "http://127.0.0.1:8000/v1"
     )
     assert strip_credentials(None) is None
+
+
+def _row(index: int, accuracy: float, answer: str = "(A)") -> ScoredExample:
+    return ScoredExample(index, f"Q{index}\nThink.", "It is (A).", None, None, "(a)", answer, accuracy)
+
+
+def test_per_example_csv_has_lf_endings_and_int_accuracies_like_pandas(tmp_path):
+    # The original writes these files with pandas to_csv: LF line endings (a newline inside a
+    # quoted field stays as is) and a 0/1 accuracy column as 0 / 1.
+    report = ScoreReport("Think.", "eval", (_row(3, 1), _row(7, 0, "(B)")))
+    path = RunFolder(tmp_path).save_report("navigate", report, 0, 1)
+    assert path.read_bytes().decode("utf-8") == (
+        "index_in_raw_dataset,raw_prompt,raw_answer,parsed_answer,true_answer,accuracy\n"
+        '3,"Q3\nThink.",It is (A).,(a),(A),1\n'
+        '7,"Q7\nThink.",It is (A).,(a),(B),0\n'
+    )
+    assert b"\r" not in path.read_bytes()
+
+
+def test_per_example_csv_writes_rouge_scores_as_floats(tmp_path):
+    # A float column (ROUGE-L) stays float, 1.0 included, as pandas writes a float64 column.
+    report = ScoreReport("W.", "test", (_row(0, 1.0), _row(1, 0.30081589245888624)))
+    lines = report_csv(report).split("\n")
+    assert [line.rsplit(",", 1)[-1] for line in lines[1:3]] == ["1.0", "0.30081589245888624"]
+
+
+def test_split_score_is_numpys_mean() -> None:
+    # numpy's pairwise summation, as in the original; sum() / n differs in the last digit.
+    scores = [0.303369, 0.587581, 0.882479, 0.846197, 0.505284]
+    scores += [0.589002, 0.034526, 0.24274, 0.797404, 0.414314]
+    report = ScoreReport("W.", "test", tuple(_row(i, s) for i, s in enumerate(scores)))
+    assert sum(scores) / len(scores) == 0.5202896000000001
+    assert report.score == 0.5202896

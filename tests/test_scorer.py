@@ -174,6 +174,48 @@ def test_few_shot_non_chat_cuts_to_first_line_after_colons() -> None:
     assert report.rows[0].raw_answer == ": (B)\n\nQ1 next demo\n(A)"
 
 
+def test_few_shot_non_chat_strips_colons_before_whitespace_and_the_first_line() -> None:
+    # The original strips ":" first, then whitespace, then keeps the first line, so a reply
+    # ":\n(B)" parses as "(b)" (it used to give "").
+    llm = FakeLLM(constant(":\n(B)\nQ1 next demo"), is_chat=False)
+    settings = ScorerSettings(few_shot=True, few_shot_number=1)
+    report = Scorer(llm, FakeBenchmark(), settings).score("I", _task(), "eval")
+    assert [r.parsed_answer for r in report.rows] == ["(b)"] * 3
+
+
+def test_gpt_scorer_in_few_shot_mode_gets_the_plain_string_as_one_user_message() -> None:
+    # The original treats only Llama-2-chat as chat: a GPT scorer (no second round) gets the
+    # non-chat few-shot string as one user message, its answer is cut to the first line, and
+    # Q_begin is allowed.
+    llm = FakeLLM(constant(" (B)\nQ1 next demo\n(A)"))
+    assert llm.is_chat
+    for pos in ("Q_end", "Q_begin"):
+        settings = ScorerSettings(
+            instruction_pos=pos,
+            few_shot=True,
+            few_shot_number=1,
+            second_round=False,
+            chat_few_shot=False,
+        )
+        report = Scorer(llm, FakeBenchmark(), settings).score("I", _task(), "eval")
+        text = "D0\nI\n(A)\n\nQ0 Options:\n(A) x\n(B) y\nI"
+        if pos == "Q_begin":
+            text = "I\nD0\n(A)\n\nI\nQ0 Options:\n(A) x\n(B) y"
+        assert llm.calls[-1].prompts[0] == (ChatMessage("user", text),)
+        assert report.rows[0].raw_prompt == text
+        assert [r.parsed_answer for r in report.rows] == ["(b)"] * 3
+
+
+def test_gpt_scorers_get_the_plain_few_shot_layout_from_the_alias_table() -> None:
+    from gpo.llm.aliases import alias_spec, chat_few_shot_layout
+
+    assert not chat_few_shot_layout(alias_spec("gpt-3.5-turbo"), True)
+    assert not chat_few_shot_layout(alias_spec("gpt-4"), True)
+    assert chat_few_shot_layout(alias_spec("llama2-chat-7b"), True)
+    assert chat_few_shot_layout(alias_spec("smollm2-135m"), None)
+    assert not chat_few_shot_layout(alias_spec("llama2-7b"), False)
+
+
 @pytest.mark.parametrize("reply", ["", "   ", "?!", "(", "=", "answer is "])
 def test_unparseable_replies_score_zero(reply: str) -> None:
     llm = FakeLLM(constant(reply))

@@ -79,6 +79,8 @@ def test_strategy_dispatches_to_the_named_builder(name: str) -> None:
 
 def test_strategy_refuses_unknown_name_and_bad_layouts() -> None:
     with pytest.raises(ConfigError, match="edit, generate, edit_without, generate_without"):
+        UpdateStrategy("bogus", EX, "Q_end")
+    with pytest.raises(ConfigError, match="no optimization method is configured"):
         UpdateStrategy("-", EX, "Q_end")
     with pytest.raises(ConfigError, match="before_Q"):
         UpdateStrategy("generate_without", EX, "before_Q")
@@ -154,7 +156,8 @@ def test_gpo_and_baseline_combinations_are_valid() -> None:
         ),
         (
             {"util_gradient_name": "-"},
-            "--util_gradient_name='-' is not valid; set it to one of edit, generate, edit_without, generate_without",
+            # no method at all (the original's defaults): name --preset=gpo and the manual flags
+            "no optimization method is configured (the original's defaults set none): add --preset=gpo",
         ),
         (
             {"instruction_pos": "before_Q"},

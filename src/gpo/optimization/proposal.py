@@ -156,7 +156,7 @@ def choose_next(ranking: Mapping[str, float], chosen_before: Collection[str]) ->
     with its 0.0 placeholder it wins when every candidate scores 0.0. An empty candidate (from
     ``<START><END>``, an ``<END>`` before ``<START>`` or an empty reply) never becomes the next
     prompt: as in the original, the choice then falls back to the top of the ranking, even a
-    prompt chosen before.
+    prompt chosen before (so "" stays only when it scores best of all).
     """
     if not ranking:
         raise ValueError("empty ranking")
