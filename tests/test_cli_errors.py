@@ -40,6 +40,14 @@ def assert_one_line_error(proc, out: Path, *fragments: str) -> None:
     assert not out.exists() or not any(out.iterdir())
 
 
+SMOL = [
+    "--dataset=bbh",
+    "--task_name=navigate",
+    "--scorer_llm_name=smollm2-135m",
+    "--optimizer_llm_name=smollm2-135m",
+    "--embedding_model=all-minilm-l6-v2",
+]
+
 BAD_FLAGS = [
     (["--dataset=bbx"], ["--dataset", "did you mean 'bbh'"]),
     (["--dataset=bbh", "--task_name=navigat"], ["navigat", "navigate"]),
@@ -93,6 +101,25 @@ BAD_FLAGS = [
             "--scorer_llm_name=smollm2-135m",
         ],
         ["include_qa"],
+    ),
+    # The original's defaults configure no method: say so, and name the preset and the flags.
+    ([], ["no optimization method is configured", "--preset=gpo", "--util_gradient_name"]),
+    (
+        SMOL + ["--preset=gpo", "--decay_strategy=linear", "--max_examples=40"]
+        + ["--num_search_epochs=1"],
+        # 40 train rows / batch 8 = 5 steps = --warmup_steps: caught before the initial eval
+        ["navigate (5 steps)", "--warmup_steps=5"],
+    ),
+    (
+        SMOL + ["--preset=gpo", "--optimizer_temperature=-0.5"],
+        ["--optimizer_temperature=-0.5", ">= 0"],
+    ),
+    (SMOL + ["--preset=gpo", "--max_cost_usd=-1"], ["--max_cost_usd=-1", ">= 0"]),
+    (SMOL + ["--preset=gpo", "--max_tokens_budget=-5"], ["--max_tokens_budget=-5", ">= 0"]),
+    (
+        ["--dataset=wsc", "--only_evaluate", "--scorer_backend=hf", "--scorer_llm_name=x/y"]
+        + ["--gpus=abc"],
+        ["--gpus=abc", "integers"],
     ),
 ]
 
@@ -172,3 +199,27 @@ def test_key_never_written(tmp_path, data_dir):
     for f in tmp_path.rglob("*"):
         if f.is_file():
             assert secret.encode() not in f.read_bytes(), f
+
+
+def test_harmless_flags_are_ignored_with_a_warning_saying_what(tmp_path, data_dir):
+    # --gpus with no GPU backend, and more demonstrations than the few-shot file holds (the
+    # original uses them all): a warning, and the run goes on (here a dry run).
+    proc, out = run_main(
+        [
+            "--dataset=bbh",
+            "--task_name=navigate",
+            "--only_evaluate",
+            "--scorer_llm_name=smollm2-135m",
+            "--gpus=abc",
+            "--evaluate_generated_ins_on_few_shot",
+            "--few_shot_number=9",
+            "--dry_run",
+        ],
+        tmp_path,
+        data_dir=data_dir,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "--gpus=abc is ignored: only the vllm and hf backends use GPUs" in proc.stderr
+    assert "--few_shot_number=9: navigate has only 5 few-shot examples; using all 5" in (
+        proc.stderr
+    )

@@ -4,6 +4,8 @@ published prompts from a JSONL next to Empty and CoT, and a small real GPO optim
 
 from __future__ import annotations
 
+import csv as csv_module
+import io
 import json
 import os
 import subprocess
@@ -83,6 +85,16 @@ def test_only_evaluate_each_dataset(dataset, task, label, tmp_path, data_dir):
     else:
         assert "raw_answer_second_round" in header
     assert header.endswith("parsed_answer,true_answer,accuracy")
+    # Written as the original's pandas to_csv: LF row endings, 0/1 accuracies as ints.
+    raw = csv.read_bytes().decode("utf-8")
+    assert "\r\n" not in raw
+    rows = list(csv_module.reader(io.StringIO(raw)))[1:]
+    assert len(rows) == 2
+    accuracies = [row[-1] for row in rows]
+    if dataset == "webnlg":  # ROUGE-L floats
+        assert all("." in a or "e" in a for a in accuracies), accuracies
+    else:
+        assert set(accuracies) <= {"0", "1"}, accuracies
 
 
 def test_prompts_file_next_to_baselines(tmp_path, data_dir):

@@ -288,3 +288,38 @@ def test_chat_model_wraps_raw_strings_in_a_chat_turn(
 ) -> None:
     _, chat = served
     check_chat_and_raw(chat, raw_is_templated=True)
+
+
+@pytest.mark.real
+@pytest.mark.timeout(300)
+def test_api_scorer_few_shot_gets_the_plain_string_and_first_line_cut(
+    served: tuple[OpenAIBackend, OpenAIBackend], data_dir
+) -> None:
+    # An API chat scorer (no second round, as GPT scorers) in few-shot mode: the original's
+    # non-chat few-shot string (Q_begin allowed) as one user message, the answer cut to its
+    # first line after stripping ":" and whitespace.
+    from gpo.data.registry import get_benchmark
+    from gpo.evaluation.grading import grade
+    from gpo.evaluation.scorer import Scorer, ScorerSettings
+
+    _, chat = served
+    bench = get_benchmark("bbh")
+    task = bench.load("navigate", data_dir, 2)
+    settings = ScorerSettings(
+        instruction_pos="Q_begin",
+        few_shot=True,
+        few_shot_number=1,
+        second_round=False,
+        chat_few_shot=False,
+        max_tokens=16,
+    )
+    report = Scorer(chat, bench, settings).score("Answer Yes or No.", task, "eval")
+    demo = task.few_shot[0]
+    for row, example in zip(report.rows, task.eval):
+        assert row.raw_prompt == (
+            f"Answer Yes or No.\n{demo.question}\n{demo.answer}\n\n"
+            f"Answer Yes or No.\n{example.question}"
+        )
+        assert row.raw_prompt_second_round is None
+        first_line = row.raw_answer.strip().strip(":").strip().split("\n")[0]
+        assert row.parsed_answer == grade(task.spec, first_line, example.answer).parsed_answer

@@ -62,7 +62,7 @@ def _cut_at_markers(prediction: str, p: str) -> tuple[str, bool]:
 
 
 def _has_digit(token: str) -> bool:
-    """Python's Unicode ``isdigit`` (so "ft²" counts: "²" is a digit to Python, not to ``\\d``)."""
+    """Python's Unicode ``isdigit``: "ft²" counts ("²" is a digit to Python, not to ``\\d``)."""
     return any(c.isdigit() for c in token)
 
 

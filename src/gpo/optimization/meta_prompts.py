@@ -261,8 +261,8 @@ class CandidateInputs:
 
     ``current_score`` is the raw eval fraction; builders print ``round(score, 2)`` for it.
     The variant is chosen from the momentum inputs: ``k_list`` (a k-list string) wins, then a
-    ``realtime`` buffer (even with an empty summary), else the no-momentum variant. ``gradient`` is read only by
-    ``edit`` and ``generate``.
+    ``realtime`` buffer (even with an empty summary), else the no-momentum variant.
+    ``gradient`` is read only by ``edit`` and ``generate``.
     """
 
     current_prompt: str
