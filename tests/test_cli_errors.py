@@ -105,8 +105,9 @@ BAD_FLAGS = [
     # The original's defaults configure no method: say so, and name the preset and the flags.
     ([], ["no optimization method is configured", "--preset=gpo", "--util_gradient_name"]),
     (
-        SMOL + ["--preset=gpo", "--decay_strategy=linear", "--max_examples=40"]
-        + ["--num_search_epochs=1"],
+        SMOL
+        + ["--preset=gpo", "--decay_strategy=linear", "--max_examples=40"]
+        + ["--num_search_epochs=1", "--warmup_steps=5"],
         # 40 train rows / batch 8 = 5 steps = --warmup_steps: caught before the initial eval
         ["navigate (5 steps)", "--warmup_steps=5"],
     ),

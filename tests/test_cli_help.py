@@ -44,9 +44,9 @@ def test_help_lists_every_project_flag_grouped_as_the_readme(arg: str) -> None:
 def test_helpfull_lists_every_flag_absls_included() -> None:
     proc = main_py("--helpfull")
     assert proc.returncode == 0, proc.stderr
-    for name in project_flags(FLAGS):
-        assert f"--{name}" in proc.stdout, name
-    assert "--helpfull" in proc.stdout and "--helpxml" in proc.stdout
+    for name, flag in project_flags(FLAGS).items():
+        assert f"--{'[no]' if flag.boolean else ''}{name}" in proc.stdout, name
+    assert "absl.app:" in proc.stdout and "--[no]helpxml" in proc.stdout
 
 
 def test_gpo_console_script_answers_help(capsys) -> None:

@@ -222,9 +222,7 @@ def test_messages_are_chat(tmp_path):
     assert json.dumps({"a": 1})
 
 
-def test_meta_prompt_shows_the_stored_eval_score_of_a_rechosen_initial_prompt(
-    tmp_path, data_dir
-):
+def test_meta_prompt_shows_the_stored_eval_score_of_a_rechosen_initial_prompt(tmp_path, data_dir):
     # APE (no momentum): every candidate scores 0, so the initial prompt is re-chosen with the
     # ranking's 0.0 placeholder. The next meta-prompt shows its stored eval score rounded to 2
     # places, as the original reads instruction_score_dict, not the 0.0 trajectory entry.

@@ -8,7 +8,6 @@ import pytest
 from gpo.llm.base import GenerationParams, user_message
 from gpo.llm.fake import FakeLLM, constant
 from gpo.optimization.proposal import (
-    parse_candidate,
     best_of_trajectory,
     build_ranking,
     choose_next,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import subprocess
 import sys
 
 from gpo.cli.flags import strip_credentials
 from gpo.config import ModelConfig, RunConfig
-from gpo.results.io import atomic_write_json, read_jsonl
 from gpo.evaluation.report import ScoredExample, ScoreReport
+from gpo.results.io import atomic_write_json, read_jsonl
 from gpo.results.run_folder import RunFolder, report_csv, run_folder_name
 
 
@@ -76,7 +78,9 @@ def test_credentials_never_saved():
 
 
 def _row(index: int, accuracy: float, answer: str = "(A)") -> ScoredExample:
-    return ScoredExample(index, f"Q{index}\nThink.", "It is (A).", None, None, "(a)", answer, accuracy)
+    return ScoredExample(
+        index, f"Q{index}\nThink.", "It is (A).", None, None, "(a)", answer, accuracy
+    )
 
 
 def test_per_example_csv_has_lf_endings_and_int_accuracies_like_pandas(tmp_path):
@@ -95,8 +99,8 @@ def test_per_example_csv_has_lf_endings_and_int_accuracies_like_pandas(tmp_path)
 def test_per_example_csv_writes_rouge_scores_as_floats(tmp_path):
     # A float column (ROUGE-L) stays float, 1.0 included, as pandas writes a float64 column.
     report = ScoreReport("W.", "test", (_row(0, 1.0), _row(1, 0.30081589245888624)))
-    lines = report_csv(report).split("\n")
-    assert [line.rsplit(",", 1)[-1] for line in lines[1:3]] == ["1.0", "0.30081589245888624"]
+    rows = list(csv.reader(io.StringIO(report_csv(report))))
+    assert [row[-1] for row in rows[1:]] == ["1.0", "0.30081589245888624"]
 
 
 def test_split_score_is_numpys_mean() -> None:

@@ -22,8 +22,8 @@ from gpo.data.registry import get_benchmark
 from gpo.data.sampling import FormatSampler
 from gpo.errors import BudgetExceeded, ConfigError
 from gpo.evaluation.prompts import validate_scoring_settings
-from gpo.llm.aliases import chat_few_shot_layout
 from gpo.llm.accounting import Ledger
+from gpo.llm.aliases import chat_few_shot_layout
 from gpo.optimization.components import build_components, needs_embedder, validate_components
 from gpo.optimization.loop import TaskOutcome, optimize_task, start_task
 from gpo.optimization.state import TaskState, steps_per_epoch
@@ -93,7 +93,10 @@ def prepare(request: CliRequest):
     preflight.check_gpus(config, specs)
     s = config.scoring
     validate_scoring_settings(
-        s.instruction_pos, s.include_qa, s.few_shot, chat_few_shot_layout(specs[0], specs[0].is_chat)
+        s.instruction_pos,
+        s.include_qa,
+        s.few_shot,
+        chat_few_shot_layout(specs[0], specs[0].is_chat),
     )
     validate_components(config.opt, s)
     data = load_tasks(config, benchmark, tasks)

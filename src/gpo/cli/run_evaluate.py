@@ -18,8 +18,8 @@ from gpo.cli.evaluate import (
 from gpo.cli.flags import CliRequest
 from gpo.data.registry import get_benchmark
 from gpo.evaluation.prompts import validate_scoring_settings
-from gpo.llm.aliases import chat_few_shot_layout
 from gpo.llm.accounting import Ledger
+from gpo.llm.aliases import chat_few_shot_layout
 from gpo.results.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,10 @@ def run_evaluate(request: CliRequest) -> None:
     preflight.check_gpus(config, specs)
     s = config.scoring
     validate_scoring_settings(
-        s.instruction_pos, s.include_qa, s.few_shot, chat_few_shot_layout(specs[0], specs[0].is_chat)
+        s.instruction_pos,
+        s.include_qa,
+        s.few_shot,
+        chat_few_shot_layout(specs[0], specs[0].is_chat),
     )
     tasks = {}
     for d in datasets:

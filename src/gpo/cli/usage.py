@@ -106,7 +106,7 @@ FULL_HELP_ARGS = ("-helpfull", "--helpfull")
 
 
 def help_request(argv: Sequence[str]) -> str | None:
-    """"short" or "full" when the arguments ask for help (before a bare "--"), else None."""
+    """ "short" or "full" when the arguments ask for help (before a bare "--"), else None."""
     for arg in argv[1:]:
         if arg == "--":
             return None
@@ -138,7 +138,7 @@ def describe(flag: flags.Flag) -> str:
 def short_help(values: flags.FlagValues) -> str:
     """This project's flags, grouped as in the README."""
     own = project_flags(values)
-    sections = [USAGE]
+    sections = [USAGE.rstrip("\n")]
     listed: set[str] = set()
     for title, names in GROUPS:
         present = [own[n] for n in names if n in own]

@@ -57,7 +57,10 @@ class ScorerSettings:
     def validate(self, is_chat: bool) -> None:
         """Raise ConfigError for settings the scorer prompt cannot be built with."""
         validate_scoring_settings(
-            self.instruction_pos, self.include_qa, self.few_shot, self.few_shot_layout_is_chat(is_chat)
+            self.instruction_pos,
+            self.include_qa,
+            self.few_shot,
+            self.few_shot_layout_is_chat(is_chat),
         )
 
     def few_shot_layout_is_chat(self, is_chat: bool) -> bool:
