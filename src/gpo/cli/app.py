@@ -46,6 +46,12 @@ def fail(message: str, status: int = 2) -> None:
 def main(argv: Sequence[str]) -> None:
     from gpo.cli.flags import config_from_flags
 
+    if gpo_flags.FLAGS.init_task:
+        from gpo.cli.custom_task import init_task
+
+        f = gpo_flags.FLAGS
+        init_task(f.dataset, f.task_name, f.data_dir)
+        return
     request = config_from_flags()
     setup_logging(request.log_level)
     if request.resume:

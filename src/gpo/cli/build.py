@@ -34,11 +34,16 @@ class Models:
 
 def load_tasks(config: RunConfig, benchmark: Benchmark, tasks: list[str]) -> dict[str, TaskData]:
     """Read every selected task's splits (fails on missing or malformed data)."""
+    from gpo.cli.custom_task import check_custom_task
     from gpo.data.download import ensure_dataset
 
     data_dir = Path(config.data_dir)
-    ensure_dataset(benchmark, data_dir)
-    return {t: benchmark.load(t, data_dir, config.max_examples) for t in tasks}
+    if getattr(benchmark, "downloadable", True):  # custom task folders are the user's own
+        ensure_dataset(benchmark, data_dir)
+    data = {t: benchmark.load(t, data_dir, config.max_examples) for t in tasks}
+    for task_data in data.values():
+        check_custom_task(config, task_data)
+    return data
 
 
 def resolve_specs(config: RunConfig, req: CliRequest, need_optimizer: bool):

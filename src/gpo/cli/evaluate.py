@@ -35,7 +35,7 @@ class PromptRecord:
     label: str  # "published", "initial", "empty" or "cot"
 
 
-def read_prompts_file(path: str) -> list[PromptRecord]:
+def read_prompts_file(path: str, data_dir: str | None = None) -> list[PromptRecord]:
     """Records of a GPO_results.jsonl-style file (split on newlines only; blank lines skipped)."""
     p = Path(path)
     if not p.is_file():
@@ -53,7 +53,7 @@ def read_prompts_file(path: str) -> list[PromptRecord]:
                 f"{path}:{n}: expected a JSON object with 'dataset' and 'prompt' "
                 f"({e.__class__.__name__})"
             ) from None
-        benchmark = get_benchmark(dataset)
+        benchmark = get_benchmark(dataset, data_dir)
         task = obj.get("task") or dataset
         [task] = benchmark.resolve_tasks([task])
         records.append(PromptRecord(dataset, task, str(prompt), "published"))

@@ -26,8 +26,10 @@ flags.DEFINE_string(
 )
 flags.DEFINE_list("openai_api_key_list", "", "Keys rotated on rate limits (comma-separated).")
 flags.DEFINE_list("gpus", ["0"], "GPU ids; CUDA_VISIBLE_DEVICES and vLLM tensor_parallel_size.")
-flags.DEFINE_string("dataset", "gsm8k", "Benchmark: bbh, mmlu, gsm8k, webnlg, wsc.")
-flags.DEFINE_list("task_name", ["all"], "Tasks (bbh/mmlu task names or 'all').")
+flags.DEFINE_string(
+    "dataset", "gsm8k", "Benchmark: bbh, mmlu, gsm8k, webnlg, wsc, or custom (your task folders)."
+)
+flags.DEFINE_list("task_name", ["all"], "Tasks (bbh/mmlu task or custom folder names, or 'all').")
 flags.DEFINE_string("optimizer_llm_name", "gpt-3.5-turbo", "Optimizer LLM (alias or model).")
 flags.DEFINE_float("optimizer_temperature", 1.0, "Sampling temperature for candidate prompts.")
 flags.DEFINE_string("initial_instruction", "Let's think step by step.", "Starting prompt.")
@@ -56,6 +58,11 @@ flags.DEFINE_integer("few_shot_number", 5, "Number of demonstrations.")
 
 # ---- this project's flags ----
 flags.DEFINE_string("data_dir", None, "Benchmark folder (else GPO_DATA_DIR, else ./data).")
+flags.DEFINE_bool(
+    "init_task",
+    False,
+    "With --dataset=custom --task_name=NAME: write a task folder skeleton under the data root.",
+)
 flags.DEFINE_string("output_dir", "outputs/optimization-results", "Run folders are made here.")
 flags.DEFINE_integer("seed", 0, "Seed of the format-exemplar sampling and of optimizer sampling.")
 flags.DEFINE_string("openai_base_url", None, "Base URL of an OpenAI-compatible server.")
@@ -100,7 +107,7 @@ flags.DEFINE_integer("scorer_max_tokens", 256, "Scorer decode limit (first round
 flags.DEFINE_integer("second_round_max_tokens", 100, "Scorer decode limit of the second round.")
 flags.DEFINE_integer("optimizer_max_tokens", 512, "Optimizer decode limit (original 512).")
 
-DATASETS = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc")
+DATASETS = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc", "custom")
 BACKENDS = ("auto", "llamacpp", "openai", "vllm", "hf")
 POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
 
@@ -217,6 +224,13 @@ def config_from_flags() -> CliRequest:
     from gpo.data.download import resolve_data_dir
 
     dataset = choose("dataset", FLAGS.dataset.lower(), DATASETS)
+    if dataset == "custom":
+        from gpo.data.custom import scoring_defaults
+
+        # task.json's instruction_pos / include_qa describe the task's layout: an explicit flag
+        # wins, but they win over a preset (whose values are the original's defaults)
+        task_defaults = scoring_defaults(resolve_data_dir(FLAGS.data_dir), FLAGS.task_name)
+        preset = {**preset, **task_defaults}
     _positive("max_examples", FLAGS.max_examples)
     _positive("few_shot_number", FLAGS.few_shot_number)
     _positive("n_threads", FLAGS.n_threads)

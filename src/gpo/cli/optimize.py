@@ -85,7 +85,7 @@ def resume_request(request: CliRequest) -> CliRequest:
 def prepare(request: CliRequest):
     """Everything checkable before a model loads: names, combinations, data, exemplars."""
     config = request.config
-    benchmark = get_benchmark(config.dataset)
+    benchmark = get_benchmark(config.dataset, config.data_dir)
     tasks = benchmark.resolve_tasks(list(config.tasks))
     config = dataclasses.replace(config, tasks=tuple(tasks))
     specs = resolve_specs(config, request, need_optimizer=True)
@@ -106,9 +106,10 @@ def prepare(request: CliRequest):
     )
     for task, d in data.items():
         if steps_per_epoch(len(d.train), config.opt.opt_batch_size) == 0:
+            where = str(Path(d.spec.folder) / "train.jsonl") if d.spec.folder else task
             raise ConfigError(
-                f"{task}: {len(d.train)} train rows make no step with --opt_batch_size="
-                f"{config.opt.opt_batch_size}; lower it or raise --max_examples"
+                f"{where}: {len(d.train)} train rows make no step with --opt_batch_size="
+                f"{config.opt.opt_batch_size}; lower it, add train records or raise --max_examples"
             )
     preflight.check_schedule(config, data)
     return config, benchmark, specs, data, formats

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 def planned_records(request: CliRequest) -> list[PromptRecord]:
     config = request.config
     if request.prompts_file:
-        return with_baselines(read_prompts_file(request.prompts_file), request.baselines)
-    benchmark = get_benchmark(config.dataset)
+        records = read_prompts_file(request.prompts_file, config.data_dir)
+        return with_baselines(records, request.baselines)
+    benchmark = get_benchmark(config.dataset, config.data_dir)
     return [
         PromptRecord(
             config.dataset,
@@ -62,7 +63,7 @@ def run_evaluate(request: CliRequest) -> None:
     )
     tasks = {}
     for d in datasets:
-        bench = get_benchmark(d)
+        bench = get_benchmark(d, config.data_dir)
         names = list(dict.fromkeys(r.task for r in records if r.dataset == d))
         loaded = load_tasks(config, bench, names)
         preflight.check_few_shot(config, loaded)
@@ -82,7 +83,9 @@ def run_evaluate(request: CliRequest) -> None:
     folder = RunFolder.create(config)
     log.info("run folder: %s", folder.root)
     scorers = {
-        d: make_scorer(models.scorer, models.scorer_spec, get_benchmark(d), config)
+        d: make_scorer(
+            models.scorer, models.scorer_spec, get_benchmark(d, config.data_dir), config
+        )
         for d in datasets
     }
 

@@ -1,4 +1,5 @@
-"""The benchmark registry: dataset name -> Benchmark (one module per dataset)."""
+"""The benchmark registry: dataset name -> Benchmark (one module per dataset, plus users' own
+task folders as ``custom``)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import Protocol
 from gpo.data.base import TaskData, TaskSpec
 from gpo.data.bbh import BigBenchHard
 from gpo.data.common import did_you_mean
+from gpo.data.custom import CustomTasks
 from gpo.data.gsm8k import GSM8K
 from gpo.data.mmlu import MMLU
 from gpo.data.webnlg import WebNLG
 from gpo.data.wsc import WSC
 from gpo.errors import ConfigError
 
-DATASETS: tuple[str, ...] = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc")
+DATASETS: tuple[str, ...] = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc", "custom")
 
 
 class Benchmark(Protocol):
@@ -36,8 +38,15 @@ class Benchmark(Protocol):
         """The follow-up user turn asking for the answer in the task's format (REFERENCE 3.2)."""
 
 
-def get_benchmark(name: str) -> Benchmark:
-    """The benchmark called ``name`` (the --dataset flag, case-insensitive)."""
+def get_benchmark(name: str, data_dir: Path | str | None = None) -> Benchmark:
+    """The benchmark called ``name`` (the --dataset flag, case-insensitive).
+
+    ``data_dir`` matters only for ``custom``, whose task names are the folders under it (default:
+    GPO_DATA_DIR, else ./data).
+    """
+    key = name.strip().lower()
+    if key == "custom":
+        return CustomTasks(data_dir)
     benchmarks: dict[str, Benchmark] = {
         "bbh": BigBenchHard(),
         "mmlu": MMLU(),
@@ -45,7 +54,6 @@ def get_benchmark(name: str) -> Benchmark:
         "webnlg": WebNLG(),
         "wsc": WSC(),
     }
-    key = name.strip().lower()
     if key not in benchmarks:
         raise ConfigError(
             f"unknown dataset {name!r}{did_you_mean(key, DATASETS)}; "

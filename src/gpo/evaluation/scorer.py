@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from gpo.data.base import Example, TaskData
 from gpo.data.registry import Benchmark
 from gpo.errors import BackendError, ConfigError
-from gpo.evaluation.grading import grade
+from gpo.evaluation.metrics import grade_example
 from gpo.evaluation.prompts import (
     build_few_shot_prompt,
     build_user_text,
@@ -189,7 +189,7 @@ class Scorer:
                 # keep its first line, after trimming ":" and then whitespace, in that order
                 # as in the original (GPO_REFERENCE 8): ":\n(B)" gives "(B)".
                 text = text.strip(":").strip().split("\n")[0]
-        graded = grade(task.spec, text, item.example.answer)
+        graded = grade_example(task.spec, text, item.example)
         return ScoredExample(
             index=item.example.index,
             raw_prompt=item.user_text,
