@@ -16,7 +16,9 @@ from gpo.data.webnlg import WebNLG
 from gpo.data.wsc import WSC
 from gpo.errors import ConfigError
 
-DATASETS: tuple[str, ...] = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc", "custom")
+DATASETS: tuple[str, ...] = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc")  # the benchmarks
+CUSTOM = "custom"  # users' own task folders (gpo.data.custom)
+DATASET_CHOICES: tuple[str, ...] = (*DATASETS, CUSTOM)
 
 
 class Benchmark(Protocol):
@@ -45,7 +47,7 @@ def get_benchmark(name: str, data_dir: Path | str | None = None) -> Benchmark:
     GPO_DATA_DIR, else ./data).
     """
     key = name.strip().lower()
-    if key == "custom":
+    if key == CUSTOM:
         return CustomTasks(data_dir)
     benchmarks: dict[str, Benchmark] = {
         "bbh": BigBenchHard(),
@@ -56,7 +58,7 @@ def get_benchmark(name: str, data_dir: Path | str | None = None) -> Benchmark:
     }
     if key not in benchmarks:
         raise ConfigError(
-            f"unknown dataset {name!r}{did_you_mean(key, DATASETS)}; "
-            f"choose one of {', '.join(DATASETS)}"
+            f"unknown dataset {name!r}{did_you_mean(key, DATASET_CHOICES)}; "
+            f"choose one of {', '.join(DATASET_CHOICES)}"
         )
     return benchmarks[key]

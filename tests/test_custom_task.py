@@ -1,0 +1,578 @@
+"""Users' own tasks (``--dataset=custom``): every metric, every validation error (in process and
+as one-line CLI errors), a user Python metric, ``--init_task``, the scorer's second round, and an
+optimization with every preset on the example task (deterministic fakes; the real-model runs are
+in test_custom_task_real.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from gpo.cli.custom_task import check_custom_task, write_task_skeleton
+from gpo.cli.optimize import run_task
+from gpo.cli.presets import PRESETS, preset_values
+from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
+from gpo.data.base import AnswerKind, Example, TaskSpec
+from gpo.data.custom import BUILTIN_METRICS, CustomTasks, scoring_defaults
+from gpo.data.registry import get_benchmark
+from gpo.data.sampling import FormatSampler
+from gpo.errors import ConfigError, DataError
+from gpo.evaluation.metrics import BUILTIN, check_task_metric, grade_example, resolve_metric
+from gpo.evaluation.scorer import Scorer, ScorerSettings
+from gpo.llm.accounting import Ledger, wrap_llm
+from gpo.llm.base import GenerationParams, Prompt
+from gpo.llm.embedder import FakeEmbedder
+from gpo.llm.fake import FakeLLM
+from gpo.optimization.components import build_components
+from gpo.results.io import read_json, read_jsonl
+from gpo.results.run_folder import RunFolder
+
+EXAMPLES = REPO / "examples"
+MAIN = REPO / "src" / "optimization" / "main.py"
+TASK = "review_sentiment"
+
+
+def write_jsonl(path: Path, records: list) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+def make_task(root: Path, name: str = "t", metric: str = "exact", n: int = 4, **task) -> Path:
+    """A valid task folder with ``n`` records per required split."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "task.json").write_text(json.dumps({"metric": metric, **task}, indent=2))
+    for split in ("train", "eval", "test"):
+        write_jsonl(
+            folder / f"{split}.jsonl",
+            [{"input": f"{split} question {i}", "output": f"answer {i}"} for i in range(n)],
+        )
+    return folder
+
+
+def ex(answer, record: dict | None = None) -> Example:
+    return Example(0, "q", answer, record)
+
+
+def spec(metric: str, folder: Path | None = None) -> TaskSpec:
+    return TaskSpec("custom", "t", AnswerKind.EXACT, True, metric, str(folder) if folder else None)
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def test_registry_lists_every_builtin_metric():
+    assert tuple(BUILTIN) == BUILTIN_METRICS
+
+
+@pytest.mark.parametrize(
+    "reply,answer,score",
+    [
+        ("Positive", "positive", 1.0),
+        ("  positive. ", "positive", 1.0),
+        ("The answer is: Positive!", "positive", 1.0),
+        ("New  York", "new york", 1.0),
+        ("positive, I think", "positive", 0.0),
+        ("negative", "positive", 0.0),
+        ("Paris", ["paris", "paris, france"], 1.0),
+        ("Paris France", ["paris", "paris, france"], 1.0),
+    ],
+)
+def test_exact(reply, answer, score):
+    assert grade_example(spec("exact"), reply, ex(answer)).accuracy == score
+
+
+@pytest.mark.parametrize(
+    "reply,answer,score",
+    [
+        ("I'd say it is clearly POSITIVE overall.", "positive", 1.0),
+        ("I know the answer", "no", 0.0),  # whole words only: "know" does not contain "no"
+        ("The capital is Paris.", ["Lyon", "Paris"], 1.0),
+        ("Nothing matches", ["Lyon", "Paris"], 0.0),
+    ],
+)
+def test_contains(reply, answer, score):
+    assert grade_example(spec("contains"), reply, ex(answer)).accuracy == score
+
+
+@pytest.mark.parametrize(
+    "reply,answer,score",
+    [
+        ("(B)", "(B)", 1.0),
+        ("The answer is (b) because", "B", 1.0),
+        ("B", "(B)", 1.0),
+        ("(C) maybe, or (B)", "(B)", 0.0),  # the first bracketed letter counts, as MMLU
+        ("blue", "(B)", 0.0),
+    ],
+)
+def test_choice(reply, answer, score):
+    graded = grade_example(spec("choice"), reply, ex(answer))
+    assert graded.accuracy == score
+
+
+@pytest.mark.parametrize(
+    "reply,answer,score",
+    [
+        ("So the total is 42 apples.", "42", 1.0),
+        ("The answer is 1,250 dollars", "1250", 1.0),
+        ("3 + 4 = 7", "7", 1.0),
+        ("It is 3.50", "3.5", 1.0),
+        ("It is 3.6", "3.5", 0.0),
+        ("seven", "7", 1.0),
+        ("no idea", "7", 0.0),
+        ("about 12", ["12", "12.0"], 1.0),
+    ],
+)
+def test_number(reply, answer, score):
+    assert grade_example(spec("number"), reply, ex(answer)).accuracy == score
+
+
+def test_rouge_l_takes_the_best_accepted_answer():
+    s = spec("rouge_l")
+    same = grade_example(s, "the cat sat on the mat", ex("the cat sat on the mat"))
+    assert same.accuracy == pytest.approx(1.0)
+    partial = grade_example(s, "the cat sat", ex("the cat sat on the mat")).accuracy
+    assert 0.0 < partial < 1.0
+    best = grade_example(s, "the cat sat", ex(["a dog ran", "the cat sat"])).accuracy
+    assert best == pytest.approx(1.0)
+    assert grade_example(s, "", ex("the cat")).accuracy == 0.0
+
+
+def test_benchmarks_keep_their_grading():
+    bbh = get_benchmark("bbh").spec("navigate")
+    assert grade_example(bbh, "Yes.", ex("Yes")).accuracy == 1.0
+
+
+def user_metric_folder(root: Path, body: str) -> Path:
+    folder = make_task(root, metric="python:my_metric:score")
+    (folder / "my_metric.py").write_text(body)
+    return folder
+
+
+LENGTH_METRIC = (
+    "def score(answer, record):\n"
+    "    # full marks for the expected word within the word limit of the record\n"
+    "    words = answer.split()\n"
+    "    ok = record['output'].split()[0] in answer and len(words) <= record['max_words']\n"
+    "    return 1.0 if ok else 0.25\n"
+)
+
+
+def test_user_python_metric_gets_the_answer_and_the_whole_record(tmp_path):
+    folder = user_metric_folder(tmp_path, LENGTH_METRIC)
+    s = spec("python:my_metric:score", folder)
+    record = {"input": "q", "output": "answer 1", "max_words": 3}
+    assert grade_example(s, " answer here ", ex("answer 1", record)).accuracy == 1.0
+    assert grade_example(s, "a long answer with words", ex("answer 1", record)).accuracy == 0.25
+
+
+def test_user_metric_failing_on_a_later_record_scores_zero_and_warns(tmp_path, caplog):
+    folder = user_metric_folder(tmp_path, "def score(answer, record):\n    return 1 / 0\n")
+    s = spec("python:my_metric:score", folder)
+    with caplog.at_level("WARNING"):
+        assert grade_example(s, "x", ex("y", {"input": "q", "output": "y"})).accuracy == 0.0
+    assert "ZeroDivisionError" in caplog.text
+
+
+def test_user_metric_from_an_importable_module(tmp_path, monkeypatch):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "shared_metric_mod.py").write_text(
+        "def strict(answer, record):\n    return answer == record['output']\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    metric = resolve_metric("python:shared_metric_mod:strict", None)
+    assert metric.grade("yes", ex("yes", {"input": "q", "output": "yes"})).accuracy == 1.0
+    assert metric.grade("no", ex("yes", {"input": "q", "output": "yes"})).accuracy == 0.0
+
+
+# ---------------------------------------------------------------- loading
+
+
+def test_load_reads_records_answers_and_optional_splits(tmp_path):
+    folder = make_task(tmp_path, second_round_request="Just the answer, please.")
+    write_jsonl(folder / "train.jsonl", [{"input": "a", "output": ["x", "y"], "extra": 1}])
+    (folder / "eval.jsonl").write_text('{"input": "b", "output": 7}\n\n{"input": "c", "output": "z"}')
+    data = CustomTasks(tmp_path).load("t", tmp_path)
+    assert data.train[0].answer == ["x", "y"] and data.train[0].record["extra"] == 1
+    assert [(e.index, e.answer) for e in data.eval] == [(0, "7"), (2, "z")]  # blank line skipped
+    assert data.format is data.train and data.few_shot == ()  # format drawn from train
+    assert data.spec.metric == "exact" and data.spec.second_round
+    assert data.spec.setting_dict()["metric"] == "exact"
+    assert CustomTasks(tmp_path).second_round_request("t", "q", "Q_end") == "Just the answer, please."
+
+
+def test_example_task_is_valid_and_has_every_file():
+    bench = get_benchmark("custom", EXAMPLES)
+    assert bench.resolve_tasks(["all"]) == [TASK]
+    data = bench.load(TASK, EXAMPLES)
+    sizes = [len(data.split(s)) for s in ("train", "eval", "test", "format", "few_shot")]
+    assert sizes == [16, 8, 8, 4, 4]
+    assert {e.answer for e in data.train} == {"positive", "negative"}
+    check_task_metric(data)
+
+
+def test_default_second_round_requests(tmp_path):
+    make_task(tmp_path, "ch", metric="choice")
+    make_task(tmp_path, "num", metric="number")
+    make_task(tmp_path, "rl", metric="rouge_l")
+    bench = CustomTasks(tmp_path)
+    question = "Which?\n(A) one\n(B) two\n(C) three\nThink."
+    assert bench.second_round_request("ch", question, "Q_end") == (
+        "Therefore, state your final answer as one option between (A) and (C)."
+    )
+    assert "one number" in bench.second_round_request("num", "q", "Q_end")
+    assert bench.spec("ch").answer_kind is AnswerKind.MULTIPLE_CHOICE
+    assert not bench.spec("rl").second_round  # graded as it is, as WebNLG
+
+
+def test_scoring_defaults_from_task_json(tmp_path):
+    make_task(tmp_path, "a", instruction_pos="A_begin", include_qa=True)
+    make_task(tmp_path, "b")
+    assert scoring_defaults(tmp_path, ["a", "b"]) == {"instruction_pos": "A_begin", "include_qa": True}
+    make_task(tmp_path, "c", include_qa=False)
+    with pytest.raises(ConfigError, match="different include_qa"):
+        scoring_defaults(tmp_path, ["a", "c"])
+
+
+def test_init_task_skeleton_loads(tmp_path):
+    folder = write_task_skeleton(tmp_path, "mine")
+    data = CustomTasks(tmp_path).load("mine", tmp_path)
+    assert [len(data.split(s)) for s in ("train", "eval", "test", "format", "few_shot")] == [1] * 5
+    check_task_metric(data)
+    with pytest.raises(ConfigError, match="already exists"):
+        write_task_skeleton(tmp_path, "mine")
+    assert folder == tmp_path / "mine"
+
+
+# ---------------------------------------------------------------- validation errors
+
+
+def _load(root: Path, name: str = "t"):
+    bench = CustomTasks(root)
+    data = bench.load(name, root)
+    config = RunConfig(
+        "custom", (name,), "", ModelConfig("x"), ModelConfig("y"), data_dir=str(root)
+    )
+    check_custom_task(config, data)
+    return data
+
+
+def _edit(folder: Path, file: str, text: str) -> None:
+    (folder / file).write_text(text, encoding="utf-8")
+
+
+BAD_TASKS = [
+    # (file, content, fragments of the one-line message)
+    ("eval.jsonl", None, ["eval.jsonl: missing", "train.jsonl, eval.jsonl and test.jsonl"]),
+    ("task.json", None, ["task.json: missing", "--init_task"]),
+    ("train.jsonl", '{"input": "a", "output": "b"}\n{"input": "a", "output": }\n',
+     ["train.jsonl:2:", "invalid JSON", "fix the syntax"]),
+    ("train.jsonl", '{"input": "a"}\n', ["train.jsonl:1:", 'missing field "output"']),
+    ("test.jsonl", '{"output": "a"}\n', ["test.jsonl:1:", 'missing field "input"']),
+    ("eval.jsonl", '{"input": 3, "output": "a"}\n', ["eval.jsonl:1:", '"input" must be a string']),
+    ("eval.jsonl", '{"input": "q", "output": {"a": 1}}\n',
+     ["eval.jsonl:1:", '"output" must be a string or a non-empty list of strings']),
+    ("eval.jsonl", '{"input": "q", "output": []}\n', ["eval.jsonl:1:", "non-empty list"]),
+    ("eval.jsonl", '["q", "a"]\n', ["eval.jsonl:1:", "expected a JSON object"]),
+    ("test.jsonl", "\n\n", ["test.jsonl: no records", "add at least one"]),
+    ("task.json", '{"metric": "exact",\n "metirc": 1}', ["task.json:2:", "unknown field 'metirc'",
+                                                         "did you mean 'metric'"]),
+    ("task.json", '{"description": "x"}', ["task.json:1:", 'missing field "metric"']),
+    ("task.json", '{"metric": 5}', ["task.json:1:", "'metric' must be a string"]),
+    ("task.json", '{\n"metric": "exact",\n"include_qa": "yes"}',
+     ["task.json:3:", "'include_qa' must be true or false"]),
+    ("task.json", '{"metric": "exact", "instruction_pos": "Q_middle"}',
+     ["task.json:1:", "instruction_pos 'Q_middle' is unknown", "Q_end"]),
+    ("task.json", '{"metric": "exact",', ["task.json:1:", "invalid JSON"]),
+    ("task.json", '{\n  "metric": "exakt"\n}', ["task.json:2:", "unknown metric 'exakt'",
+                                                  "did you mean 'exact'", "python:module:function"]),
+    ("task.json", '{"metric": "python:only_module"}', ["task.json:1:", "malformed"]),
+    ("task.json", '{"metric": "choice"}', ["train.jsonl:1:", "not an option letter"]),
+    ("task.json", '{"metric": "number"}', ["train.jsonl:1:", "not a number"]),
+    ("task.json", '{"metric": "python:no_such_module_xyz:f"}',
+     ["task.json:1:", "cannot be imported", "ModuleNotFoundError", "no_such_module_xyz.py"]),
+]
+
+
+@pytest.mark.parametrize("file,content,fragments", BAD_TASKS, ids=range(len(BAD_TASKS)))
+def test_validation_error(tmp_path, file, content, fragments):
+    folder = make_task(tmp_path)
+    if content is None:
+        (folder / file).unlink()
+    else:
+        _edit(folder, file, content)
+    with pytest.raises(DataError) as info:
+        _load(tmp_path)
+    message = str(info.value)
+    assert "\n" not in message and str(folder) in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.mark.parametrize(
+    "body,fragments",
+    [
+        ("def other(a, r):\n    return 1\n", ["has no function score"]),
+        ("import nonexistent_pkg_q\n", ["cannot be imported", "nonexistent_pkg_q"]),
+        ("def score(answer, record):\n    return record['missing']\n",
+         ["failed on the first record", "train.jsonl:1", "KeyError"]),
+        ("def score(answer, record):\n    return 3\n", ["failed on the first record", "[0, 1]"]),
+        ("def score(answer, record):\n    return 'yes'\n", ["failed on the first record"]),
+    ],
+)
+def test_python_metric_errors(tmp_path, body, fragments):
+    user_metric_folder(tmp_path, body)
+    with pytest.raises(DataError) as info:
+        _load(tmp_path)
+    message = str(info.value)
+    assert message.startswith(str(tmp_path / "t" / "task.json")) and "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def test_few_shot_needs_its_file(tmp_path):
+    make_task(tmp_path)
+    data = CustomTasks(tmp_path).load("t", tmp_path)
+    config = RunConfig(
+        "custom",
+        ("t",),
+        "",
+        ModelConfig("x"),
+        ModelConfig("y"),
+        scoring=ScoringConfig(few_shot=True),
+    )
+    with pytest.raises(DataError, match="few_shot_examples.jsonl: missing"):
+        check_custom_task(config, data)
+
+
+def test_unknown_task_names(tmp_path):
+    make_task(tmp_path, "sentiment")
+    bench = CustomTasks(tmp_path)
+    with pytest.raises(ConfigError, match="did you mean 'sentiment'"):
+        bench.resolve_tasks(["sentimen"])
+    with pytest.raises(ConfigError, match="folder name directly under the data root"):
+        bench.resolve_tasks(["../sentiment"])
+    with pytest.raises(ConfigError, match="no custom task folders"):
+        CustomTasks(tmp_path / "empty").resolve_tasks(["all"])
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def run_main(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["GPO_DATA_URL"] = "http://127.0.0.1:9/unreachable.tar.gz"
+    cmd = [sys.executable, str(MAIN), f"--output_dir={tmp_path / 'out'}", "--no_cache", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+
+
+def assert_one_line_error(proc, tmp_path: Path, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    out = tmp_path / "out"
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+
+
+COMMON = ["--dataset=custom", "--scorer_llm_name=smollm2-135m", "--optimizer_llm_name=smollm2-135m"]
+
+
+@pytest.mark.parametrize("only_evaluate", [False, True], ids=["optimize", "only_evaluate"])
+def test_cli_errors_before_any_model_loads(tmp_path, only_evaluate):
+    data = tmp_path / "data"
+    make_task(data, metric="python:my_metric:score")
+    (data / "t" / "my_metric.py").write_text("def score(answer, record):\n    raise ValueError('bad')\n")
+    extra = ["--only_evaluate"] if only_evaluate else []
+    proc = run_main([*COMMON, "--task_name=t", f"--data_dir={data}", *extra], tmp_path)
+    assert_one_line_error(proc, tmp_path, "task.json:1:", "failed on the first record", "ValueError")
+
+
+def test_cli_split_too_small_for_batch(tmp_path):
+    data = tmp_path / "data"
+    make_task(data, n=3)
+    proc = run_main([*COMMON, "--task_name=t", f"--data_dir={data}", "--opt_batch_size=8"], tmp_path)
+    assert_one_line_error(
+        proc, tmp_path, str(data / "t" / "train.jsonl"), "--opt_batch_size=8", "add train records"
+    )
+
+
+def test_cli_missing_split_and_unknown_task(tmp_path):
+    data = tmp_path / "data"
+    make_task(data)
+    (data / "t" / "test.jsonl").unlink()
+    proc = run_main([*COMMON, "--task_name=t", f"--data_dir={data}", "--only_evaluate"], tmp_path)
+    assert_one_line_error(proc, tmp_path, "test.jsonl: missing")
+    proc = run_main([*COMMON, "--task_name=u", f"--data_dir={data}"], tmp_path)
+    assert_one_line_error(proc, tmp_path, "no custom task 'u'", "--init_task")
+
+
+def test_cli_init_task_then_dry_run(tmp_path):
+    data = tmp_path / "data"
+    proc = run_main(["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"],
+                    tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {data / 'mine'}" in proc.stdout
+    assert sorted(p.name for p in (data / "mine").iterdir()) == [
+        "eval.jsonl", "few_shot_examples.jsonl", "format.jsonl", "task.json", "test.jsonl",
+        "train.jsonl",
+    ]
+    proc = run_main(["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"],
+                    tmp_path)
+    assert_one_line_error(proc, tmp_path, "already exists")
+    proc = run_main([*COMMON, "--task_name=mine", f"--data_dir={data}", "--opt_batch_size=1",
+                     "--format_data_num=1", "--dry_run"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert any(line.startswith("mine ") for line in proc.stdout.splitlines()), proc.stdout
+
+
+def test_cli_task_json_layout_defaults_and_explicit_flag(tmp_path):
+    data = tmp_path / "data"
+    make_task(data, instruction_pos="A_begin", include_qa=True)
+    from gpo.cli import flags as gpo_flags
+
+    argv = ["main", "--dataset=custom", "--task_name=t", f"--data_dir={data}", "--preset=ape"]
+    gpo_flags.FLAGS.unparse_flags()
+    gpo_flags.FLAGS(argv)
+    try:
+        scoring = gpo_flags.config_from_flags().config.scoring
+        assert (scoring.instruction_pos, scoring.include_qa) == ("A_begin", True)
+        gpo_flags.FLAGS.unparse_flags()
+        gpo_flags.FLAGS([*argv, "--instruction_pos=Q_begin"])
+        scoring = gpo_flags.config_from_flags().config.scoring
+        assert (scoring.instruction_pos, scoring.include_qa) == ("Q_begin", True)
+    finally:
+        gpo_flags.FLAGS.unparse_flags()
+
+
+# ---------------------------------------------------------------- scoring and optimization
+
+
+def scorer_fake(answers: dict[str, str]) -> FakeLLM:
+    """Right on every review when the prompt says BEST, on the first half with GOOD, else
+    wrong; the second round repeats the first answer."""
+
+    def respond(prompt: Prompt, params: GenerationParams, i: int) -> str:
+        assert isinstance(prompt, tuple)
+        if len(prompt) == 3:
+            return prompt[1].content
+        text = prompt[0].content
+        question = next(q for q in answers if q in text)
+        right = answers[question]
+        wrong = "negative" if right == "positive" else "positive"
+        good = "GOOD" in text and sorted(answers).index(question) % 2 == 0
+        return f"The answer is {right if 'BEST' in text or good else wrong}."
+
+    return FakeLLM(respond, name="fake-scorer")
+
+
+def optimizer_fake() -> FakeLLM:
+    proposals = ["Judge the review. BEST.", "Judge it. GOOD.", "Read it."]
+
+    def respond(prompt: Prompt, params: GenerationParams, i: int) -> str:
+        return f"New prompt: <START>{proposals[i % len(proposals)]}<END>"
+
+    return FakeLLM(respond, name="fake-optimizer")
+
+
+def test_scorer_sends_the_task_request_and_grades_with_the_metric():
+    bench = get_benchmark("custom", EXAMPLES)
+    data = bench.load(TASK, EXAMPLES)
+    answers = {e.question: str(e.answer) for s in ("train", "eval", "test") for e in data.split(s)}
+    llm = scorer_fake(answers)
+    report = Scorer(llm, bench, ScorerSettings()).score("BEST", data, "test")
+    assert report.score == 1.0 and len(report.rows) == 8
+    second = [p for c in llm.calls for p in c.prompts if len(p) == 3]
+    assert second and all(p[2].content.startswith("Now answer with one word") for p in second)
+    assert Scorer(llm, bench, ScorerSettings()).score("plain", data, "test").score == 0.0
+
+
+def optimizer_crashing_at(call: int) -> FakeLLM:
+    inner, calls = optimizer_fake(), {"n": 0}
+
+    def respond(prompt: Prompt, params: GenerationParams, i: int) -> str:
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise RuntimeError("simulated crash")
+        return inner.respond(prompt, params, i)
+
+    return FakeLLM(respond, name="fake-optimizer")
+
+
+def preset_config(preset: str, tmp_path: Path, output: str = "out") -> RunConfig:
+    values = preset_values(preset)
+    fields = {f.name for f in dataclasses.fields(OptimizerConfig)}
+    opt = dataclasses.replace(
+        OptimizerConfig(**{k: v for k, v in values.items() if k in fields}),
+        num_search_epochs=1,
+        num_generated_instructions_in_each_step=2,
+        opt_batch_size=8,
+    )
+    return RunConfig(
+        dataset="custom",
+        tasks=(TASK,),
+        initial_instruction="Let's think step by step.",
+        scorer=ModelConfig("fake-scorer"),
+        optimizer=ModelConfig("fake-optimizer", "auto", 1.0, 512),
+        opt=opt,
+        data_dir=str(EXAMPLES),
+        output_dir=str(tmp_path / output),
+    )
+
+
+def run_custom(config: RunConfig, folder: RunFolder, optimizer: FakeLLM):
+    """One task of the example folder through run_task, as the optimize command runs it."""
+    bench = get_benchmark("custom", config.data_dir)
+    data = bench.load(TASK, Path(config.data_dir))
+    answers = {e.question: str(e.answer) for s in ("train", "eval", "test") for e in data.split(s)}
+    ledger = Ledger()
+    scorer = Scorer(wrap_llm(scorer_fake(answers), "scorer", ledger, None), bench, ScorerSettings())
+    formats = FormatSampler.seeded(0).sample([data], config.opt.format_data_num)[TASK]
+    components = build_components(
+        config.opt, config.scoring, tuple(data.format[i] for i in formats), FakeEmbedder()
+    )
+    wrapped = wrap_llm(optimizer, "optimizer", ledger, None)
+    return run_task(config, folder, TASK, data, scorer, wrapped, components, ledger)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_optimizes_the_example_task(preset, tmp_path):
+    config = preset_config(preset, tmp_path)
+    folder = RunFolder.create(config)
+    outcome = run_custom(config, folder, optimizer_fake())
+    steps = read_jsonl(folder.steps_path(TASK))
+    assert [s["global_step"] for s in steps][:3] == [-1, 0, 1]  # 16 train rows, batch 8: 2 steps
+    assert outcome.state.initial_eval == 0.0
+    assert outcome.best.prompt == "Judge the review. BEST." and outcome.best.score == 1.0
+    results = read_json(folder.task_dir(TASK) / "results_dict.json")
+    assert results["setting_dict"]["metric"] == "exact"
+    meta = results["meta_prompts"][0][0]
+    assert "Review: " in meta  # the format exemplars come from format.jsonl
+    [best] = read_jsonl(folder.best_prompts_path)
+    assert (best["dataset"], best["task"], best["test_score"]) == ("custom", TASK, 1.0)
+
+
+def test_resume_on_a_custom_task_matches_an_uninterrupted_run(tmp_path):
+    config = preset_config("ape", tmp_path, "a")
+    clean = RunFolder.create(config)
+    run_custom(config, clean, optimizer_fake())
+    config_b = dataclasses.replace(config, output_dir=str(tmp_path / "b"))
+    crashed = RunFolder.create(config_b)
+    with pytest.raises(RuntimeError):
+        run_custom(config_b, crashed, optimizer_crashing_at(3))  # dies in step 1
+    assert read_json(crashed.checkpoint_path(TASK))["completed_steps"] == 1
+    resumed = optimizer_fake()
+    run_custom(config_b, crashed, resumed)
+    assert len(resumed.calls) == 1  # only the unfinished step
+    assert read_json(clean.task_dir(TASK) / "results_dict.json") == read_json(
+        crashed.task_dir(TASK) / "results_dict.json"
+    )
+    assert read_jsonl(clean.best_prompts_path) == read_jsonl(crashed.best_prompts_path)
