@@ -197,14 +197,18 @@ def test_user_metric_from_an_importable_module(tmp_path, monkeypatch):
 def test_load_reads_records_answers_and_optional_splits(tmp_path):
     folder = make_task(tmp_path, second_round_request="Just the answer, please.")
     write_jsonl(folder / "train.jsonl", [{"input": "a", "output": ["x", "y"], "extra": 1}])
-    (folder / "eval.jsonl").write_text('{"input": "b", "output": 7}\n\n{"input": "c", "output": "z"}')
+    (folder / "eval.jsonl").write_text(
+        '{"input": "b", "output": 7}\n\n{"input": "c", "output": "z"}'
+    )
     data = CustomTasks(tmp_path).load("t", tmp_path)
     assert data.train[0].answer == ["x", "y"] and data.train[0].record["extra"] == 1
     assert [(e.index, e.answer) for e in data.eval] == [(0, "7"), (2, "z")]  # blank line skipped
     assert data.format is data.train and data.few_shot == ()  # format drawn from train
     assert data.spec.metric == "exact" and data.spec.second_round
     assert data.spec.setting_dict()["metric"] == "exact"
-    assert CustomTasks(tmp_path).second_round_request("t", "q", "Q_end") == "Just the answer, please."
+    assert (
+        CustomTasks(tmp_path).second_round_request("t", "q", "Q_end") == "Just the answer, please."
+    )
 
 
 def test_example_task_is_valid_and_has_every_file():
@@ -234,7 +238,10 @@ def test_default_second_round_requests(tmp_path):
 def test_scoring_defaults_from_task_json(tmp_path):
     make_task(tmp_path, "a", instruction_pos="A_begin", include_qa=True)
     make_task(tmp_path, "b")
-    assert scoring_defaults(tmp_path, ["a", "b"]) == {"instruction_pos": "A_begin", "include_qa": True}
+    assert scoring_defaults(tmp_path, ["a", "b"]) == {
+        "instruction_pos": "A_begin",
+        "include_qa": True,
+    }
     make_task(tmp_path, "c", include_qa=False)
     with pytest.raises(ConfigError, match="different include_qa"):
         scoring_defaults(tmp_path, ["a", "c"])
@@ -271,32 +278,58 @@ BAD_TASKS = [
     # (file, content, fragments of the one-line message)
     ("eval.jsonl", None, ["eval.jsonl: missing", "train.jsonl, eval.jsonl and test.jsonl"]),
     ("task.json", None, ["task.json: missing", "--init_task"]),
-    ("train.jsonl", '{"input": "a", "output": "b"}\n{"input": "a", "output": }\n',
-     ["train.jsonl:2:", "invalid JSON", "fix the syntax"]),
+    (
+        "train.jsonl",
+        '{"input": "a", "output": "b"}\n{"input": "a", "output": }\n',
+        ["train.jsonl:2:", "invalid JSON", "fix the syntax"],
+    ),
     ("train.jsonl", '{"input": "a"}\n', ["train.jsonl:1:", 'missing field "output"']),
     ("test.jsonl", '{"output": "a"}\n', ["test.jsonl:1:", 'missing field "input"']),
     ("eval.jsonl", '{"input": 3, "output": "a"}\n', ["eval.jsonl:1:", '"input" must be a string']),
-    ("eval.jsonl", '{"input": "q", "output": {"a": 1}}\n',
-     ["eval.jsonl:1:", '"output" must be a string or a non-empty list of strings']),
+    (
+        "eval.jsonl",
+        '{"input": "q", "output": {"a": 1}}\n',
+        ["eval.jsonl:1:", '"output" must be a string or a non-empty list of strings'],
+    ),
     ("eval.jsonl", '{"input": "q", "output": []}\n', ["eval.jsonl:1:", "non-empty list"]),
     ("eval.jsonl", '["q", "a"]\n', ["eval.jsonl:1:", "expected a JSON object"]),
     ("test.jsonl", "\n\n", ["test.jsonl: no records", "add at least one"]),
-    ("task.json", '{"metric": "exact",\n "metirc": 1}', ["task.json:2:", "unknown field 'metirc'",
-                                                         "did you mean 'metric'"]),
+    (
+        "task.json",
+        '{"metric": "exact",\n "metirc": 1}',
+        ["task.json:2:", "unknown field 'metirc'", "did you mean 'metric'"],
+    ),
     ("task.json", '{"description": "x"}', ["task.json:1:", 'missing field "metric"']),
     ("task.json", '{"metric": 5}', ["task.json:1:", "'metric' must be a string"]),
-    ("task.json", '{\n"metric": "exact",\n"include_qa": "yes"}',
-     ["task.json:3:", "'include_qa' must be true or false"]),
-    ("task.json", '{"metric": "exact", "instruction_pos": "Q_middle"}',
-     ["task.json:1:", "instruction_pos 'Q_middle' is unknown", "Q_end"]),
+    (
+        "task.json",
+        '{\n"metric": "exact",\n"include_qa": "yes"}',
+        ["task.json:3:", "'include_qa' must be true or false"],
+    ),
+    (
+        "task.json",
+        '{"metric": "exact", "instruction_pos": "Q_middle"}',
+        ["task.json:1:", "instruction_pos 'Q_middle' is unknown", "Q_end"],
+    ),
     ("task.json", '{"metric": "exact",', ["task.json:1:", "invalid JSON"]),
-    ("task.json", '{\n  "metric": "exakt"\n}', ["task.json:2:", "unknown metric 'exakt'",
-                                                  "did you mean 'exact'", "python:module:function"]),
+    (
+        "task.json",
+        '{\n  "metric": "exakt"\n}',
+        [
+            "task.json:2:",
+            "unknown metric 'exakt'",
+            "did you mean 'exact'",
+            "python:module:function",
+        ],
+    ),
     ("task.json", '{"metric": "python:only_module"}', ["task.json:1:", "malformed"]),
     ("task.json", '{"metric": "choice"}', ["train.jsonl:1:", "not an option letter"]),
     ("task.json", '{"metric": "number"}', ["train.jsonl:1:", "not a number"]),
-    ("task.json", '{"metric": "python:no_such_module_xyz:f"}',
-     ["task.json:1:", "cannot be imported", "ModuleNotFoundError", "no_such_module_xyz.py"]),
+    (
+        "task.json",
+        '{"metric": "python:no_such_module_xyz:f"}',
+        ["task.json:1:", "cannot be imported", "ModuleNotFoundError", "no_such_module_xyz.py"],
+    ),
 ]
 
 
@@ -320,8 +353,10 @@ def test_validation_error(tmp_path, file, content, fragments):
     [
         ("def other(a, r):\n    return 1\n", ["has no function score"]),
         ("import nonexistent_pkg_q\n", ["cannot be imported", "nonexistent_pkg_q"]),
-        ("def score(answer, record):\n    return record['missing']\n",
-         ["failed on the first record", "train.jsonl:1", "KeyError"]),
+        (
+            "def score(answer, record):\n    return record['missing']\n",
+            ["failed on the first record", "train.jsonl:1", "KeyError"],
+        ),
         ("def score(answer, record):\n    return 3\n", ["failed on the first record", "[0, 1]"]),
         ("def score(answer, record):\n    return 'yes'\n", ["failed on the first record"]),
     ],
@@ -383,23 +418,34 @@ def assert_one_line_error(proc, tmp_path: Path, *fragments: str) -> None:
     assert not out.exists() or not any(out.iterdir())  # nothing written
 
 
-COMMON = ["--dataset=custom", "--scorer_llm_name=smollm2-135m", "--optimizer_llm_name=smollm2-135m"]
+COMMON = [
+    "--dataset=custom",
+    "--scorer_llm_name=smollm2-135m",
+    "--optimizer_llm_name=smollm2-135m",
+    "--preset=ape",
+]
 
 
 @pytest.mark.parametrize("only_evaluate", [False, True], ids=["optimize", "only_evaluate"])
 def test_cli_errors_before_any_model_loads(tmp_path, only_evaluate):
     data = tmp_path / "data"
     make_task(data, metric="python:my_metric:score")
-    (data / "t" / "my_metric.py").write_text("def score(answer, record):\n    raise ValueError('bad')\n")
+    (data / "t" / "my_metric.py").write_text(
+        "def score(answer, record):\n    raise ValueError('bad')\n"
+    )
     extra = ["--only_evaluate"] if only_evaluate else []
     proc = run_main([*COMMON, "--task_name=t", f"--data_dir={data}", *extra], tmp_path)
-    assert_one_line_error(proc, tmp_path, "task.json:1:", "failed on the first record", "ValueError")
+    assert_one_line_error(
+        proc, tmp_path, "task.json:2:", "failed on the first record", "ValueError"
+    )
 
 
 def test_cli_split_too_small_for_batch(tmp_path):
     data = tmp_path / "data"
     make_task(data, n=3)
-    proc = run_main([*COMMON, "--task_name=t", f"--data_dir={data}", "--opt_batch_size=8"], tmp_path)
+    proc = run_main(
+        [*COMMON, "--task_name=t", f"--data_dir={data}", "--opt_batch_size=8"], tmp_path
+    )
     assert_one_line_error(
         proc, tmp_path, str(data / "t" / "train.jsonl"), "--opt_batch_size=8", "add train records"
     )
@@ -417,19 +463,34 @@ def test_cli_missing_split_and_unknown_task(tmp_path):
 
 def test_cli_init_task_then_dry_run(tmp_path):
     data = tmp_path / "data"
-    proc = run_main(["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"],
-                    tmp_path)
+    proc = run_main(
+        ["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"], tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {data / 'mine'}" in proc.stdout
     assert sorted(p.name for p in (data / "mine").iterdir()) == [
-        "eval.jsonl", "few_shot_examples.jsonl", "format.jsonl", "task.json", "test.jsonl",
+        "eval.jsonl",
+        "few_shot_examples.jsonl",
+        "format.jsonl",
+        "task.json",
+        "test.jsonl",
         "train.jsonl",
     ]
-    proc = run_main(["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"],
-                    tmp_path)
+    proc = run_main(
+        ["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"], tmp_path
+    )
     assert_one_line_error(proc, tmp_path, "already exists")
-    proc = run_main([*COMMON, "--task_name=mine", f"--data_dir={data}", "--opt_batch_size=1",
-                     "--format_data_num=1", "--dry_run"], tmp_path)
+    proc = run_main(
+        [
+            *COMMON,
+            "--task_name=mine",
+            f"--data_dir={data}",
+            "--opt_batch_size=1",
+            "--format_data_num=1",
+            "--dry_run",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert any(line.startswith("mine ") for line in proc.stdout.splitlines()), proc.stdout
 

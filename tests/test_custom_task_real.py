@@ -43,7 +43,9 @@ def test_only_evaluate_the_example_task(tmp_path):
     assert any(line.split()[:2] == ["custom", TASK] for line in proc.stdout.splitlines())
     folder = only_run_folder(tmp_path)
     assert folder.name.startswith("CUSTOM-s-smollm2-135m-o-")
-    results = json.loads((folder / "result_by_instruction" / TASK / "results_dict.json").read_text())
+    results = json.loads(
+        (folder / "result_by_instruction" / TASK / "results_dict.json").read_text()
+    )
     assert results["setting_dict"]["metric"] == "exact"
     table = rows(folder, "test")
     assert len(table) == 3

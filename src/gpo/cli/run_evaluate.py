@@ -83,9 +83,7 @@ def run_evaluate(request: CliRequest) -> None:
     folder = RunFolder.create(config)
     log.info("run folder: %s", folder.root)
     scorers = {
-        d: make_scorer(
-            models.scorer, models.scorer_spec, get_benchmark(d, config.data_dir), config
-        )
+        d: make_scorer(models.scorer, models.scorer_spec, get_benchmark(d, config.data_dir), config)
         for d in datasets
     }
 

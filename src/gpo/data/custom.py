@@ -36,9 +36,7 @@ FORMAT_FILE = "format.jsonl"
 # The built-in metrics of gpo.evaluation.metrics (a test keeps the two lists equal).
 BUILTIN_METRICS = ("exact", "contains", "choice", "number", "rouge_l")
 PYTHON_PREFIX = "python:"
-METRIC_HINT = (
-    "use one of " + ", ".join(BUILTIN_METRICS) + " or python:module:function"
-)
+METRIC_HINT = "use one of " + ", ".join(BUILTIN_METRICS) + " or python:module:function"
 POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
 
 # The answer kind a metric reports in results_dict.json's setting_dict.
@@ -95,7 +93,7 @@ def _line_of(text: str, key: str) -> int:
 
 
 def metric_location(task_dir: Path) -> str:
-    """"<task_dir>/task.json:<line of the metric field>" for messages about the metric."""
+    """ "<task_dir>/task.json:<line of the metric field>" for messages about the metric."""
     path = task_dir / TASK_FILE
     try:
         return f"{path}:{_line_of(path.read_text(encoding='utf-8'), 'metric')}"
@@ -193,7 +191,9 @@ def _record(line: str) -> tuple[dict[str, Any], str, Answer]:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON ({exc.msg} at column {exc.colno}); fix the syntax") from None
+        raise ValueError(
+            f"invalid JSON ({exc.msg} at column {exc.colno}); fix the syntax"
+        ) from None
     if not isinstance(record, dict):
         raise ValueError(
             f'expected a JSON object {{"input": ..., "output": ...}}, got {type(record).__name__}'
@@ -266,9 +266,7 @@ class CustomTasks:
         """Every folder under the data root that holds a task.json, sorted."""
         if not self.data_dir.is_dir():
             return ()
-        return tuple(
-            sorted(p.name for p in self.data_dir.iterdir() if (p / TASK_FILE).is_file())
-        )
+        return tuple(sorted(p.name for p in self.data_dir.iterdir() if (p / TASK_FILE).is_file()))
 
     def resolve_tasks(self, requested: list[str]) -> list[str]:
         names = [name.strip() for name in requested]

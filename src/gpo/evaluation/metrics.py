@@ -71,7 +71,7 @@ def fold_text(text: str) -> str:
 
 
 def option_letter(text: str) -> str | None:
-    """"b" for "(B)", "B" or "b)"; None for anything else."""
+    """ "b" for "(B)", "B" or "b)"; None for anything else."""
     match = _OPTION.fullmatch(text.strip().lower())
     return match.group(1) if match else None
 
@@ -235,7 +235,7 @@ def _check_answer(metric: str, example: Example, where: str) -> None:
     for answer in accepted_answers(example.answer):
         if metric == "choice" and option_letter(answer) is None:
             raise DataError(
-                f'{where}: output {answer!r} is not an option letter; the choice metric needs '
+                f"{where}: output {answer!r} is not an option letter; the choice metric needs "
                 'answers such as "(B)" or "B"'
             )
         if metric == "number":
