@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -637,3 +638,23 @@ def test_resume_on_a_custom_task_matches_an_uninterrupted_run(tmp_path):
         crashed.task_dir(TASK) / "results_dict.json"
     )
     assert read_jsonl(clean.best_prompts_path) == read_jsonl(crashed.best_prompts_path)
+
+
+def readme_command() -> list[str]:
+    """The README's one command that optimizes the example task (continuation lines joined)."""
+    text = (REPO / "README.md").read_text()
+    start = text.index(
+        "python src/optimization/main.py --dataset=custom --task_name=review_sentiment"
+    )
+    command = text[start : text.index("```", start)].replace("\\\n", " ")
+    return shlex.split(command)
+
+
+def test_readme_command_plans_a_run_from_the_repository_root(tmp_path):
+    args = readme_command()
+    assert args[:2] == ["python", "src/optimization/main.py"] and "--data_dir=examples" in args
+    cmd = [sys.executable, *args[1:], "--dry_run", f"--output_dir={tmp_path / 'out'}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [row] = [line.split() for line in proc.stdout.splitlines() if line.startswith(TASK)]
+    assert row[1] == "2"  # 16 train records, batch 8: two steps

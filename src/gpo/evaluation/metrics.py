@@ -27,6 +27,7 @@ import logging
 import math
 import re
 import string
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +164,11 @@ def _import_user_module(module: str, folder: str | None):
         spec = importlib.util.spec_from_file_location(name, file)
         assert spec is not None and spec.loader is not None
         loaded = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(loaded)
+        sys.path.insert(0, str(folder))  # so the module can import its neighbours
+        try:
+            spec.loader.exec_module(loaded)
+        finally:
+            sys.path.remove(str(folder))
         return loaded
     return importlib.import_module(module)
 
