@@ -658,3 +658,22 @@ def test_readme_command_plans_a_run_from_the_repository_root(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     [row] = [line.split() for line in proc.stdout.splitlines() if line.startswith(TASK)]
     assert row[1] == "2"  # 16 train records, batch 8: two steps
+
+
+def test_few_shot_scoring_uses_the_task_demonstrations():
+    bench = get_benchmark("custom", EXAMPLES)
+    data = bench.load(TASK, EXAMPLES)
+    answers = {
+        e.question: str(e.answer)
+        for s in ("train", "eval", "test", "few_shot")
+        for e in data.split(s)
+    }
+    llm = scorer_fake(answers)
+    settings = ScorerSettings(few_shot=True, few_shot_number=2)
+    report = Scorer(llm, bench, settings).score("BEST", data, "test", indices=[0])
+    [prompt] = llm.calls[0].prompts  # one round: no second round in few-shot mode
+    demos = [m.content for m in prompt[:-1] if m.role == "assistant"]
+    assert demos == [str(data.few_shot[0].answer), str(data.few_shot[1].answer)]
+    assert prompt[0].content == f"{data.few_shot[0].question}\nBEST"
+    assert prompt[-1].content == data.test[0].question
+    assert len(llm.calls) == 1 and len(report.rows) == 1
