@@ -118,6 +118,26 @@ def check_metric_name(metric: str, where: str) -> None:
         )
 
 
+def _check_fields(path: Path, text: str, raw: dict[str, Any]) -> None:
+    """Every task.json field known and of the right type, and a metric present."""
+    for key, value in raw.items():
+        if key not in _FIELDS:
+            raise DataError(
+                f"{path}:{_line_of(text, key)}: unknown field {key!r}"
+                f"{did_you_mean(key, list(_FIELDS))}; allowed fields: {', '.join(_FIELDS)}"
+            )
+        kind, wanted = _FIELDS[key]
+        if not isinstance(value, kind) or (kind is str and not value.strip()):
+            raise DataError(
+                f"{path}:{_line_of(text, key)}: field {key!r} must be {wanted}"
+                f"{' (non-empty)' if kind is str else ''}, got {json.dumps(value)}"
+            )
+    if "metric" not in raw:
+        raise DataError(
+            f'{path}:1: missing field "metric"; add it, e.g. "metric": "exact" ({METRIC_HINT})'
+        )
+
+
 def read_task_config(task_dir: Path) -> TaskConfig:
     """Parse and check ``<task_dir>/task.json``."""
     path = task_dir / TASK_FILE
@@ -138,20 +158,7 @@ def read_task_config(task_dir: Path) -> TaskConfig:
         ) from None
     if not isinstance(raw, dict):
         raise DataError(f'{path}:1: expected a JSON object such as {{"metric": "exact"}}')
-    for key, value in raw.items():
-        if key not in _FIELDS:
-            raise DataError(
-                f"{path}:{_line_of(text, key)}: unknown field {key!r}"
-                f"{did_you_mean(key, list(_FIELDS))}; allowed fields: {', '.join(_FIELDS)}"
-            )
-        kind, wanted = _FIELDS[key]
-        if not isinstance(value, kind) or (kind is str and not value.strip()):
-            raise DataError(
-                f"{path}:{_line_of(text, key)}: field {key!r} must be {wanted}"
-                f"{' (non-empty)' if kind is str else ''}, got {json.dumps(value)}"
-            )
-    if "metric" not in raw:
-        raise DataError(f'{path}:1: missing field "metric"; add "metric": ... and {METRIC_HINT}')
+    _check_fields(path, text, raw)
     metric = raw["metric"].strip()
     check_metric_name(metric, f"{path}:{_line_of(text, 'metric')}")
     position = raw.get("instruction_pos")
