@@ -677,3 +677,33 @@ def test_few_shot_scoring_uses_the_task_demonstrations():
     assert prompt[0].content == f"{data.few_shot[0].question}\nBEST"
     assert prompt[-1].content == data.test[0].question
     assert len(llm.calls) == 1 and len(report.rows) == 1
+
+
+def test_several_tasks_and_all(tmp_path):
+    make_task(tmp_path, "b_task")
+    make_task(tmp_path, "a_task", metric="contains")
+    (tmp_path / "not_a_task").mkdir()  # no task.json: not listed
+    bench = CustomTasks(tmp_path)
+    assert bench.resolve_tasks(["all"]) == ["a_task", "b_task"]
+    assert bench.resolve_tasks(["b_task", "a_task"]) == ["b_task", "a_task"]
+    with pytest.raises(ConfigError, match="twice"):
+        bench.resolve_tasks(["a_task", "a_task"])
+
+
+def test_cli_prompts_file_with_custom_records(tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    record = {"dataset": "custom", "task": TASK, "prompt": "Is the review positive or negative?"}
+    prompts.write_text(json.dumps(record) + "\n")
+    proc = run_main(
+        [
+            "--only_evaluate",
+            f"--prompts_file={prompts}",
+            f"--data_dir={EXAMPLES}",
+            "--scorer_llm_name=smollm2-135m",
+            "--dry_run",
+        ],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # the prompt and the Empty and CoT baselines, each on the 8 test records
+    assert "3 prompt(s) x test split = 24 scorer examples" in proc.stdout
