@@ -27,7 +27,15 @@ usage: python src/optimization/main.py [--flag=value ...]    (or: gpo [--flag=va
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "Task and data",
-        ("dataset", "task_name", "initial_instruction", "data_dir", "max_examples", "seed"),
+        (
+            "dataset",
+            "task_name",
+            "init_task",
+            "initial_instruction",
+            "data_dir",
+            "max_examples",
+            "seed",
+        ),
     ),
     ("Presets (the paper's methods)", ("preset",)),
     (
