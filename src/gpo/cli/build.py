@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,22 +84,76 @@ def smoke_test(llm: LLM, role: str) -> None:
     log.info("%s %s is up", role, llm.name)
 
 
+LoadLLM = Callable[[ModelSpec, BackendOptions], LLM]
+
+
+class ModelPool:
+    """Loaded backends and embedders reused by the runs of one process (an experiment's cells).
+
+    One backend per model spec is kept; a request with other options (another seed) closes the
+    old one first, so at most one engine per model is in memory.
+    """
+
+    def __init__(self, load: LoadLLM = build_llm) -> None:
+        self._load = load
+        self._llms: dict[ModelSpec, tuple[BackendOptions, LLM]] = {}
+        self._embedders: dict[str, object] = {}
+        self._caches: dict[str, ResponseCache] = {}
+
+    def llm(self, spec: ModelSpec, options: BackendOptions) -> LLM:
+        held = self._llms.get(spec)
+        if held is not None and held[0] == options:
+            return held[1]
+        if held is not None:
+            held[1].close()
+        llm = self._load(spec, options)
+        self._llms[spec] = (options, llm)
+        return llm
+
+    def embedder(self, name: str):
+        if name not in self._embedders:
+            from gpo.llm.embedder import build_embedder
+
+            self._embedders[name] = build_embedder(name)
+        return self._embedders[name]
+
+    def cache(self, config: RunConfig) -> ResponseCache | None:
+        """The response cache of ``config`` (one open SQLite file per folder)."""
+        if config.cache_dir is None:
+            return None
+        if config.cache_dir not in self._caches:
+            self._caches[config.cache_dir] = open_cache(config)
+        return self._caches[config.cache_dir]
+
+    def close(self) -> None:
+        for _, llm in self._llms.values():
+            llm.close()
+        self._llms.clear()
+        for cache in self._caches.values():
+            cache.close()
+        self._caches.clear()
+
+
 def build_models(
     config: RunConfig,
     req: CliRequest,
     specs: tuple[ModelSpec, ModelSpec | None],
     ledger: Ledger,
+    pool: ModelPool | None = None,
 ) -> Models:
-    """Load the scorer (and optimizer); one engine is shared when both roles use the same model."""
+    """Load the scorer (and optimizer); one engine is shared when both roles use the same model.
+
+    A ``pool`` reuses loaded backends and the open cache across runs (an experiment's cells)."""
     options = backend_options(config, req)
-    cache = open_cache(config)
+    load = pool.llm if pool is not None else build_llm
+    cache = pool.cache(config) if pool is not None else open_cache(config)
     scorer_spec, optimizer_spec = specs
     if "vllm" in (scorer_spec.backend, getattr(optimizer_spec, "backend", None)):
         # the original's --gpus -> CUDA_VISIBLE_DEVICES, set here at the edge (an explicit
         # environment setting wins)
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", ",".join(config.gpus))
     log.info("loading scorer %s (%s backend)", scorer_spec.alias, scorer_spec.backend)
-    scorer_inner = build_llm(scorer_spec, options)
+    scorer_inner = load(scorer_spec, options)
     smoke_test(scorer_inner, "scorer")
     optimizer = None
     if optimizer_spec is not None:
@@ -108,7 +163,7 @@ def build_models(
             log.info(
                 "loading optimizer %s (%s backend)", optimizer_spec.alias, optimizer_spec.backend
             )
-            optimizer_inner = build_llm(optimizer_spec, options)
+            optimizer_inner = load(optimizer_spec, options)
             smoke_test(optimizer_inner, "optimizer")
         optimizer = wrap_llm(optimizer_inner, "optimizer", ledger, cache)
     scorer = wrap_llm(scorer_inner, "scorer", ledger, cache)
@@ -119,4 +174,4 @@ def model_label(model: ModelConfig) -> str:
     return model.name
 
 
-__all__ = ["Models", "build_models", "get_benchmark", "load_tasks", "resolve_specs"]
+__all__ = ["ModelPool", "Models", "build_models", "get_benchmark", "load_tasks", "resolve_specs"]

@@ -18,6 +18,7 @@ from gpo.results.run_folder import RunFolder
 MMLU_PREFIX = "The following are multiple choice questions about"
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def initial_instruction_for(dataset: str, task: str, instruction: str) -> str:
@@ -75,3 +76,14 @@ def emit(lines: list[str]) -> None:
 
 def output_root(path: str) -> Path:
     return Path(path).expanduser()
+
+
+def write_report_safely(root: Path) -> None:
+    """Write the run's report.md and plots; a report problem is logged, never fails the run."""
+    try:
+        from gpo.results.report import write_report
+
+        path = write_report(root)
+        log.info("report: %s", path)
+    except Exception as e:  # noqa: BLE001  (the run's results are already safe on disk)
+        log.warning("could not write the report of %s: %s: %s", root, e.__class__.__name__, e)

@@ -12,8 +12,14 @@ import time
 from pathlib import Path
 
 from gpo.cli import preflight
-from gpo.cli.build import build_models, load_tasks, resolve_specs
-from gpo.cli.common import emit, guarded, initial_instruction_for, make_scorer
+from gpo.cli.build import ModelPool, build_models, load_tasks, resolve_specs
+from gpo.cli.common import (
+    emit,
+    guarded,
+    initial_instruction_for,
+    make_scorer,
+    write_report_safely,
+)
 from gpo.cli.flags import FLAGS, CliRequest
 from gpo.cli.plan import plan_lines
 from gpo.config import RunConfig
@@ -115,24 +121,29 @@ def prepare(request: CliRequest):
     return config, benchmark, specs, data, formats
 
 
-def run_optimize(request: CliRequest) -> None:
+def run_optimize(
+    request: CliRequest, pool: ModelPool | None = None, folder_name: str | None = None
+) -> RunFolder | None:
+    """Optimize every task of the request into a run folder (None for ``--dry_run``).
+
+    ``pool`` reuses loaded models across runs (an experiment's cells); ``folder_name`` names the
+    new run folder (an experiment's cell id) instead of the original's timestamped name.
+    """
     config, benchmark, specs, data, formats = prepare(request)
     if request.dry_run:
         emit(plan_lines(config, specs, data))
-        return
-    embedder = None
-    if needs_embedder(config.opt):
-        from gpo.llm.embedder import build_embedder
-
-        embedder = build_embedder(config.opt.embedding_model)
+        return None
+    own_pool = pool is None
+    pool = pool or ModelPool()
+    embedder = pool.embedder(config.opt.embedding_model) if needs_embedder(config.opt) else None
     ledger = Ledger()
-    models = build_models(config, request, specs, ledger)
+    models = build_models(config, request, specs, ledger, pool)
     if request.resume:
         folder = RunFolder(Path(request.resume).expanduser())
         folder.set_status("running", "resumed")
         log.info("resuming run %s", folder.root)
     else:
-        folder = RunFolder.create(config)
+        folder = RunFolder.create(config, name=folder_name)
         log.info("run folder: %s", folder.root)
     scorer = make_scorer(models.scorer, models.scorer_spec, benchmark, config)
 
@@ -151,8 +162,14 @@ def run_optimize(request: CliRequest) -> None:
         atomic_write_json(folder.root / "usage_summary.json", summary)
         log.info("usage: %s", summary["total"])
 
-    guarded(folder, body)
+    try:
+        guarded(folder, body)
+    finally:
+        write_report_safely(folder.root)
+        if own_pool:
+            pool.close()
     emit([f"results: {folder.root}", f"best prompts: {folder.best_prompts_path}"])
+    return folder
 
 
 def run_task(

@@ -6,8 +6,14 @@ import dataclasses
 import logging
 
 from gpo.cli import preflight
-from gpo.cli.build import build_models, load_tasks, resolve_specs
-from gpo.cli.common import emit, guarded, initial_instruction_for, make_scorer
+from gpo.cli.build import ModelPool, build_models, load_tasks, resolve_specs
+from gpo.cli.common import (
+    emit,
+    guarded,
+    initial_instruction_for,
+    make_scorer,
+    write_report_safely,
+)
 from gpo.cli.evaluate import (
     PromptRecord,
     format_table,
@@ -20,6 +26,7 @@ from gpo.data.registry import get_benchmark
 from gpo.evaluation.prompts import validate_scoring_settings
 from gpo.llm.accounting import Ledger
 from gpo.llm.aliases import chat_few_shot_layout
+from gpo.results.io import atomic_write_json
 from gpo.results.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -42,7 +49,11 @@ def planned_records(request: CliRequest) -> list[PromptRecord]:
     ]
 
 
-def run_evaluate(request: CliRequest) -> None:
+def run_evaluate(
+    request: CliRequest, pool: ModelPool | None = None, folder_name: str | None = None
+) -> RunFolder | None:
+    """Score the request's prompts into a run folder (None for ``--dry_run``); ``pool`` and
+    ``folder_name`` as for ``run_optimize``."""
     config = request.config
     records = planned_records(request)
     datasets = list(dict.fromkeys(r.dataset for r in records))
@@ -77,10 +88,12 @@ def run_evaluate(request: CliRequest) -> None:
                 f"(x2 with the second round) on {specs[0].alias} ({specs[0].backend})"
             ]
         )
-        return
+        return None
+    own_pool = pool is None
+    pool = pool or ModelPool()
     ledger = Ledger()
-    models = build_models(config, request, specs, ledger)
-    folder = RunFolder.create(config)
+    models = build_models(config, request, specs, ledger, pool)
+    folder = RunFolder.create(config, name=folder_name)
     log.info("run folder: %s", folder.root)
     scorers = {
         d: make_scorer(models.scorer, models.scorer_spec, get_benchmark(d, config.data_dir), config)
@@ -90,8 +103,16 @@ def run_evaluate(request: CliRequest) -> None:
     def body():
         results = score_records(folder, scorers, tasks, records)
         emit(format_table(results))
-        log.info("usage: %s", ledger.to_dict())
+        usage = ledger.to_dict()
+        atomic_write_json(folder.root / "usage_summary.json", usage)
+        log.info("usage: %s", usage)
         return results
 
-    guarded(folder, body)
+    try:
+        guarded(folder, body)
+    finally:
+        write_report_safely(folder.root)
+        if own_pool:
+            pool.close()
     emit([f"results: {folder.root}"])
+    return folder

@@ -82,19 +82,26 @@ class RunFolder:
     root: Path
 
     @staticmethod
-    def create(config: RunConfig, now: dt.datetime | None = None) -> RunFolder:
+    def create(
+        config: RunConfig, now: dt.datetime | None = None, name: str | None = None
+    ) -> RunFolder:
+        """A new run folder under ``config.output_dir``: the original's timestamped name, or
+        ``name`` (an experiment's cell id; it must not exist yet)."""
         base = Path(config.output_dir)
         base.mkdir(parents=True, exist_ok=True)
-        name = run_folder_name(config, now or dt.datetime.now())
-        root = base / name
-        suffix = 1
-        while True:
-            try:
-                root.mkdir()
-                break
-            except FileExistsError:
-                suffix += 1
-                root = base / f"{name}-{suffix}"
+        if name is not None:
+            root = base / name
+            root.mkdir()
+        else:
+            stem = run_folder_name(config, now or dt.datetime.now())
+            root, suffix = base / stem, 1
+            while True:
+                try:
+                    root.mkdir()
+                    break
+                except FileExistsError:
+                    suffix += 1
+                    root = base / f"{stem}-{suffix}"
         folder = RunFolder(root)
         atomic_write_json(root / "configs_dict.json", config.configs_dict())
         atomic_write_json(root / "run_config.json", config.to_json())

@@ -1,0 +1,392 @@
+"""The experiment command: the paper's method comparison (Table 5) as one grid.
+
+``python src/optimization/experiment.py --presets=gpo,ape --seeds=0,1 --dataset=bbh,wsc ...``
+runs every preset x task x seed as an ordinary run folder inside one experiment folder (sharing
+the response cache), scores the Empty and CoT prompts once per task, then writes and prints the
+table (``table.md``, ``table.csv``) and the report (``report.md``, ``plots/``).
+
+``--dry_run`` plans the whole grid (calls, tokens, wall time for 1/8/64 scorer replicas) and loads
+nothing; ``--resume=<experiment folder>`` runs only the missing or unfinished cells.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from absl import flags
+
+from gpo.cli import flags as gpo_flags
+from gpo.cli.build import ModelPool, load_tasks, resolve_specs
+from gpo.cli.choices import choose
+from gpo.cli.common import emit, write_report_safely
+from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
+from gpo.cli.grid import FAILED, STOPPED, CellResult, Executor, build_cells, run_cell, run_serial
+from gpo.cli.plan import CHARS_PER_TOKEN, task_plan
+from gpo.cli.presets import PRESETS
+from gpo.config import RunConfig
+from gpo.data.registry import get_benchmark
+from gpo.errors import ConfigError
+from gpo.results.experiment_folder import (
+    BASELINE,
+    CellSpec,
+    ExperimentFolder,
+    experiment_folder_name,
+    is_experiment_folder,
+)
+from gpo.results.io import atomic_write_json
+from gpo.results.provenance import redacted_argv
+
+log = logging.getLogger(__name__)
+
+flags.DEFINE_list(
+    "presets", ["gpo", "ape", "apo", "opro", "pe2", "sgdm"], "Methods (presets) to compare."
+)
+flags.DEFINE_list("seeds", ["0"], "Seeds; every preset x task runs once per seed.")
+flags.DEFINE_float(
+    "scorer_tokens_per_second",
+    None,
+    "With --dry_run: measured scorer throughput of one replica (prompt + completion tokens per "
+    "second; a run's report.md shows it) for the wall-time estimate.",
+)
+
+REPLICAS = (1, 8, 64)
+# flags that --resume of an experiment accepts again (the rest comes from experiment.json)
+RESUME_FLAGS = (
+    "resume",
+    "max_tokens_budget",
+    "max_cost_usd",
+    "no_cache",
+    "cache_dir",
+    "data_dir",
+    "log_level",
+    "n_threads",
+    "max_retries",
+    "openai_api_key",
+    "openai_api_key_list",
+    "openai_base_url",
+    "gpus",
+)
+
+
+def parse_grid_flags() -> tuple[list[str], list[int], list[str]]:
+    """--presets, --seeds and the comma-separated --dataset, validated."""
+    for name, hint in (
+        ("preset", "--presets=gpo,ape,..."),
+        ("seed", "--seeds=0,1,2"),
+        ("only_evaluate", "the Empty/CoT baselines are part of every experiment"),
+        ("prompts_file", "score fixed prompts with main.py --only_evaluate"),
+    ):
+        if FLAGS[name].present:
+            raise ConfigError(f"experiment.py does not take --{name}; use {hint}")
+    presets = [choose("presets", p.strip().lower(), sorted(PRESETS)) for p in FLAGS.presets]
+    if not presets or len(set(presets)) != len(presets):
+        raise ConfigError("--presets must list each preset once, e.g. --presets=gpo,ape")
+    try:
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError:
+        raise ConfigError(f"--seeds={','.join(FLAGS.seeds)}: give integers, e.g. 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError("--seeds must list each seed once, e.g. --seeds=0,1,2")
+    datasets = [
+        choose("dataset", d.strip().lower(), gpo_flags.DATASETS) for d in FLAGS.dataset.split(",")
+    ]
+    if len(set(datasets)) != len(datasets):
+        raise ConfigError("--dataset lists a dataset twice")
+    return presets, seeds, datasets
+
+
+def grid_tasks(datasets: Sequence[str], requested: Sequence[str]) -> dict[str, list[str]]:
+    """--task_name over several datasets: ``all``, or names each belonging to one dataset
+    (single-task datasets such as wsc always contribute their task)."""
+    names = [n.strip() for n in requested]
+    if len(datasets) == 1 or names == ["all"]:
+        return {d: get_benchmark(d).resolve_tasks(names) for d in datasets}
+    out = {}
+    for d in datasets:
+        bench = get_benchmark(d)
+        own = [n for n in names if n in bench.task_names()]
+        if not own and len(bench.task_names()) > 1:
+            raise ConfigError(f"--task_name names no {d} task; add some, or pass --task_name=all")
+        out[d] = bench.resolve_tasks(own or ["all"])
+    known = {t for ts in out.values() for t in ts}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"--task_name: {', '.join(unknown)} belong to none of {', '.join(datasets)}"
+        )
+    return out
+
+
+def new_grid() -> tuple[CliRequest, dict, list[CellSpec], ExperimentFolder | None]:
+    presets, seeds, datasets = parse_grid_flags()
+    FLAGS.dataset = datasets[0]  # the base config needs one valid dataset; cells set their own
+    template = config_from_flags()
+    tasks = grid_tasks(datasets, FLAGS.task_name)
+    base = template.config
+    spec = {
+        "presets": presets,
+        "seeds": seeds,
+        "datasets": datasets,
+        "tasks": tasks,
+        "baselines": list(template.baselines),
+        "scorer": base.scorer.name,
+        "optimizer": base.optimizer.name,
+    }
+    # the cells' output_dir becomes the experiment's runs/ folder once that folder exists
+    cells = build_cells(
+        base, Path("runs"), presets, seeds, tasks, template.baselines, gpo_flags._value
+    )
+    return template, spec, cells, None
+
+
+def resumed_grid(template: CliRequest) -> tuple[dict, list[CellSpec], ExperimentFolder]:
+    root = Path(template.resume).expanduser()
+    if not is_experiment_folder(root):
+        raise ConfigError(
+            f"--resume={template.resume}: not an experiment folder (no experiment.json); "
+            "a single run is resumed with main.py --resume"
+        )
+    folder = ExperimentFolder(root)
+    spec, cells = folder.read_spec()
+    overrides = {}
+    for name in ("max_tokens_budget", "max_cost_usd", "data_dir"):
+        if FLAGS[name].present:
+            overrides[name] = getattr(template.config, name)
+    if FLAGS["no_cache"].present or FLAGS["cache_dir"].present:
+        overrides["cache_dir"] = template.config.cache_dir
+    ignored = sorted(n for n in FLAGS if FLAGS[n].present and n not in RESUME_FLAGS)
+    if ignored:
+        log.warning(
+            "resuming with the experiment's saved grid; ignoring --%s", ", --".join(ignored)
+        )
+    runs = str(folder.runs_dir)
+    cells = [
+        dataclasses.replace(c, config=dataclasses.replace(c.config, output_dir=runs, **overrides))
+        for c in cells
+    ]
+    return spec, cells, folder
+
+
+# ---------------------------------------------------------------- validation and dry run
+
+
+def validate_cells(cells: Sequence[CellSpec], template: CliRequest) -> dict[str, dict[str, int]]:
+    """Check every cell as main.py would (before any model loads); return each cell's plan."""
+    from gpo.cli.grid import cell_request
+    from gpo.cli.optimize import prepare
+
+    plans = {}
+    for c in cells:
+        request = cell_request(c, template, None)
+        if c.kind == BASELINE:
+            config = c.config
+            specs = resolve_specs(config, request, need_optimizer=False)
+            data = load_tasks(config, get_benchmark(c.dataset), [c.task])[c.task]
+            plans[c.cell_id] = baseline_plan(config, data, specs[0].second_round)
+        else:
+            config, _, specs, data, _ = prepare(request)
+            plans[c.cell_id] = task_plan(config, data[c.task], specs[0].second_round)
+    return plans
+
+
+def baseline_plan(config: RunConfig, data, second_round: bool) -> dict[str, int]:
+    rounds = 2 if second_round and data.spec.second_round else 1
+    chars = sum(len(e.question) + len(config.initial_instruction) + 1 for e in data.test)
+    completion = config.scorer.max_tokens + (
+        config.scoring.second_round_max_tokens if rounds == 2 else 0
+    )
+    return {
+        "steps": 0,
+        "scorer_requests": rounds * len(data.test),
+        "scorer_prompt_tokens": rounds * chars // CHARS_PER_TOKEN,
+        "scorer_completion_tokens_max": len(data.test) * completion,
+        "optimizer_requests": 0,
+        "optimizer_prompt_tokens": 0,
+        "optimizer_completion_tokens_max": 0,
+        "parallel_width": len(data.test),
+    }
+
+
+def cell_width(cell: CellSpec, plan: dict[str, int]) -> int:
+    """Scorer requests one step can send at once: N candidates x the eval split."""
+    if "parallel_width" in plan:
+        return plan["parallel_width"]
+    n = cell.config.opt.num_generated_instructions_in_each_step
+    per_step = plan["scorer_requests"] // max(1, plan["steps"] * n + 1)
+    return max(1, n * per_step)
+
+
+def wall_estimate(
+    cells: Sequence[CellSpec], plans: dict[str, dict[str, int]], tps: float, replicas: int
+) -> float:
+    """Seconds of scorer work with ``replicas`` replicas of ``tps`` tokens/s each: the grid's
+    tokens spread over the replicas, but never faster than the slowest cell, whose steps run in
+    sequence and whose one step spreads over at most N x |eval| requests."""
+    total, slowest = 0.0, 0.0
+    for c in cells:
+        p = plans[c.cell_id]
+        tokens = p["scorer_prompt_tokens"] + p["scorer_completion_tokens_max"]
+        total += tokens
+        slowest = max(slowest, tokens / (tps * min(replicas, cell_width(c, p))))
+    return max(total / (tps * replicas), slowest)
+
+
+def plan_lines(
+    cells: Sequence[CellSpec], plans: dict[str, dict[str, int]], tps: float | None
+) -> list[str]:
+    keys = (
+        "scorer_requests",
+        "scorer_prompt_tokens",
+        "scorer_completion_tokens_max",
+        "optimizer_requests",
+        "optimizer_prompt_tokens",
+        "optimizer_completion_tokens_max",
+    )
+    methods = list(dict.fromkeys(c.method for c in cells))
+    lines = [
+        f"dry run: {len(cells)} cells; no model loaded. Tokens are estimates (about "
+        f"{CHARS_PER_TOKEN} characters per prompt token, completions at their max_tokens).",
+        f"{'method':10}{'cells':>7}" + "".join(f"{k:>32}" for k in keys),
+    ]
+    total = dict.fromkeys(keys, 0)
+    for m in methods:
+        mine = [plans[c.cell_id] for c in cells if c.method == m]
+        sums = {k: sum(p[k] for p in mine) for k in keys}
+        lines.append(f"{m:10}{len(mine):>7}" + "".join(f"{sums[k]:>32}" for k in keys))
+        for k in keys:
+            total[k] += sums[k]
+    lines.append(f"{'TOTAL':10}{len(cells):>7}" + "".join(f"{total[k]:>32}" for k in keys))
+    if tps is None:
+        lines.append(
+            "wall time: pass --scorer_tokens_per_second=<tokens/s of one scorer replica> for an "
+            "estimate (the usage table of a run's report.md shows the measured rate)"
+        )
+        return lines
+    if not tps > 0 or math.isinf(tps):
+        raise ConfigError("--scorer_tokens_per_second must be a positive number")
+    for r in REPLICAS:
+        seconds = wall_estimate(cells, plans, tps, r)
+        lines.append(
+            f"estimated scorer wall time with {r:>2} replica(s) at {tps:g} tokens/s each: "
+            f"{seconds / 3600:.2f} h ({seconds:.0f} s)"
+        )
+    lines.append("(scorer work only; the optimizer's calls and model loading come on top)")
+    return lines
+
+
+# ---------------------------------------------------------------- running
+
+
+def write_provenance(
+    folder: ExperimentFolder, argv: Sequence[str], cells: Sequence[CellSpec], template: CliRequest
+) -> None:
+    from gpo.results.provenance import data_file_hashes, model_record, provenance
+
+    files, data_dirs = [], set()
+    for c in cells:
+        bench = get_benchmark(c.dataset)
+        data_dir = Path(c.config.data_dir)
+        data_dirs.add(data_dir)
+        task_dir = data_dir / bench.folder / c.task
+        task_dir = task_dir if task_dir.is_dir() else data_dir / bench.folder
+        files += [p for p in task_dir.glob("*") if p.is_file()]
+    [data_dir] = list(data_dirs) or [Path(".")]
+    c0 = next(c for c in cells)
+    scorer, optimizer = resolve_specs(c0.config, template, need_optimizer=True)
+    models = [
+        model_record("scorer", scorer.alias, scorer.backend, str(scorer.model)),
+        model_record("optimizer", optimizer.alias, optimizer.backend, str(optimizer.model)),
+    ]
+    if any(c.config.opt.momentum_selection_name == "relavance" for c in cells):
+        models.append({"role": "embedder", "name": c0.config.opt.embedding_model})
+    atomic_write_json(
+        folder.root / "provenance.json",
+        provenance(argv, models, data_file_hashes(files, data_dir)),
+    )
+
+
+def run_experiment(
+    folder: ExperimentFolder,
+    cells: Sequence[CellSpec],
+    template: CliRequest,
+    pool: ModelPool,
+    executor: Executor = run_serial,
+) -> list[CellResult]:
+    """Run the cells through ``executor`` (cell -> run folder); every outcome is logged in
+    cells.jsonl as it arrives."""
+    results = []
+    for result in executor(cells, lambda cell: run_cell(cell, template, pool)):
+        folder.log_cell(dataclasses.asdict(result))
+        results.append(result)
+    return results
+
+
+def execute(
+    argv: Sequence[str], pool: ModelPool | None = None, executor: Executor = run_serial
+) -> tuple[ExperimentFolder, list[CellResult]] | None:
+    """Plan (``--dry_run``: print and return None), or run the grid and write table and report."""
+    if FLAGS.resume:
+        template = config_from_flags()
+        spec, cells, folder = resumed_grid(template)
+    else:
+        template, spec, cells, folder = new_grid()
+    template = dataclasses.replace(template, resume=None)
+    plans = validate_cells(cells, template)
+    if template.dry_run:
+        emit(plan_lines(cells, plans, FLAGS.scorer_tokens_per_second))
+        return None
+    if folder is None:
+        base = template.config
+        folder = ExperimentFolder.create(
+            Path(base.output_dir).expanduser(),
+            experiment_folder_name(
+                spec["datasets"], base.scorer.name, base.optimizer.name, dt.datetime.now()
+            ),
+        )
+        runs = str(folder.runs_dir)
+        cells = [
+            dataclasses.replace(c, config=dataclasses.replace(c.config, output_dir=runs))
+            for c in cells
+        ]
+        spec["command"] = redacted_argv(argv)
+        folder.write_spec(spec, cells)
+        write_provenance(folder, argv, cells, template)
+    log.info("experiment folder: %s (%d cells)", folder.root, len(cells))
+    own_pool = pool is None
+    pool = pool or ModelPool()
+    try:
+        results = run_experiment(folder, cells, template, pool, executor)
+    finally:
+        if own_pool:
+            pool.close()
+    from gpo.results.table import write_table
+
+    write_table(folder.root)
+    write_report_safely(folder.root)
+    return folder, results
+
+
+def main(argv: Sequence[str]) -> None:
+    from gpo.cli.app import setup_logging
+
+    setup_logging(FLAGS.log_level.upper())
+    outcome = execute(argv)
+    if outcome is None:
+        return
+    folder, results = outcome
+    emit([(folder.root / "table.md").read_text(encoding="utf-8")])
+    emit([f"experiment: {folder.root}", f"report: {folder.root / 'report.md'}"])
+    bad = [r for r in results if r.state in (FAILED, STOPPED)]
+    if bad:
+        names = ", ".join(f"{r.cell_id} ({r.state})" for r in bad)
+        sys.stderr.write(
+            f"error: {len(bad)} of {len(results)} cell(s) did not finish: {names}; see each "
+            f"cell's run.log, then rerun them with --resume={folder.root}\n"
+        )
+        sys.exit(1)

@@ -1,0 +1,223 @@
+"""Figures of a run or an experiment: score per step, word budget (the learning rate) against the
+measured edit distance, and requests/tokens per role.
+
+Figures are built with ``matplotlib.figure.Figure`` (the Agg canvas; pyplot is never imported, so
+nothing is ever shown and no global backend state is touched) and written to PNG files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+ROLE_COLORS = {"scorer": "#1f77b4", "optimizer": "#ff7f0e"}
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line: y over x, with an optional band (low, high) around it."""
+
+    label: str
+    x: Sequence[float]
+    y: Sequence[float]
+    low: Sequence[float] | None = None
+    high: Sequence[float] | None = None
+
+
+@dataclass(frozen=True)
+class BudgetPanel:
+    """Word budget K per step against the word edit distance of the chosen and all candidates."""
+
+    title: str
+    budget: Series | None  # None without a word budget (wo_lr)
+    chosen: Series
+    candidates_x: Sequence[float]
+    candidates_y: Sequence[float]
+
+
+def score_figure(
+    title: str,
+    eval_lines: Sequence[Series],
+    test_lines: Sequence[Series] = (),
+    best_points: Sequence[Series] = (),
+    n_steps: int = 0,
+) -> Figure:
+    """Eval score of the chosen prompt per step (solid, with its band), test where measured
+    (dashed), and the test score of the final best prompt at the "best" position (stars)."""
+    fig = Figure(figsize=(9.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    colors = {}
+    banded = False
+    for i, s in enumerate(eval_lines):
+        (line,) = ax.plot(s.x, s.y, marker="o", ms=3, label=f"{s.label} (eval)", color=f"C{i % 10}")
+        colors[s.label] = line.get_color()
+        if s.low is not None and s.high is not None:
+            ax.fill_between(
+                s.x,
+                s.low,
+                s.high,
+                color=line.get_color(),
+                alpha=0.15,
+                lw=0,
+                label=None if banded else "shaded: 95% interval of the mean",
+            )
+            banded = True
+    for s in test_lines:
+        ax.plot(
+            s.x,
+            s.y,
+            ls="--",
+            marker="s",
+            ms=5,
+            mfc="none",
+            color=colors.get(s.label, "k"),
+            label=f"{s.label} (test)",
+        )
+    for k, s in enumerate(best_points):
+        shift = 0.08 * (k - (len(best_points) - 1) / 2)  # side by side, not on top of each other
+        yerr = None
+        if s.low is not None and s.high is not None:
+            yerr = [[y - lo for y, lo in zip(s.y, s.low)], [hi - y for y, hi in zip(s.y, s.high)]]
+        ax.errorbar(
+            [x + shift for x in s.x],
+            s.y,
+            yerr=yerr,
+            fmt="*",
+            ms=11,
+            capsize=3,
+            color=colors.get(s.label, "k"),
+            label=f"{s.label} best prompt (test)",
+            ls="none",
+        )
+    ticks = list(range(n_steps + 2))
+    ax.set_xticks(ticks, ["init", *[str(t) for t in range(1, n_steps + 1)], "best"])
+    if n_steps > 20:  # thin the labels of long runs
+        for k, label in enumerate(ax.get_xticklabels()):
+            label.set_visible(k in (0, n_steps + 1) or k % 5 == 0)
+    ax.set_xlabel("optimization step (init = initial prompt, best = final best-on-eval prompt)")
+    ax.set_ylabel("score x100")
+    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no overlap
+    return fig
+
+
+def step_outline(x: Sequence[float], y: Sequence[float]) -> tuple[list[float], list[float]]:
+    """A staircase through (x, y): each value held over [x - 0.5, x + 0.5], so that even a single
+    step shows as a segment."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for xi, yi in zip(x, y):
+        xs += [xi - 0.5, xi + 0.5]
+        ys += [yi, yi]
+    return xs, ys
+
+
+def over_budget(panel: BudgetPanel) -> int:
+    """Candidates whose word edit distance exceeds the step's budget K."""
+    if panel.budget is None:
+        return 0
+    limit = dict(zip(panel.budget.x, panel.budget.y))
+    return sum(
+        1 for x, y in zip(panel.candidates_x, panel.candidates_y) if x in limit and y > limit[x]
+    )
+
+
+def budget_figure(title: str, panels: Sequence[BudgetPanel]) -> Figure:
+    """One panel per method/run: does the optimizer obey the learning rate (word budget K)?"""
+    n = len(panels)
+    cols = min(3, n)
+    rows = (n + cols - 1) // cols
+    fig = Figure(figsize=(4.4 * cols + 0.6, 3.6 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, p in zip(axes.flat, panels):
+        ax.scatter(
+            p.candidates_x, p.candidates_y, s=14, color="0.55", alpha=0.6, label="all candidates"
+        )
+        ax.plot(p.chosen.x, p.chosen.y, marker="o", ms=5, color="C0", label=p.chosen.label)
+        if p.budget is not None:
+            ax.plot(
+                *step_outline(p.budget.x, p.budget.y),
+                color="C3",
+                lw=2,
+                label="word budget K (learning rate)",
+            )
+            note = f"{over_budget(p)} of {len(p.candidates_y)} candidates over budget"
+        else:
+            note = "no word budget (wo_lr)"
+        ax.text(0.02, 0.97, note, transform=ax.transAxes, va="top", fontsize=8, color="C3")
+        steps = [*p.candidates_x, *p.chosen.x]
+        if steps:
+            first, last = int(min(steps)), int(max(steps))
+            ax.set_xlim(first - 0.7, last + 0.7)
+            if last - first <= 20:
+                ax.set_xticks(range(first, last + 1))
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        top = max([*p.candidates_y, *p.chosen.y, *(p.budget.y if p.budget else [])], default=1)
+        ax.set_ylim(0, top * 1.3 + 1)  # room for the legend and the note
+        ax.set_title(p.title, fontsize=10)
+        ax.set_xlabel("optimization step")
+        ax.set_ylabel("words changed (word edit distance)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper right")
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    return fig
+
+
+def usage_figure(
+    title: str,
+    categories: Sequence[str],
+    requests: dict[str, Sequence[float]],
+    tokens: dict[str, Sequence[float]],
+    xlabel: str,
+) -> Figure:
+    """Grouped bars per role: model requests (left) and prompt+completion tokens (right)."""
+    fig = Figure(figsize=(max(7.5, 0.35 * len(categories) * 2 + 3), 4.2), layout="constrained")
+    ax_req, ax_tok = fig.subplots(1, 2)
+    roles = [r for r in ROLE_COLORS if r in requests] + [
+        r for r in requests if r not in ROLE_COLORS
+    ]
+    width = 0.8 / max(1, len(roles))
+    xs = range(len(categories))
+    for ax, values, ylabel in ((ax_req, requests, "model requests"), (ax_tok, tokens, "tokens")):
+        for k, role in enumerate(roles):
+            offset = (k - (len(roles) - 1) / 2) * width
+            ax.bar(
+                [x + offset for x in xs],
+                values[role],
+                width,
+                label=role,
+                color=ROLE_COLORS.get(role, f"C{k + 2}"),
+            )
+        ax.set_xticks(
+            list(xs),
+            list(categories),
+            rotation=45 if len(categories) > 8 else 0,
+            ha="right" if len(categories) > 8 else "center",
+            fontsize=8,
+        )
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    ax_req.set_title("requests sent to the model (cache hits excluded)", fontsize=9)
+    ax_tok.set_title("prompt + completion tokens", fontsize=9)
+    fig.suptitle(title)
+    return fig
+
+
+def save_png(fig: Figure, path: Path) -> Path:
+    """Write the figure as PNG (atomically: a partial file never replaces a good one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    tmp.replace(path)
+    return path

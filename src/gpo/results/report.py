@@ -1,0 +1,464 @@
+"""The report of a run or of an experiment: ``report.md`` with PNG plots in ``plots/`` beside it.
+
+Built only from what the folder holds (step logs, best prompts, usage), so it can be regenerated
+from any finished or partial folder without a model: ``python src/optimization/report.py <folder>``.
+
+Plots: the eval (and test, where measured) score per step; the word budget K (the learning rate)
+against the measured word edit distance of the chosen and all candidates; requests and tokens per
+role. Tables: the initial and the best prompt of every task with their scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from gpo.errors import ConfigError
+from gpo.results.experiment_folder import BASELINE, is_experiment_folder
+from gpo.results.io import atomic_write_text
+from gpo.results.plots import (
+    BudgetPanel,
+    Series,
+    budget_figure,
+    save_png,
+    score_figure,
+    usage_figure,
+)
+from gpo.results.reading import ROLES, RunData, TaskLog, is_run_folder, read_run
+from gpo.results.statistics import bootstrap_interval
+from gpo.results.table import (
+    Experiment,
+    build_table,
+    display,
+    format_csv,
+    format_markdown,
+    read_experiment,
+)
+
+PLOTS = "plots"
+MANY_TASKS = 6  # above this, a run's score plot shows the mean over tasks with a band
+BAND_RESAMPLES = 2000
+
+
+def write_report(root: Path) -> Path:
+    """Write report.md and plots/ for a run folder or an experiment folder; return report.md."""
+    root = Path(root)
+    if is_experiment_folder(root):
+        return write_experiment_report(root)
+    if is_run_folder(root):
+        return write_run_report(read_run(root))
+    raise ConfigError(f"{root}: neither a run folder (run_config.json) nor an experiment folder")
+
+
+# ---------------------------------------------------------------- series from step logs
+
+
+def eval_curve(log: TaskLog) -> tuple[list[int], list[float]]:
+    """x = 0 (initial prompt), 1..T (prompt chosen at step t); y = its eval score x100."""
+    xs, ys = [], []
+    if log.initial is not None:
+        xs.append(0)
+        ys.append(100 * log.initial["eval_score"])
+    for r in log.steps:
+        xs.append(r["global_step"] + 1)
+        ys.append(100 * r["chosen"]["eval_score"])
+    return xs, ys
+
+
+def test_curve(log: TaskLog) -> tuple[list[int], list[float]]:
+    """Test scores where measured: the initial prompt, and each step with --test_every_step."""
+    xs, ys = [], []
+    if log.initial is not None and log.initial.get("test_score") is not None:
+        xs.append(0)
+        ys.append(100 * log.initial["test_score"])
+    for r in log.steps:
+        if r["chosen"].get("test_score") is not None:
+            xs.append(r["global_step"] + 1)
+            ys.append(100 * r["chosen"]["test_score"])
+    return xs, ys
+
+
+def n_steps(logs: Sequence[TaskLog]) -> int:
+    return max((len(log.steps) for log in logs), default=0)
+
+
+def mean_band(values: dict[int, list[float]]) -> Series | None:
+    """Mean per x over runs, with the 95% bootstrap interval of that mean as the band."""
+    if not values:
+        return None
+    xs = sorted(values)
+    mean, low, high = [], [], []
+    for x in xs:
+        iv = bootstrap_interval([np.array([values[x]])], BAND_RESAMPLES)
+        mean.append(iv.mean)
+        low.append(iv.low)
+        high.append(iv.high)
+    return Series("", xs, mean, low, high)
+
+
+def budget_panel(title: str, logs: Sequence[TaskLog]) -> BudgetPanel:
+    budget: dict[int, float] = {}
+    chosen: dict[int, list[float]] = {}
+    cx, cy = [], []
+    for log in logs:
+        for r in log.steps:
+            x = r["global_step"] + 1
+            if r.get("step_size") is not None:
+                budget.setdefault(x, r["step_size"])
+            chosen.setdefault(x, []).append(r["chosen"]["edit_distance"])
+            for c in r["candidates"]:
+                cx.append(x)
+                cy.append(c["edit_distance"])
+    xs = sorted(chosen)
+    label = "chosen candidate" + (" (mean over runs)" if len(logs) > 1 else "")
+    return BudgetPanel(
+        title=title,
+        budget=Series("K", sorted(budget), [budget[x] for x in sorted(budget)]) if budget else None,
+        chosen=Series(label, xs, [float(np.mean(chosen[x])) for x in xs]),
+        candidates_x=cx,
+        candidates_y=cy,
+    )
+
+
+def step_usage(logs: Sequence[TaskLog]) -> tuple[list[str], dict, dict]:
+    """Requests and tokens per role per step ("init", 1..T, "final"), summed over tasks."""
+    T = n_steps(logs)
+    cats = ["init", *[str(t) for t in range(1, T + 1)], "final"]
+    req = {r: [0.0] * len(cats) for r in ROLES}
+    tok = {r: [0.0] * len(cats) for r in ROLES}
+    for log in logs:
+        records = [(0, log.initial)] + [(r["global_step"] + 1, r) for r in log.steps]
+        records.append((T + 1, log.final))
+        for i, r in records:
+            if not r:
+                continue
+            for role, u in r.get("usage", {}).get("roles", {}).items():
+                if role in req:
+                    req[role][i] += u.get("requests", 0)
+                    tok[role][i] += u.get("prompt_tokens", 0) + u.get("completion_tokens", 0)
+    return cats, req, tok
+
+
+# ---------------------------------------------------------------- run report
+
+
+def write_run_report(run: RunData) -> Path:
+    plots = run.root / PLOTS
+    logs = list(run.tasks.values())
+    name = run.root.name
+    lines = [f"# Report: {name}", "", *run_summary(run), ""]
+    if logs and not run.only_evaluate:
+        T = n_steps(logs)
+        save_png(run_score_figure(run, logs, T), plots / "scores.png")
+        save_png(
+            budget_figure(
+                f"Word budget vs words changed: {name_hint(run)}",
+                [budget_panel(f"tasks: {', '.join(run.tasks)}", logs)],
+            ),
+            plots / "step_size.png",
+        )
+        cats, req, tok = step_usage(logs)
+        save_png(
+            usage_figure(f"Model usage per step: {name_hint(run)}", cats, req, tok, "step"),
+            plots / "usage.png",
+        )
+        lines += [
+            "## Score per step",
+            "",
+            "Eval score of the prompt chosen at each step (the initial prompt at `init`); test "
+            "where it was measured; stars: the final best-on-eval prompt.",
+            "",
+            f"![score per step]({PLOTS}/scores.png)",
+            "",
+            "## Word budget (learning rate) vs measured change",
+            "",
+            f"![word budget]({PLOTS}/step_size.png)",
+            "",
+            "## Requests and tokens per role",
+            "",
+            f"![usage]({PLOTS}/usage.png)",
+            "",
+        ]
+    lines += usage_table(run.usage)
+    lines += prompt_table(run) if not run.only_evaluate else scores_table(run)
+    path = run.root / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def name_hint(run: RunData) -> str:
+    preset = run.preset or "custom flags"
+    return f"{run.dataset} / {preset} / seed {run.seed}"
+
+
+def run_summary(run: RunData) -> list[str]:
+    c = run.config
+    return [
+        f"- state: **{run.state}**" + (f" ({run.message})" if run.message else ""),
+        f"- dataset: {run.dataset}; tasks: {', '.join(c.get('tasks', []))}",
+        f"- method: {run.preset or 'custom flags'}; seed: {run.seed}"
+        + ("; only_evaluate" if run.only_evaluate else ""),
+        f"- scorer: {c['scorer']['name']}; optimizer: {c['optimizer']['name']}",
+    ]
+
+
+def run_score_figure(run: RunData, logs: list[TaskLog], T: int):
+    title = f"Score per step: {name_hint(run)}"
+    if len(logs) <= MANY_TASKS:
+        evals = [Series(log.task, *eval_curve(log)) for log in logs]
+        tests = [Series(log.task, *t) for log in logs if (t := test_curve(log))[0]]
+        best = [
+            Series(task, [T + 1], [100 * b["test_score"]])
+            for task, b in run.best.items()
+            if task in run.tasks
+        ]
+        return score_figure(title, evals, tests, best, T)
+    per_x: dict[int, list[float]] = {}
+    for log in logs:
+        for x, y in zip(*eval_curve(log)):
+            per_x.setdefault(x, []).append(y)
+    band = mean_band(per_x)
+    series = Series(f"mean of {len(logs)} tasks", band.x, band.y, band.low, band.high)
+    return score_figure(title, [series], n_steps=T)
+
+
+def usage_table(usage: dict) -> list[str]:
+    if not usage:
+        return []
+    lines = [
+        "## Usage per role",
+        "",
+        "Real model calls (cache hits apart). Throughput: prompt + completion tokens per second "
+        "inside the backend (the value for `experiment.py --dry_run --scorer_tokens_per_second`).",
+        "",
+        "| role | requests | prompt tokens | completion tokens | cache hits | backend s | "
+        "tokens/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for role, u in usage.items():
+        tokens = u.get("prompt_tokens", 0) + u.get("completion_tokens", 0)
+        seconds = u.get("backend_seconds", 0)
+        rate = f"{tokens / seconds:.0f}" if seconds > 0 else "-"
+        lines.append(
+            f"| {role} | {u.get('requests', 0)} | {u.get('prompt_tokens', 0)} | "
+            f"{u.get('completion_tokens', 0)} | {u.get('cache_hits', 0)} | {seconds:.1f} | "
+            f"{rate} |"
+        )
+    return [*lines, ""]
+
+
+def _pct(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.1f}"
+
+
+def _quote(prompt: str, limit: int = 160) -> str:
+    p = prompt.replace("\n", " ").replace("|", "\\|")
+    p = p if len(p) <= limit else p[: limit - 1] + "…"
+    return f"`{p}`" if p else "*(empty)*"
+
+
+def prompt_table(run: RunData) -> list[str]:
+    lines = [
+        "## Initial and best prompts",
+        "",
+        "Scores x100. The best prompt is the trajectory's best on eval (ties: the earliest); "
+        "for an unfinished task, the best so far (its test score is measured at the end).",
+        "",
+        "| task | initial prompt | eval | test | best prompt | eval | test | found at step |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for task, log in run.tasks.items():
+        if log.initial is None:
+            continue
+        init = log.initial
+        b = run.best.get(task)
+        if b is not None:
+            found = "initial" if b["epoch"] == -1 else f"epoch {b['epoch']}, step {b['step']}"
+            best = (b["prompt"], b["eval_score"], b["test_score"], found)
+        else:
+            cands = [(init["prompt"], init["eval_score"], -1)] + [
+                (r["chosen"]["prompt"], r["chosen"]["eval_score"], r["global_step"])
+                for r in log.steps
+            ]
+            p, s, t = max(cands, key=lambda c: (c[1], -c[2]))
+            best = (p, s, None, "initial" if t < 0 else f"global step {t + 1} (so far)")
+        lines.append(
+            f"| {task} | {_quote(init['prompt'])} | {_pct(init['eval_score'])} | "
+            f"{_pct(init['test_score'])} | {_quote(best[0])} | {_pct(best[1])} | "
+            f"{_pct(best[2])} | {best[3]} |"
+        )
+    return [*lines, ""]
+
+
+def scores_table(run: RunData) -> list[str]:
+    lines = ["## Scores (test split)", "", "| task | prompt | test x100 |", "|---|---|---|"]
+    for r in run.scores:
+        lines.append(f"| {r['task']} | {_quote(r['prompt'])} | {_pct(r['test_score'])} |")
+    return [*lines, ""]
+
+
+# ---------------------------------------------------------------- experiment report
+
+
+def write_experiment_report(root: Path) -> Path:
+    exp = read_experiment(root)
+    for run in exp.runs.values():
+        if report_is_stale(run.root):
+            write_run_report(run)
+    table = build_table(exp)
+    table_md = format_markdown(table, exp)
+    atomic_write_text(root / "table.md", table_md)
+    atomic_write_text(root / "table.csv", format_csv(table))
+    plots = Path(root) / PLOTS
+    presets = list(exp.spec["presets"])
+    logs_by_method = {
+        m: [
+            exp.runs[c.cell_id].tasks[c.task]
+            for c in exp.cells
+            if c.method == m and c.cell_id in exp.runs and c.task in exp.runs[c.cell_id].tasks
+        ]
+        for m in presets
+    }
+    T = max((n_steps(v) for v in logs_by_method.values()), default=0)
+    save_png(experiment_score_figure(exp, logs_by_method, T), plots / "scores.png")
+    panels = [budget_panel(display(m), logs) for m, logs in logs_by_method.items() if logs]
+    if panels:
+        save_png(
+            budget_figure("Word budget K vs words changed per step, by method", panels),
+            plots / "step_size.png",
+        )
+    methods = exp.methods
+    req = {r: [table.cost.get(m, {}).get(f"{r}_requests", 0) for m in methods] for r in ROLES}
+    tok = {
+        r: [
+            table.cost.get(m, {}).get(f"{r}_prompt_tokens", 0)
+            + table.cost.get(m, {}).get(f"{r}_completion_tokens", 0)
+            for m in methods
+        ]
+        for r in ROLES
+    }
+    save_png(
+        usage_figure(
+            "Model usage per method (all cells)", [display(m) for m in methods], req, tok, "method"
+        ),
+        plots / "usage.png",
+    )
+    lines = [f"# Experiment report: {Path(root).name}", "", *experiment_summary(exp), ""]
+    lines += [table_md, "## Score per step", ""]
+    lines += [
+        "Eval score of the chosen prompt per step, mean over tasks and seeds; the band is the 95% "
+        "bootstrap interval of that mean over the (task, seed) runs. Stars: test score of the "
+        "final best-on-eval prompts (mean, 95% interval).",
+        "",
+        f"![score per step]({PLOTS}/scores.png)",
+        "",
+    ]
+    if panels:
+        lines += [
+            "## Word budget (learning rate) vs measured change",
+            "",
+            "Red: the word budget K the meta-prompt allowed at each step (methods with a learning "
+            "rate); blue: word edit distance between the current prompt and the chosen candidate "
+            "(mean over runs); grey: every candidate.",
+            "",
+            f"![word budget]({PLOTS}/step_size.png)",
+            "",
+        ]
+    lines += ["## Requests and tokens per method", "", f"![usage]({PLOTS}/usage.png)", ""]
+    lines += experiment_prompt_table(exp)
+    path = Path(root) / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def report_is_stale(root: Path) -> bool:
+    """A run's report is rewritten when missing or older than the run's files."""
+    report = root / "report.md"
+    if not report.exists():
+        return True
+    written = report.stat().st_mtime
+    sources = [root / "status.json", root / "best_prompts.jsonl", root / "usage_summary.json"]
+    sources += list((root / "result_by_instruction").glob("*/steps.jsonl"))
+    return any(p.exists() and p.stat().st_mtime > written for p in sources)
+
+
+def experiment_summary(exp: Experiment) -> list[str]:
+    states: dict[str, list[str]] = {}
+    for c in exp.cells:
+        run = exp.runs.get(c.cell_id)
+        states.setdefault(run.state if run else "not started", []).append(c.cell_id)
+    spec = exp.spec
+    lines = [
+        f"- methods: {', '.join(display(m) for m in exp.methods)}; seeds: "
+        f"{', '.join(map(str, exp.seeds))}; datasets: {', '.join(exp.datasets)}",
+        f"- scorer: {spec.get('scorer', '?')}; optimizer: {spec.get('optimizer', '?')}",
+        "- cells: " + ", ".join(f"{len(v)} {k}" for k, v in sorted(states.items())),
+    ]
+    for state in ("failed", "stopped", "running", "not started"):
+        if state in states:
+            lines.append(f"- {state}: {', '.join(states[state])}")
+    return lines
+
+
+def experiment_score_figure(exp: Experiment, logs_by_method: dict, T: int):
+    evals, tests, best = [], [], []
+    for m, logs in logs_by_method.items():
+        per_x: dict[int, list[float]] = {}
+        per_x_test: dict[int, list[float]] = {}
+        for log in logs:
+            for x, y in zip(*eval_curve(log)):
+                per_x.setdefault(x, []).append(y)
+            for x, y in zip(*test_curve(log)):
+                per_x_test.setdefault(x, []).append(y)
+        band = mean_band(per_x)
+        if band is None:
+            continue
+        evals.append(Series(display(m), band.x, band.y, band.low, band.high))
+        if per_x_test:
+            xs = sorted(per_x_test)
+            tests.append(Series(display(m), xs, [float(np.mean(per_x_test[x])) for x in xs]))
+        finals = [
+            100 * exp.runs[c.cell_id].best[c.task]["test_score"]
+            for c in exp.cells
+            if c.method == m and c.cell_id in exp.runs and c.task in exp.runs[c.cell_id].best
+        ]
+        if finals:
+            iv = bootstrap_interval([np.array([finals])], BAND_RESAMPLES)
+            best.append(Series(display(m), [T + 1], [iv.mean], [iv.low], [iv.high]))
+    return score_figure(
+        "Score per step by method (mean over tasks and seeds)", evals, tests, best, T
+    )
+
+
+def experiment_prompt_table(exp: Experiment) -> list[str]:
+    lines = [
+        "## Initial and best prompts",
+        "",
+        "| cell | initial prompt | eval | test | best prompt | eval | test | report |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in exp.cells:
+        run = exp.runs.get(c.cell_id)
+        link = f"[report](runs/{c.cell_id}/report.md)" if run else "-"
+        if c.kind == BASELINE:
+            score = next((r["test_score"] for r in run.scores), None) if run else None
+            prompt = c.config.initial_instruction
+            lines.append(
+                f"| {c.cell_id} | {_quote(prompt)} | - | {_pct(score)} | - | - | - | {link} |"
+            )
+            continue
+        b = run.best.get(c.task) if run else None
+        log = run.tasks.get(c.task) if run else None
+        init = log.initial if log else None
+        cells = []
+        for record in (init, b):
+            cells += (
+                [_quote(record["prompt"]), _pct(record["eval_score"]), _pct(record["test_score"])]
+                if record
+                else ["-"] * 3
+            )
+        lines.append(f"| {c.cell_id} | " + " | ".join(cells) + f" | {link} |")
+    return [*lines, ""]

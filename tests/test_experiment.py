@@ -1,0 +1,295 @@
+"""The experiment grid on deterministic fakes: cells as run folders, baselines, table, report,
+provenance, resume (0 calls for finished cells), failure isolation, dry run and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from gpo.cli import experiment
+from gpo.cli.build import ModelPool
+from gpo.errors import ConfigError
+from gpo.llm.base import GenerationParams, Prompt, prompt_text
+from gpo.llm.fake import FakeLLM
+from gpo.results.io import read_json, read_jsonl
+
+SECRET = "sk-test-never-on-disk"
+
+
+def scorer_fake() -> FakeLLM:
+    """Says Yes when the instruction mentions BEST, else No (navigate's gold answers are mixed)."""
+
+    def respond(prompt: Prompt, params: GenerationParams, i: int) -> str:
+        return "Yes" if "BEST" in prompt_text(prompt) else "No"
+
+    return FakeLLM(respond, name="fake-scorer")
+
+
+def optimizer_fake(fail: bool = False) -> FakeLLM:
+    proposals = ["Think BEST, step by step.", "Answer plainly and briefly."]
+
+    def respond(prompt: Prompt, params: GenerationParams, i: int) -> str:
+        if fail and "Reply with OK" not in prompt_text(prompt):
+            raise RuntimeError("simulated optimizer outage")
+        return f"<START>{proposals[(i + params.seed) % 2]}<END>"
+
+    return FakeLLM(respond, name="fake-optimizer")
+
+
+class FakePool(ModelPool):
+    def __init__(self, fail_seed: int | None = None) -> None:
+        self.scorer, self.optimizer = scorer_fake(), optimizer_fake()
+        self.failing = optimizer_fake(fail=True)
+        self.fail_seed = fail_seed
+        super().__init__(load=self._load_fake)
+
+    def _load_fake(self, spec, options):
+        if spec.alias == "fake-scorer":
+            return self.scorer
+        return self.failing if options.seed == self.fail_seed else self.optimizer
+
+    @property
+    def requests(self) -> int:
+        return sum(f.num_requests for f in (self.scorer, self.optimizer, self.failing))
+
+
+@pytest.fixture
+def flags_parsed():
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+
+    def parse(args: list[str]) -> list[str]:
+        argv = ["experiment.py", *args]
+        experiment.FLAGS.unparse_flags()
+        experiment.FLAGS(argv)
+        return argv
+
+    yield parse
+    experiment.FLAGS.unparse_flags()
+    root.handlers[:] = handlers  # main() installs its own stderr handler
+    root.setLevel(level)
+
+
+def grid_args(tmp_path: Path, data_dir: Path, *extra: str) -> list[str]:
+    return [
+        "--presets=gpo,ape",
+        "--seeds=0,1",
+        "--dataset=bbh",
+        "--task_name=navigate",
+        "--scorer_llm_name=fake-scorer",
+        "--scorer_backend=openai",
+        "--optimizer_llm_name=fake-optimizer",
+        "--optimizer_backend=openai",
+        f"--openai_api_key={SECRET}",
+        "--embedding_model=fake",
+        "--max_examples=4",
+        "--num_search_epochs=1",
+        "--num_generated_instructions_in_each_step=2",
+        "--opt_batch_size=4",
+        "--no_cache",
+        f"--output_dir={tmp_path / 'out'}",
+        f"--data_dir={data_dir}",
+        *extra,
+    ]
+
+
+def test_grid_runs_cells_baselines_table_report_and_resume(tmp_path, data_dir, flags_parsed):
+    argv = flags_parsed(grid_args(tmp_path, data_dir))
+    pool = FakePool()
+    folder, results = experiment.execute(argv, pool=pool)
+    ids = [r.cell_id for r in results]
+    assert ids == [
+        "baseline-empty-bbh-navigate",
+        "baseline-cot-bbh-navigate",
+        "gpo-bbh-navigate-seed0",
+        "ape-bbh-navigate-seed0",
+        "gpo-bbh-navigate-seed1",
+        "ape-bbh-navigate-seed1",
+    ]
+    assert all(r.state == "finished" for r in results)
+    root = folder.root
+    assert root.parent == tmp_path / "out" and root.name.startswith("EXPERIMENT-BBH-s-fake-scorer")
+    for cell in ids:
+        run = root / "runs" / cell
+        assert read_json(run / "status.json")["state"] == "finished"
+        assert (run / "configs_dict.json").is_file() and (run / "report.md").is_file()
+    gpo_cfg = read_json(root / "runs" / "gpo-bbh-navigate-seed1" / "run_config.json")
+    assert gpo_cfg["preset"] == "gpo" and gpo_cfg["seed"] == 1
+    assert gpo_cfg["opt"]["learning_rate_name"] == "w_lr"
+    assert gpo_cfg["opt"]["num_generated_instructions_in_each_step"] == 2  # explicit flag wins
+    assert (
+        read_json(root / "runs" / "ape-bbh-navigate-seed0" / "run_config.json")["opt"][
+            "learning_rate_name"
+        ]
+        == "wo_lr"
+    )
+    empty = read_jsonl(root / "runs" / "baseline-empty-bbh-navigate" / "scores.jsonl")
+    assert [r["prompt"] for r in empty] == [""]
+
+    table = (root / "table.md").read_text()
+    for row in ("| Empty |", "| CoT |", "| GPO |", "| APE |"):
+        assert row in table
+    assert "| method | BBH | Average |" in table and "GPO against each method" in table
+    rows = list(csv.DictReader((root / "table.csv").open()))
+    assert {r["method"] for r in rows} == {"Empty", "CoT", "GPO", "APE"}
+    gpo_bbh = next(r for r in rows if r["method"] == "GPO" and r["dataset"] == "BBH")
+    finals = [
+        100
+        * read_jsonl(root / "runs" / f"gpo-bbh-navigate-seed{s}" / "best_prompts.jsonl")[0][
+            "test_score"
+        ]
+        for s in (0, 1)
+    ]
+    assert float(gpo_bbh["mean"]) == pytest.approx(sum(finals) / 2, abs=1e-3)
+    assert int(gpo_bbh["n_runs"]) == 2
+    report = (root / "report.md").read_text()
+    for png in ("scores.png", "step_size.png", "usage.png"):
+        assert f"(plots/{png})" in report and (root / "plots" / png).stat().st_size > 1000
+
+    provenance = read_json(root / "provenance.json")
+    assert "navigate" in " ".join(provenance["data_files_sha256"])
+    assert all(len(h) == 64 for h in provenance["data_files_sha256"].values())
+    assert {m["role"] for m in provenance["models"]} >= {"scorer", "optimizer"}
+    for path in root.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".jsonl", ".md", ".log", ".csv"):
+            assert SECRET not in path.read_text(errors="ignore"), path
+
+    # resume of a finished grid: every cell skipped, no model request at all
+    before = pool.requests
+    flags_parsed([f"--resume={root}", "--no_cache"])
+    again = FakePool()
+    _, resumed = experiment.execute(["experiment.py"], pool=again)
+    assert [r.state for r in resumed] == ["skipped"] * 6
+    assert again.requests == 0 and pool.requests == before
+
+
+def test_a_failed_cell_does_not_stop_the_others_and_resume_reruns_it(
+    tmp_path, data_dir, flags_parsed, monkeypatch, capsys
+):
+    argv = flags_parsed(grid_args(tmp_path, data_dir, "--baselines="))
+    monkeypatch.setattr(experiment, "ModelPool", lambda: FakePool(fail_seed=1))
+    with pytest.raises(SystemExit) as exit_info:
+        experiment.main(argv)
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "gpo-bbh-navigate-seed1 (failed)" in err and "ape-bbh-navigate-seed1 (failed)" in err
+    [root] = list((tmp_path / "out").iterdir())
+    states = {r["cell_id"]: r["state"] for r in read_jsonl(root / "cells.jsonl")}
+    assert states == {
+        "gpo-bbh-navigate-seed0": "finished",
+        "ape-bbh-navigate-seed0": "finished",
+        "gpo-bbh-navigate-seed1": "failed",
+        "ape-bbh-navigate-seed1": "failed",
+    }
+    assert read_json(root / "runs" / "gpo-bbh-navigate-seed1" / "status.json")["state"] == "failed"
+    assert "(1/2 runs)" in (root / "table.md").read_text()  # partial cells are marked
+
+    flags_parsed([f"--resume={root}", "--no_cache"])
+    pool = FakePool()
+    _, resumed = experiment.execute(["experiment.py"], pool=pool)
+    assert {r.cell_id: r.state for r in resumed} == {
+        "gpo-bbh-navigate-seed0": "skipped",
+        "ape-bbh-navigate-seed0": "skipped",
+        "gpo-bbh-navigate-seed1": "finished",
+        "ape-bbh-navigate-seed1": "finished",
+    }
+    assert "runs)" not in (root / "table.md").read_text()
+
+
+def test_dry_run_plans_the_grid_and_estimates_wall_time(tmp_path, data_dir, flags_parsed, capsys):
+    argv = flags_parsed(
+        grid_args(tmp_path, data_dir, "--dry_run", "--scorer_tokens_per_second=100")
+    )
+    assert experiment.execute(argv, pool=FakePool()) is None
+    out = capsys.readouterr().out
+    assert not (tmp_path / "out").exists()
+    lines = out.splitlines()
+    total = next(ln for ln in lines if ln.startswith("TOTAL")).split()
+    assert total[1] == "6"  # cells: 4 optimization + 2 baselines
+    hours = [ln for ln in lines if ln.startswith("estimated scorer wall time")]
+    assert len(hours) == 3
+    secs = [float(h.rsplit("(", 1)[1].split(" s)")[0]) for h in hours]
+    assert secs[0] >= secs[1] >= secs[2] > 0
+    gpo = next(ln for ln in lines if ln.startswith("gpo")).split()
+    # 2 gpo cells, each: 4 eval + 2x4 test + 1 step x 2 candidates x 4 eval = 20 scorer requests
+    assert gpo[1] == "2" and gpo[2] == "40"
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--preset=gpo"], "does not take --preset"),
+        (["--seed=3"], "does not take --seed"),
+        (["--presets=gpo,gpp"], "did you mean 'gpo'"),
+        (["--seeds=0,x"], "give integers"),
+        (["--seeds=1,1"], "each seed once"),
+        (["--task_name=navigat"], "unknown bbh task"),
+    ],
+)
+def test_bad_input_fails_before_any_model(tmp_path, data_dir, flags_parsed, extra, message):
+    argv = flags_parsed(grid_args(tmp_path, data_dir, *extra))
+    pool = FakePool()
+    with pytest.raises(ConfigError, match=message):
+        experiment.execute(argv, pool=pool)
+    assert pool.requests == 0 and not (tmp_path / "out").exists()
+
+
+def test_several_datasets_split_the_task_names(flags_parsed):
+    assert experiment.grid_tasks(["bbh", "wsc"], ["navigate", "web_of_lies"]) == {
+        "bbh": ["navigate", "web_of_lies"],
+        "wsc": ["wsc"],
+    }
+    with pytest.raises(ConfigError, match="names no mmlu task"):
+        experiment.grid_tasks(["bbh", "mmlu"], ["navigate"])
+
+
+def test_resume_needs_an_experiment_folder(tmp_path, flags_parsed):
+    flags_parsed([f"--resume={tmp_path}"])
+    with pytest.raises(ConfigError, match="not an experiment folder"):
+        experiment.execute(["experiment.py"], pool=FakePool())
+
+
+def test_provenance_redacts_keys():
+    from gpo.results.provenance import redacted_argv
+
+    assert redacted_argv(["x", "--openai_api_key=abc", "--openai_api_key", "def", "--seed=1"]) == [
+        "x",
+        "--openai_api_key=<redacted>",
+        "--openai_api_key",
+        "<redacted>",
+        "--seed=1",
+    ]
+    assert json.dumps(redacted_argv(["--openai_api_key_list=a,b"])).count("<redacted>") == 1
+
+
+def test_report_of_a_partial_run_and_bad_folders(tmp_path, data_dir, flags_parsed, capsys):
+    from gpo.cli.report_app import run as report_main
+
+    argv = flags_parsed(grid_args(tmp_path, data_dir, "--presets=gpo", "--seeds=0", "--baselines="))
+    folder, _ = experiment.execute(argv, pool=FakePool())
+    run = folder.root / "runs" / "gpo-bbh-navigate-seed0"
+    # make it look interrupted after its step: no final record, no best prompt, still "running"
+    steps = run / "result_by_instruction" / "navigate" / "steps.jsonl"
+    kept = [line for line in steps.read_text().splitlines() if '"kind": "final"' not in line]
+    steps.write_text("\n".join(kept) + "\n")
+    (run / "best_prompts.jsonl").unlink()
+    status = read_json(run / "status.json")
+    (run / "status.json").write_text(json.dumps({**status, "state": "running"}))
+    for path in [run / "report.md", *(run / "plots").glob("*.png")]:
+        path.unlink()
+    report_main([str(run)])
+    text = (run / "report.md").read_text()
+    assert "state: **running**" in text and "| navigate |" in text
+    assert all((run / "plots" / p).is_file() for p in ("scores.png", "step_size.png", "usage.png"))
+    # the experiment's table now counts that cell as missing
+    report_main([str(folder.root)])
+    assert "| GPO | - | - |" in (folder.root / "table.md").read_text()
+    assert "1 running" in (folder.root / "report.md").read_text()
+    with pytest.raises(SystemExit) as e:
+        report_main([str(tmp_path)])
+    assert e.value.code == 2
+    assert "neither a run folder" in capsys.readouterr().err
