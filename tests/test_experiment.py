@@ -293,3 +293,21 @@ def test_report_of_a_partial_run_and_bad_folders(tmp_path, data_dir, flags_parse
         report_main([str(tmp_path)])
     assert e.value.code == 2
     assert "neither a run folder" in capsys.readouterr().err
+
+
+def test_command_line_help_and_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    script = str(REPO / "src" / "optimization" / "experiment.py")
+    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
+    assert shown.returncode == 0 and "--presets" in shown.stdout and "--seeds" in shown.stdout
+    bad = subprocess.run(
+        [sys.executable, script, "--presets=gpo,xyz", f"--output_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: --presets='xyz' is not valid")
