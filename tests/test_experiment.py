@@ -61,6 +61,7 @@ class FakePool(ModelPool):
 def flags_parsed():
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    experiment.define_flags()
 
     def parse(args: list[str]) -> list[str]:
         argv = ["experiment.py", *args]
@@ -70,6 +71,7 @@ def flags_parsed():
 
     yield parse
     experiment.FLAGS.unparse_flags()
+    experiment.forget_flags()  # main.py's own flag set (and --help tests) stay untouched
     root.handlers[:] = handlers  # main() installs its own stderr handler
     root.setLevel(level)
 

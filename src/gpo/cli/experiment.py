@@ -44,16 +44,32 @@ from gpo.results.provenance import redacted_argv
 
 log = logging.getLogger(__name__)
 
-flags.DEFINE_list(
-    "presets", ["gpo", "ape", "apo", "opro", "pe2", "sgdm"], "Methods (presets) to compare."
-)
-flags.DEFINE_list("seeds", ["0"], "Seeds; every preset x task runs once per seed.")
-flags.DEFINE_float(
-    "scorer_tokens_per_second",
-    None,
-    "With --dry_run: measured scorer throughput of one replica (prompt + completion tokens per "
-    "second; a run's report.md shows it) for the wall-time estimate.",
-)
+GRID_FLAGS = ("presets", "seeds", "scorer_tokens_per_second")
+
+
+def define_flags() -> None:
+    """Define the grid's own flags (once). Only experiment.py defines them, so main.py's flag
+    set (and its --help) stays as it is."""
+    if "presets" in FLAGS:
+        return
+    flags.DEFINE_list(
+        "presets", ["gpo", "ape", "apo", "opro", "pe2", "sgdm"], "Methods (presets) to compare."
+    )
+    flags.DEFINE_list("seeds", ["0"], "Seeds; every preset x task runs once per seed.")
+    flags.DEFINE_float(
+        "scorer_tokens_per_second",
+        None,
+        "With --dry_run: measured scorer throughput of one replica (prompt + completion tokens "
+        "per second; a run's report.md shows it) for the wall-time estimate.",
+    )
+
+
+def forget_flags() -> None:
+    """Remove the grid's flags again (tests that share one process with main.py's tests)."""
+    for name in GRID_FLAGS:
+        if name in FLAGS:
+            delattr(FLAGS, name)
+
 
 REPLICAS = (1, 8, 64)
 # flags that --resume of an experiment accepts again (the rest comes from experiment.json)

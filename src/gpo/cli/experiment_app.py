@@ -39,6 +39,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     from gpo.cli.usage import help_request
 
     argv = list(sys.argv if argv is None else argv)
+    experiment.define_flags()
     absl_app.define_help_flags()
     kind = help_request(argv)
     if kind is not None:
