@@ -115,14 +115,15 @@ def screen(
         if want <= 0 or not policy.active or rnd >= policy.max_resamples:
             break
         rnd += 1
-    judged, fallback = _keep_closest_if_none_fit(judged, step_size, policy)
+    judged, fallback = _keep_closest_if_none_fit(judged, step_size, policy, n)
     return Screening(tuple(judged), step_size, rnd, fallback)
 
 
 def _keep_closest_if_none_fit(
-    judged: list[Screened], step_size: int | None, policy: ScreeningPolicy
+    judged: list[Screened], step_size: int | None, policy: ScreeningPolicy, n: int
 ) -> tuple[list[Screened], bool]:
-    """No candidate within K: keep the closest ones rejected only by the budget, and say so."""
+    """No candidate within K: keep the closest ones rejected only by the budget (those at the
+    smallest edit distance, at most n, earliest first), and say so."""
     if not policy.enforce_step_size or step_size is None or any(c.within_budget for c in judged):
         return judged, False
     only_budget = [c for c in judged if c.rejected_by == (STEP_SIZE_RULE,)]
@@ -136,12 +137,11 @@ def _keep_closest_if_none_fit(
         max(c.round for c in judged),
         closest,
     )
-    out = [
-        Screened(c.prompt, c.round, c.edit_distance, False, closest_kept=True)
-        if c in only_budget and c.edit_distance == closest
-        else c
-        for c in judged
-    ]
+    keep = [i for i, c in enumerate(judged) if c in only_budget and c.edit_distance == closest]
+    out = list(judged)
+    for i in keep[:n]:
+        c = judged[i]
+        out[i] = Screened(c.prompt, c.round, c.edit_distance, False, closest_kept=True)
     return out, True
 
 
