@@ -38,7 +38,8 @@ from gpo.results.run_folder import RunFolder
 from test_loop import TASK, make_config, run
 
 CURRENT = "Let's think step by step."
-LONG = " ".join(["word"] * 40)
+LONG = " ".join(["Word"] + ["word"] * 39)  # polished candidates start upper-case
+W12 = " ".join(["W"] + ["w"] * 11)
 
 # The best boolean_expressions prompt of this repository's earlier GPO_results.jsonl.
 LEAKED = (
@@ -72,7 +73,8 @@ def test_length_guard():
         ("  output: yes", "Output: header"),
         (LEAKED, "score line"),
         ("Look carefully at the previous prompt, pick a different option.", "wording"),
-        ("Put the new prompt between the tags.", "wording"),
+        ("Put the new prompt between START and END.", "wording"),
+        ("Write a new, better prompt to put in place of the blank.", "wording"),
         ("You may change at most 20 words of it.", "wording"),
     ],
 )
@@ -167,8 +169,8 @@ def indices(llm: FakeLLM) -> list[tuple[int, ...]]:
 
 
 def test_screening_off_is_one_round_and_keeps_everything():
-    llm = optimizer_by_index({0: "Input: x"})
-    s = run_screen(llm, ScreeningPolicy())
+    llm = optimizer_by_index({0: "Input: x"})  # edit distance 5 from CURRENT
+    s = run_screen(llm, ScreeningPolicy(), step_size=5)
     assert indices(llm) == [(0, 1)] and s.resample_rounds == 0 and not s.budget_fallback
     assert s.accepted == ["Input: x", LONG]
     assert [c.within_budget for c in s.candidates] == [True, False]
@@ -191,14 +193,14 @@ def test_enforced_budget_resamples_only_the_missing_candidates():
 
 
 def test_no_candidate_ever_fits_keeps_the_closest_and_says_so(caplog):
-    llm = optimizer_by_index({0: LONG, 1: " ".join(["w"] * 12), 3: " ".join(["w"] * 12)})
+    llm = optimizer_by_index({0: LONG, 1: W12, 3: W12})
     with caplog.at_level(logging.WARNING):
         s = run_screen(llm, ScreeningPolicy(enforce_step_size=True, max_resamples=2))
     assert indices(llm) == [(0, 1), (2, 3), (4, 5)]  # every round asks for both again
     assert s.resample_rounds == 2 and s.budget_fallback
     assert s.within_budget_share == 0.0
     # the two 12-word candidates are the closest (distance 12); identical texts both kept
-    assert s.accepted == [" ".join(["w"] * 12)] * 2
+    assert s.accepted == [W12] * 2
     assert all(c.closest_kept for c in s.candidates if c.kept)
     assert "no candidate within the word budget K=4 after 2 resample round(s)" in caplog.text
 
@@ -255,7 +257,11 @@ def test_budget_compliance_summary():
 def test_enforce_step_size_needs_a_word_budget():
     from gpo.config import ScoringConfig
 
-    o = OptimizerConfig(learning_rate_name="wo_lr", enforce_step_size=True)
+    o = OptimizerConfig(
+        learning_rate_name="wo_lr", util_gradient_name="generate_without", gradient_name="-"
+    )
+    validate_components(o, ScoringConfig())  # fine without enforcement
+    o = dataclasses.replace(o, enforce_step_size=True)
     with pytest.raises(ConfigError, match="--enforce_step_size needs a word budget"):
         validate_components(o, ScoringConfig())
 

@@ -83,15 +83,35 @@ def words(text: str) -> list[str]:
     return WORD.findall(text.lower())
 
 
+def _shape(tokens: list[str]) -> list[str]:
+    """Numbers become one token, so "at most 20 words" matches the template's "at most {k}"."""
+    return ["#" if t.isdigit() else t for t in tokens]
+
+
 def ngrams(tokens: Sequence[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+# Every value the wording's placeholders take.
+PLACEHOLDERS = {
+    "k": ("0",),
+    "position": tuple(mp.POSITION_PHRASES.values()),
+    "subject": ("your new prompt", "your text"),
+}
+
+
+def _expansions(text: str) -> list[str]:
+    out = [text]
+    for name, values in PLACEHOLDERS.items():
+        out = [t.replace("{" + name + "}", v) for t in out for v in values]
+    return out
 
 
 def _wording_ngrams(n: int) -> frozenset[tuple[str, ...]]:
     out: set[tuple[str, ...]] = set()
     for text in WORDING:
-        for piece in re.split(r"\{\w+\}", text):
-            out |= ngrams(words(piece), n)
+        for variant in _expansions(text):
+            out |= ngrams(_shape(words(variant)), n)
     return frozenset(out)
 
 
@@ -118,7 +138,7 @@ def scaffolding_reason(candidate: str) -> str | None:
         return f"contains a score line {m.group(0).strip()!r}"
     if m := HEADER_LINE.search(candidate):
         return f"contains a {m.group(1).capitalize()}: header"
-    copied = ngrams(words(candidate), SCAFFOLDING_NGRAM) & SCAFFOLDING_NGRAMS
+    copied = ngrams(_shape(words(candidate)), SCAFFOLDING_NGRAM) & SCAFFOLDING_NGRAMS
     if copied:
         return f"copies meta-prompt wording {' '.join(min(copied))!r}"
     return None
