@@ -73,7 +73,9 @@ def task_folder(out: Path, config: str, dataset: str, task: str) -> Path:
 
 def run_folder(path: Path) -> Path | None:
     """The single run folder made inside ``path`` (None before the first invocation)."""
-    found = [p for p in path.iterdir() if (p / "run_config.json").is_file()] if path.is_dir() else []
+    found = (
+        [p for p in path.iterdir() if (p / "run_config.json").is_file()] if path.is_dir() else []
+    )
     return found[0] if found else None
 
 
@@ -235,7 +237,9 @@ def main() -> None:
     parser.add_argument("--tasks", default=DEFAULT_TASKS, help="dataset:task,... (wsc:wsc)")
     parser.add_argument("--configs", default="off,on")
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per invocation")
-    parser.add_argument("--data_dir", type=Path, default=Path(os.environ.get("GPO_DATA_DIR", "data")))
+    parser.add_argument(
+        "--data_dir", type=Path, default=Path(os.environ.get("GPO_DATA_DIR", "data"))
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     tasks = parse_tasks(args.tasks)

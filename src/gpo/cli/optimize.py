@@ -27,8 +27,8 @@ from gpo.llm.aliases import chat_few_shot_layout
 from gpo.optimization.components import build_components, needs_embedder, validate_components
 from gpo.optimization.guards import build_guards
 from gpo.optimization.loop import TaskOutcome, optimize_task, start_task
-from gpo.optimization.state import TaskState, steps_per_epoch
 from gpo.optimization.screening import ScreeningPolicy, budget_compliance, compliance_line
+from gpo.optimization.state import TaskState, steps_per_epoch
 from gpo.optimization.step import StepContext
 from gpo.results.io import append_jsonl, atomic_write_json, read_json, read_jsonl, rewrite_jsonl
 from gpo.results.run_folder import RunFolder
