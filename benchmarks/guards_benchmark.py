@@ -150,6 +150,37 @@ def off_shares(out: Path, tasks: list[tuple[str, str]], data_dir: Path) -> list[
     return rows
 
 
+def first_round_shares(folders: list[Path], data_dir: Path) -> list[str]:
+    """Table 1b: the same shares over the first-round proposals of any run folders (with the
+    rules on, round 0 is still what the optimizer proposes unscreened)."""
+    rows = ["| run / task | candidates | over K | " + " | ".join(GUARD_NAMES) + " | any guard |"]
+    rows.append("|---" * (4 + len(GUARD_NAMES)) + "|")
+    total: Counter = Counter()
+    for folder in folders:
+        config = json.loads((folder / "run_config.json").read_text())
+        for task_dir in sorted((folder / "result_by_instruction").iterdir()):
+            task = "wsc" if config["dataset"] == "wsc" else task_dir.name
+            data = get_benchmark(config["dataset"]).load(task, data_dir, config["max_examples"])
+            guards = build_guards(GUARD_NAMES, MAX_PROMPT_WORDS, data)
+            c: Counter = Counter()
+            for r in step_records(folder, task_dir.name):
+                for cand in [] if r.get("kind") else r["candidates"]:
+                    if cand.get("round", 0) != 0:
+                        continue
+                    c["n"] += 1
+                    k = r["step_size"]
+                    c["over"] += k is not None and cand["edit_distance"] > k
+                    rules = {rule for rule, _ in guards.check(cand["prompt"])}
+                    c["any"] += bool(rules)
+                    for g in rules:
+                        c[g] += 1
+            total += c
+            run = folder.parent.parent.name if folder.parent.parent.name in CONFIGS else "gpo+"
+            rows.append(_share_row(f"{run} {folder.parent.name}: {task_dir.name}", c))
+    rows.append(_share_row("**all**", total))
+    return rows
+
+
 def _share_row(name: str, c: Counter) -> str:
     n = max(c["n"], 1)
     cells = [f"{100 * c[k] / n:.0f}%" for k in ("over", *GUARD_NAMES, "any")]
@@ -236,6 +267,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("outputs/guards-benchmark"))
     parser.add_argument("--tasks", default=DEFAULT_TASKS, help="dataset:task,... (wsc:wsc)")
     parser.add_argument("--configs", default="off,on")
+    parser.add_argument(
+        "--also", type=Path, nargs="*", default=[], help="analyze: more run folders (table 1b)"
+    )
     parser.add_argument("--timeout", type=int, default=1200, help="seconds per invocation")
     parser.add_argument(
         "--data_dir", type=Path, default=Path(os.environ.get("GPO_DATA_DIR", "data"))
@@ -251,6 +285,10 @@ def main() -> None:
         return
     print("Everything off (preset gpo): share of proposed candidates over K / tripping a guard\n")
     print("\n".join(off_shares(args.out, tasks, args.data_dir)))
+    folders = [run_folder(task_folder(args.out, c, d, t)) for c in CONFIGS for d, t in tasks]
+    folders = [f for f in folders if f is not None and state_of(f) == "finished"]
+    print("\nFirst-round (unscreened) proposals of every run, the same shares\n")
+    print("\n".join(first_round_shares(folders + list(args.also), args.data_dir)))
     print("\nEverything on (preset gpo+): share of proposed candidates rejected, by rule\n")
     print("\n".join(on_shares(args.out, tasks)))
     print("\nChosen (best-on-eval) prompts, scores x100\n")
