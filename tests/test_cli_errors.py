@@ -95,6 +95,20 @@ BAD_FLAGS = [
         [
             "--dataset=bbh",
             "--task_name=navigate",
+            "--preset=ape",
+            "--enforce_step_size",
+            "--scorer_llm_name=smollm2-135m",
+            "--optimizer_llm_name=smollm2-135m",
+        ],
+        ["--enforce_step_size", "wo_lr", "--learning_rate_name=w_lr"],
+    ),
+    (["--candidate_guards=scafolding"], ["--candidate_guards", "scaffolding"]),
+    (["--max_prompt_words=0"], ["--max_prompt_words", ">= 1"]),
+    (["--max_resamples=-1"], ["--max_resamples", ">= 0"]),
+    (
+        [
+            "--dataset=bbh",
+            "--task_name=navigate",
             "--only_evaluate",
             "--include_qa=false",
             "--instruction_pos=A_begin",

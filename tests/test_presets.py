@@ -17,6 +17,8 @@ from test_loop import TASK, make_config, optimizer_fake, run
 EXPECTED = {
     # name: (gradient, para, selection, update, lr, decay, init, final, util)
     "gpo": ("-", "para", "relavance", "k-list", "w_lr", "consine", 50, 10, "generate_without"),
+    # this project's extension: the GPO row with the enforced budget and every guard
+    "gpo+": ("-", "para", "relavance", "k-list", "w_lr", "consine", 50, 10, "generate_without"),
     "ape": ("-", "-", "-", "-", "wo_lr", "-", 0, 0, "generate_without"),
     "apo": ("feedback", "-", "-", "-", "wo_lr", "-", 0, 0, "edit"),
     "opro": ("-", "para", "importance", "k-list", "wo_lr", "-", 0, 0, "generate_without"),
@@ -28,7 +30,10 @@ EXPECTED = {
 def preset_optimizer_config(name: str) -> OptimizerConfig:
     values = preset_values(name)
     fields = {f.name for f in dataclasses.fields(OptimizerConfig)}
-    return OptimizerConfig(**{k: v for k, v in values.items() if k in fields})
+    values = {k: v for k, v in values.items() if k in fields}
+    if "candidate_guards" in values:
+        values["candidate_guards"] = tuple(values["candidate_guards"])
+    return OptimizerConfig(**values)
 
 
 def test_every_preset_is_listed():

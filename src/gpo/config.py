@@ -54,6 +54,11 @@ class OptimizerConfig:
     util_gradient_name: str = "-"
     embedding_model: str = "BAAI/bge-base-en-v1.5"
     scores_as_percent: bool = False  # bug 10.4 is kept by default (raw fractions)
+    # This project's extension (off by default: the paper's behaviour).
+    enforce_step_size: bool = False
+    max_resamples: int = 2
+    candidate_guards: tuple[str, ...] = ()
+    max_prompt_words: int = 200
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,9 @@ class RunConfig:
         d["scorer"] = ModelConfig(**d["scorer"])
         d["optimizer"] = ModelConfig(**d["optimizer"])
         d["scoring"] = ScoringConfig(**d["scoring"])
-        d["opt"] = OptimizerConfig(**d["opt"])
+        opt = dict(d["opt"])
+        opt["candidate_guards"] = tuple(opt.get("candidate_guards", ()))
+        d["opt"] = OptimizerConfig(**opt)
         return RunConfig(**d)
 
     def configs_dict(self) -> dict[str, Any]:

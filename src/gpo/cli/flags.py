@@ -15,6 +15,7 @@ from gpo.cli.choices import choose
 from gpo.cli.presets import PRESETS, preset_values
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
 from gpo.errors import ConfigError
+from gpo.optimization.guards import parse_guard_names
 
 FLAGS = flags.FLAGS
 
@@ -74,7 +75,12 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("scorer_backend", "auto", "auto, llamacpp, openai, vllm or hf.")
 flags.DEFINE_string("optimizer_backend", "auto", "auto, llamacpp, openai, vllm or hf.")
-flags.DEFINE_string("preset", None, "gpo, ape, apo, opro, pe2 or sgdm (explicit flags win).")
+flags.DEFINE_string(
+    "preset",
+    None,
+    "gpo, ape, apo, opro, pe2, sgdm, or gpo+ (gpo with the enforced step size and every "
+    "candidate guard; this project's extension). Explicit flags win.",
+)
 flags.DEFINE_string(
     "prompts_file",
     None,
@@ -106,6 +112,22 @@ flags.DEFINE_integer(
 flags.DEFINE_integer("scorer_max_tokens", 256, "Scorer decode limit (first round; original 256).")
 flags.DEFINE_integer("second_round_max_tokens", 100, "Scorer decode limit of the second round.")
 flags.DEFINE_integer("optimizer_max_tokens", 512, "Optimizer decode limit (original 512).")
+flags.DEFINE_bool(
+    "enforce_step_size",
+    False,
+    "Reject candidates whose word edit distance from the current prompt exceeds K (w_lr) and "
+    "ask again (this project's extension; off as in the paper).",
+)
+flags.DEFINE_integer(
+    "max_resamples", 2, "Rounds of asking again for rejected candidates (budget or guards)."
+)
+flags.DEFINE_list(
+    "candidate_guards",
+    [],
+    "Reject candidates before scoring: scaffolding, leakage, empty, length (comma list; "
+    "this project's extension; empty as in the paper).",
+)
+flags.DEFINE_integer("max_prompt_words", 200, "Word limit of the length guard.")
 
 DATASETS = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc", "custom")
 BACKENDS = ("auto", "llamacpp", "openai", "vllm", "hf")
@@ -186,6 +208,10 @@ def optimizer_config(v) -> OptimizerConfig:
         ),
         embedding_model=v("embedding_model"),
         scores_as_percent=v("scores_as_percent"),
+        enforce_step_size=v("enforce_step_size"),
+        max_resamples=v("max_resamples"),
+        candidate_guards=parse_guard_names(v("candidate_guards")),
+        max_prompt_words=v("max_prompt_words"),
     )
     for name in (
         "num_search_epochs",
@@ -194,7 +220,14 @@ def optimizer_config(v) -> OptimizerConfig:
         "format_data_num",
     ):
         _positive(name, getattr(o, name))
-    for name in ("momentum_selection_num", "initial_step_size", "final_step_size", "warmup_steps"):
+    _positive("max_prompt_words", o.max_prompt_words)
+    for name in (
+        "momentum_selection_num",
+        "initial_step_size",
+        "final_step_size",
+        "warmup_steps",
+        "max_resamples",
+    ):
         _positive(name, getattr(o, name), 0)
     return o
 

@@ -31,7 +31,9 @@ from gpo.evaluation.prompts import validate_scoring_settings
 from gpo.llm.accounting import Ledger
 from gpo.llm.aliases import chat_few_shot_layout
 from gpo.optimization.components import build_components, needs_embedder, validate_components
+from gpo.optimization.guards import build_guards
 from gpo.optimization.loop import TaskOutcome, optimize_task, start_task
+from gpo.optimization.screening import ScreeningPolicy, budget_compliance, compliance_line
 from gpo.optimization.state import TaskState, steps_per_epoch
 from gpo.optimization.step import StepContext
 from gpo.results.io import append_jsonl, atomic_write_json, read_json, read_jsonl, rewrite_jsonl
@@ -158,6 +160,9 @@ def run_optimize(
             )
             if outcome is not None:
                 emit([result_line(config, task, outcome)])
+                rows = budget_compliance(read_jsonl(folder.steps_path(task)))
+                if rows:
+                    emit([compliance_line(task, rows)])
         summary = usage_summary(folder, list(data))
         atomic_write_json(folder.root / "usage_summary.json", summary)
         log.info("usage: %s", summary["total"])
@@ -202,6 +207,11 @@ def run_task(
         seed=config.seed,
         score_train=components.gradient is not None or config.log_train_batches,
         test_every_step=config.test_every_step,
+        screening=ScreeningPolicy(
+            build_guards(o.candidate_guards, o.max_prompt_words, task_data),
+            o.enforce_step_size,
+            o.max_resamples,
+        ),
     )
     state = load_checkpoint(folder, task)
     if state is None:

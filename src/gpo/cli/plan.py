@@ -33,8 +33,11 @@ def task_plan(config: RunConfig, data: TaskData, second_round: bool) -> dict[str
     instr = config.initial_instruction
     per_eval = _tokens(data.eval, instr)
     scorer_prompt_tokens = rounds * (per_eval * (1 + steps * n) + 2 * _tokens(data.test, instr))
+    # screening may ask again for rejected candidates, up to --max_resamples rounds
+    screened = o.enforce_step_size or bool(o.candidate_guards)
+    proposals = n * (1 + o.max_resamples) if screened else n
     optimizer = steps * (
-        n + (1 if feedback else 0) + (1 if o.momentum_update_name == "real-time" else 0)
+        proposals + (1 if feedback else 0) + (1 if o.momentum_update_name == "real-time" else 0)
     )
     meta_tokens = 600 + o.format_data_num * (per_eval // max(1, len(data.eval)))
     return {

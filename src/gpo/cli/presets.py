@@ -85,6 +85,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
+# This project's extension, not a method of the paper: GPO with its word budget enforced (a
+# candidate that changes more than K words is rejected and asked again) and every candidate
+# guard on (no leaked meta-prompt scaffolding, no copied eval/test answers or inputs, no empty
+# or overlong prompts).
+PRESETS["gpo+"] = {
+    **PRESETS["gpo"],
+    "enforce_step_size": True,
+    "candidate_guards": ["scaffolding", "leakage", "empty", "length"],
+}
+
 
 def preset_values(name: str) -> dict[str, Any]:
     """Flag values of a preset (common settings included)."""

@@ -74,6 +74,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        "Trustworthy candidates (this project's extension)",
+        ("enforce_step_size", "max_resamples", "candidate_guards", "max_prompt_words"),
+    ),
+    (
         "Scoring prompts",
         (
             "only_evaluate",

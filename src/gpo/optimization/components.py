@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from gpo.config import OptimizerConfig, ScoringConfig
 from gpo.data.base import Example
+from gpo.errors import ConfigError
 from gpo.llm.base import GenerationParams
 from gpo.llm.embedder import Embedder
 from gpo.optimization.gradient import FeedbackGradient
@@ -62,6 +63,12 @@ def validate_components(o: OptimizerConfig, s: ScoringConfig) -> None:
         o.learning_rate_name,
         o.decay_strategy,
     )
+    if o.enforce_step_size and o.learning_rate_name != "w_lr":
+        raise ConfigError(
+            f"--enforce_step_size needs a word budget K, and --learning_rate_name="
+            f"{o.learning_rate_name} has none: use --learning_rate_name=w_lr with a "
+            "--decay_strategy, or drop --enforce_step_size"
+        )
     for problem in momentum_warnings(o):
         log.warning("%s", problem)
 

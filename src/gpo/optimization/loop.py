@@ -18,10 +18,11 @@ from tqdm import tqdm
 
 from gpo.llm.accounting import Ledger
 from gpo.optimization.proposal import best_of_trajectory
+from gpo.optimization.screening import budget_compliance
 from gpo.optimization.selection import TrajectoryEntry
 from gpo.optimization.state import TaskState, empty_results
 from gpo.optimization.step import StepContext, run_step
-from gpo.results.io import append_jsonl, atomic_write_json
+from gpo.results.io import append_jsonl, atomic_write_json, read_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +79,14 @@ def finish_task(ctx: StepContext, state: TaskState, ledger: Ledger) -> TaskOutco
             best.step,
         ]
         ctx.folder.save_results_dict(state.task, state.results)
+    compliance = budget_compliance(read_jsonl(ctx.folder.steps_path(state.task)))
     append_jsonl(
         ctx.folder.steps_path(state.task),
         {
             "task": state.task,
             "global_step": ctx.total_steps,
             "kind": "final",
+            "budget_compliance": compliance,
             "prompt": best.prompt,
             "epoch": best.epoch,
             "step": best.step,
@@ -120,9 +123,11 @@ def optimize_task(
         commit(ctx, state, record)
         chosen = record["chosen"]
         new = sum(c["status"] == "new" for c in record["candidates"])
+        rejected = sum(c["status"] == "rejected" for c in record["candidates"])
+        within = sum(bool(c["within_budget"]) for c in record["candidates"])
         log.info(
-            "%s step %d/%d (epoch %d, step %d): K=%s, %d candidates (%d new), chosen "
-            "eval %.4f (edit distance %d) in %.0fs: %r",
+            "%s step %d/%d (epoch %d, step %d): K=%s, %d candidates (%d new, %d rejected, "
+            "%d within K, %d resample rounds), chosen eval %.4f (edit distance %d) in %.0fs: %r",
             state.task,
             t + 1,
             ctx.total_steps,
@@ -131,6 +136,9 @@ def optimize_task(
             record["step_size"],
             len(record["candidates"]),
             new,
+            rejected,
+            within,
+            record["resample_rounds"],
             chosen["eval_score"],
             chosen["edit_distance"],
             record["seconds"],

@@ -51,14 +51,17 @@ def sample_replies(
     temperature: float,
     seed: int = 0,
     max_tokens: int = OPTIMIZER_MAX_TOKENS,
+    first_index: int = 0,
 ) -> list[str]:
     """N independent samples of one meta-prompt, sent as N requests in ONE ``generate`` call.
 
-    The requests are identical and carry sample indices 0..N-1 (per-sample seeds and cache keys).
+    The requests are identical and carry sample indices ``first_index`` .. ``first_index+N-1``
+    (per-sample seeds and cache keys; a resample round starts after the earlier rounds' indices).
     """
     params = GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed)
     prompt = optimizer_prompt(llm, meta_prompt)
-    replies = llm.generate([prompt] * n, params, sample_indices=list(range(n)))
+    indices = list(range(first_index, first_index + n))
+    replies = llm.generate([prompt] * n, params, sample_indices=indices)
     return [r.text for r in replies]
 
 
@@ -92,11 +95,12 @@ def propose(
     temperature: float,
     seed: int = 0,
     max_tokens: int = OPTIMIZER_MAX_TOKENS,
+    first_index: int = 0,
 ) -> list[str]:
     """N candidate prompts, in generation order (empty candidates are kept; quirk 10.17)."""
-    replies = sample_replies(llm, meta_prompt, n, temperature, seed, max_tokens)
+    replies = sample_replies(llm, meta_prompt, n, temperature, seed, max_tokens, first_index)
     for i, reply in enumerate(replies):
-        log.debug("optimizer reply %d: %r", i, reply)
+        log.debug("optimizer reply %d: %r", first_index + i, reply)
     return [parse_candidate(r) for r in replies]
 
 

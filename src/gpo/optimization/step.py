@@ -10,7 +10,7 @@ Every stage reads and writes the explicit ``TaskState``; the returned ``StepReco
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gpo.data.base import TaskData
@@ -18,6 +18,7 @@ from gpo.evaluation.report import ScoreReport
 from gpo.evaluation.scorer import Scorer
 from gpo.llm.base import LLM
 from gpo.optimization.components import Components
+from gpo.optimization.distance import word_edit_distance
 from gpo.optimization.gradient import wrong_examples
 from gpo.optimization.momentum import KListFeedbackMomentum, KListParaMomentum
 from gpo.optimization.proposal import (
@@ -27,6 +28,7 @@ from gpo.optimization.proposal import (
     hashes_of,
     propose,
 )
+from gpo.optimization.screening import Screening, ScreeningPolicy, screen
 from gpo.optimization.selection import PENDING_IMPROVEMENT, GradientEntry, TrajectoryEntry
 from gpo.optimization.state import TaskState, batch_indices
 from gpo.results.run_folder import RunFolder
@@ -49,16 +51,7 @@ class StepContext:
     seed: int
     score_train: bool
     test_every_step: bool
-
-
-def word_edit_distance(a: str, b: str) -> int:
-    """Word-level Levenshtein distance (the measured size of an update), via nltk.
-
-    nltk is imported here, not at module load: its import costs seconds at start-up.
-    """
-    from nltk.metrics.distance import edit_distance
-
-    return int(edit_distance(a.split(), b.split()))
+    screening: ScreeningPolicy = field(default_factory=ScreeningPolicy)  # off: the paper's
 
 
 def step_seed(seed: int, task: str, t: int) -> int:
@@ -138,6 +131,30 @@ def _evaluate(ctx: StepContext, state: TaskState, new: list[str], e: int, j: int
     return {r.instruction: r.score for r in reports}
 
 
+def _candidate_records(
+    screening: Screening, state: TaskState, new_scores: dict, reused: dict
+) -> list[dict[str, Any]]:
+    """Every proposed candidate (all rounds): its fate, edit distance and rejection rules."""
+    out = []
+    for c in screening.candidates:
+        p = c.prompt
+        status = "new" if p in new_scores else ("reused" if p in reused else "duplicate")
+        out.append(
+            {
+                "prompt": p,
+                "eval_score": state.scores.get(p) if c.kept else None,
+                "status": status if c.kept else "rejected",
+                "edit_distance": c.edit_distance,
+                "within_budget": c.within_budget,
+                "rejected_by": list(c.rejected_by),
+                "reasons": list(c.reasons),
+                "round": c.round,
+                "closest_kept": c.closest_kept,
+            }
+        )
+    return out
+
+
 def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict[str, Any]:
     """Run step t (epoch e, step j) in place on ``state``; return its step-log record."""
     comp, res, current = ctx.components, state.results, state.current
@@ -157,15 +174,17 @@ def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict
     )
     meta = comp.learning_rate.apply(meta, step_size)
     res["meta_prompts"].append([meta, e, j])
-    candidates = propose(
-        ctx.optimizer,
-        meta,
+    seed = step_seed(ctx.seed, state.task, t)
+    screening = screen(
+        lambda n, first: propose(
+            ctx.optimizer, meta, n, ctx.temperature, seed, ctx.max_tokens, first
+        ),
+        current.prompt,
         ctx.num_candidates,
-        ctx.temperature,
-        step_seed(ctx.seed, state.task, t),
-        ctx.max_tokens,
+        step_size,
+        ctx.screening,
     )
-    new, reused = dedup_candidates(candidates, state.seen_hashes, state.scores)
+    new, reused = dedup_candidates(screening.accepted, state.seen_hashes, state.scores)
     state.seen_hashes |= hashes_of(new)
     new_scores = _evaluate(ctx, state, new, e, j)
     ranking = build_ranking(current.prompt, reused, new_scores)
@@ -194,15 +213,10 @@ def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict
         "gradient": gradient,
         "step_size": step_size,
         "meta_prompt": meta,
-        "candidates": [
-            {
-                "prompt": c,
-                "eval_score": state.scores.get(c),
-                "status": "new" if c in new_scores else ("reused" if c in reused else "duplicate"),
-                "edit_distance": word_edit_distance(current.prompt, c),
-            }
-            for c in candidates
-        ],
+        "resample_rounds": screening.resample_rounds,
+        "within_budget_share": screening.within_budget_share,
+        "budget_fallback": screening.budget_fallback,
+        "candidates": _candidate_records(screening, state, new_scores, reused),
         "chosen": {
             "prompt": chosen,
             "eval_score": chosen_score,
