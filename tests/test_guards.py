@@ -34,6 +34,7 @@ from gpo.optimization.screening import (
     screen,
 )
 from gpo.results.io import read_jsonl
+from gpo.results.report import write_report
 from gpo.results.run_folder import RunFolder
 from test_loop import TASK, make_config, run
 
@@ -323,6 +324,10 @@ def test_loop_with_guards_and_enforced_budget(tmp_path, data_dir):
     assert final["kind"] == "final"
     assert [r["within"] for r in final["budget_compliance"]] == [3, 3]
     assert [r["resample_rounds"] for r in final["budget_compliance"]] == [1, 1]
+    # the run's report shows the compliance per step
+    text = write_report(folder.root).read_text()
+    assert "| task | step | K | within K | rejected | resample rounds |" in text
+    assert f"| {TASK} | 1 | 30 | 3/4 | scaffolding 1, step_size 1 | 1 |" in text
 
 
 def test_loop_with_everything_off_logs_but_rejects_nothing(tmp_path, data_dir):

@@ -177,6 +177,7 @@ def write_run_report(run: RunData) -> Path:
             "",
             f"![word budget]({PLOTS}/step_size.png)",
             "",
+            *budget_compliance_table(logs),
             "## Requests and tokens per role",
             "",
             f"![usage]({PLOTS}/usage.png)",
@@ -187,6 +188,36 @@ def write_run_report(run: RunData) -> Path:
     path = run.root / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def budget_compliance_table(logs: Sequence[TaskLog]) -> list[str]:
+    """Per task and step: K, candidates within K, rejections by rule and resample rounds."""
+    rows = []
+    for log in logs:
+        for r in log.steps:
+            cands = r["candidates"]
+            within = sum(bool(c.get("within_budget")) for c in cands)
+            rules: dict[str, int] = {}
+            for c in cands:
+                for rule in c.get("rejected_by") or ():
+                    rules[rule] = rules.get(rule, 0) + 1
+            rejected = ", ".join(f"{k} {v}" for k, v in sorted(rules.items())) or "none"
+            k = r.get("step_size")
+            rows.append(
+                f"| {log.task} | {r['global_step'] + 1} | {'-' if k is None else k} "
+                f"| {within}/{len(cands)} | {rejected} | {r.get('resample_rounds', 0)} |"
+            )
+    if not rows:
+        return []
+    return [
+        "Budget compliance per step (candidates within K / proposed, counting every resample "
+        "round; rejections by rule, where guards or `--enforce_step_size` are on):",
+        "",
+        "| task | step | K | within K | rejected | resample rounds |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def name_hint(run: RunData) -> str:
