@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gpo.cli.optimize import run_task
+from gpo.cli.optimize import best_record, run_task
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig
 from gpo.data.registry import get_benchmark
 from gpo.data.sampling import FormatSampler
@@ -20,7 +20,7 @@ from gpo.llm.base import ChatMessage, GenerationParams, Prompt
 from gpo.llm.embedder import FakeEmbedder
 from gpo.llm.fake import FakeLLM
 from gpo.optimization.components import build_components
-from gpo.results.io import read_json, read_jsonl
+from gpo.results.io import append_jsonl, read_json, read_jsonl
 from gpo.results.run_folder import RunFolder
 
 TASK = "navigate"
@@ -110,7 +110,9 @@ def run(config: RunConfig, folder: RunFolder, optimizer: FakeLLM):
         config.opt, config.scoring, tuple(data.format[i] for i in fmt), FakeEmbedder()
     )
     opt = wrap_llm(optimizer, "optimizer", ledger, None)
-    return run_task(config, folder, TASK, data, scorer, opt, comps, ledger)
+    outcome = run_task(config, folder, TASK, data, scorer, opt, comps, ledger)
+    append_jsonl(folder.best_prompts_path, best_record(config, TASK, outcome))  # the driver's
+    return outcome
 
 
 def test_loop_trajectory_choice_and_artifacts(tmp_path, data_dir):

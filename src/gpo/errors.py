@@ -19,5 +19,10 @@ class BackendError(GPOError):
     """An LLM backend cannot be built or reached (missing package, server down, bad key)."""
 
 
+class ReplicaUnavailable(BackendError):
+    """One server stopped answering (refused connections, timeouts or 5xx after the retries);
+    a replica pool sets it aside and sends its requests to the other replicas."""
+
+
 class BudgetExceeded(GPOError):
     """A token or cost budget was reached; the run stops at a step boundary and can be resumed."""

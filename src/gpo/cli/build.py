@@ -19,7 +19,7 @@ from gpo.data.registry import Benchmark, get_benchmark
 from gpo.llm.accounting import Ledger, wrap_llm
 from gpo.llm.aliases import ModelSpec, resolve_model
 from gpo.llm.base import LLM, GenerationParams, user_message
-from gpo.llm.cache import ResponseCache
+from gpo.llm.cache import ResponseCache, WorkerCache
 from gpo.llm.factory import BackendOptions, build_llm
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
     return BackendOptions(
         n_threads=req.n_threads or os.cpu_count() or 1,
         max_retries=req.max_retries,
+        max_concurrency=req.max_concurrency,
         gpus=config.gpus,
         openai_base_url=req.openai_base_url,
         openai_api_keys=req.secrets.api_keys,
@@ -68,12 +69,26 @@ def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
     )
 
 
+CACHE_FILE = "responses.sqlite"
+CACHE_PARTS = "parts"  # one SQLite file per Ray worker, merged into CACHE_FILE by the driver
+
+
 def open_cache(config: RunConfig) -> ResponseCache | None:
     if config.cache_dir is None:
         return None
-    path = Path(config.cache_dir) / "responses.sqlite"
+    path = Path(config.cache_dir) / CACHE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     return ResponseCache(path)
+
+
+def open_worker_cache(config: RunConfig, name: str) -> WorkerCache | None:
+    """A Ray worker's cache: its own part file, over the shared file read-only."""
+    if config.cache_dir is None:
+        return None
+    root = Path(config.cache_dir)
+    part = ResponseCache(root / CACHE_PARTS / f"{name}.sqlite", journal_mode="DELETE")
+    shared = root / CACHE_FILE
+    return WorkerCache(part, ResponseCache(shared, read_only=True) if shared.is_file() else None)
 
 
 def smoke_test(llm: LLM, role: str) -> None:
@@ -140,13 +155,16 @@ def build_models(
     specs: tuple[ModelSpec, ModelSpec | None],
     ledger: Ledger,
     pool: ModelPool | None = None,
+    cache: ResponseCache | WorkerCache | None | str = "config",
 ) -> Models:
     """Load the scorer (and optimizer); one engine is shared when both roles use the same model.
 
-    A ``pool`` reuses loaded backends and the open cache across runs (an experiment's cells)."""
+    A ``pool`` reuses loaded backends and the open cache across runs (an experiment's cells);
+    ``cache="config"`` opens the cache of ``config.cache_dir``, a Ray worker passes its own."""
     options = backend_options(config, req)
     load = pool.llm if pool is not None else build_llm
-    cache = pool.cache(config) if pool is not None else open_cache(config)
+    if cache == "config":
+        cache = pool.cache(config) if pool is not None else open_cache(config)
     scorer_spec, optimizer_spec = specs
     if "vllm" in (scorer_spec.backend, getattr(optimizer_spec, "backend", None)):
         # the original's --gpus -> CUDA_VISIBLE_DEVICES, set here at the edge (an explicit

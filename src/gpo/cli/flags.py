@@ -66,7 +66,26 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_string("output_dir", "outputs/optimization-results", "Run folders are made here.")
 flags.DEFINE_integer("seed", 0, "Seed of the format-exemplar sampling and of optimizer sampling.")
-flags.DEFINE_string("openai_base_url", None, "Base URL of an OpenAI-compatible server.")
+flags.DEFINE_string(
+    "openai_base_url",
+    None,
+    "Base URL of an OpenAI-compatible server, or a comma-separated list of replicas of one "
+    "model (each request goes to the replica with the fewest requests in flight).",
+)
+flags.DEFINE_integer(
+    "max_concurrency", 8, "HTTP requests in flight per server (per replica of a pool)."
+)
+flags.DEFINE_integer(
+    "workers",
+    1,
+    "Run the tasks of a run in parallel on N Ray workers (1: one process, no Ray).",
+)
+flags.DEFINE_string(
+    "ray_address",
+    None,
+    "Join this Ray cluster (auto or host:port) instead of starting a local one; needs --workers>1.",
+)
+flags.DEFINE_float("gpus_per_worker", 0.0, "GPUs reserved per Ray worker (Ray sets CUDA devices).")
 flags.DEFINE_integer("max_examples", None, "Cap every split at its first N records.")
 flags.DEFINE_string(
     "embedding_model",
@@ -156,6 +175,10 @@ class CliRequest:
     dry_run: bool
     log_level: str
     max_retries: int = 6
+    max_concurrency: int = 8
+    workers: int = 1
+    ray_address: str | None = None
+    gpus_per_worker: float = 0.0
 
 
 def _value(name: str, preset: dict) -> object:
@@ -236,6 +259,8 @@ def strip_credentials(url: str | None) -> str | None:
     """The URL without user:password@ and without a query string (never saved with secrets)."""
     if not url:
         return url
+    if "," in url:  # a replica pool: each URL on its own
+        return ",".join(strip_credentials(u.strip()) or "" for u in url.split(",") if u.strip())
     from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
@@ -316,6 +341,7 @@ def config_from_flags() -> CliRequest:
         choose("baselines", b, ["empty", "cot"])
     if FLAGS.prompts_file and not FLAGS.only_evaluate:
         raise ConfigError("--prompts_file scores fixed prompts: add --only_evaluate")
+    check_scale_out_flags()
     return CliRequest(
         config=config,
         secrets=Secrets(keys),
@@ -327,4 +353,29 @@ def config_from_flags() -> CliRequest:
         dry_run=FLAGS.dry_run,
         log_level=FLAGS.log_level.upper(),
         max_retries=FLAGS.max_retries,
+        max_concurrency=FLAGS.max_concurrency,
+        workers=FLAGS.workers,
+        ray_address=FLAGS.ray_address,
+        gpus_per_worker=FLAGS.gpus_per_worker,
     )
+
+
+def check_scale_out_flags() -> None:
+    """--workers, --ray_address, --gpus_per_worker, --max_concurrency (before any model loads)."""
+    _positive("max_concurrency", FLAGS.max_concurrency)
+    _positive("workers", FLAGS.workers)
+    if FLAGS.gpus_per_worker < 0:
+        raise ConfigError(f"--gpus_per_worker={FLAGS.gpus_per_worker:g} must be >= 0")
+    if FLAGS.workers == 1:
+        for name in ("ray_address", "gpus_per_worker"):
+            if FLAGS[name].present:
+                raise ConfigError(f"--{name} applies to Ray workers: add --workers=2 or more")
+        return
+    if FLAGS.only_evaluate:
+        raise ConfigError("--workers applies to optimization runs; drop it with --only_evaluate")
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise ConfigError(
+            f"--workers={FLAGS.workers} needs Ray: pip install 'gpo[ray]' (or use --workers=1)"
+        )

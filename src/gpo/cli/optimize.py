@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gpo.cli import preflight
@@ -56,6 +57,10 @@ RESUME_FLAGS = (
     "openai_api_key_list",
     "openai_base_url",
     "gpus",
+    "max_concurrency",
+    "workers",
+    "ray_address",
+    "gpus_per_worker",
 )
 
 
@@ -135,18 +140,16 @@ def run_optimize(
     if request.dry_run:
         emit(plan_lines(config, specs, data))
         return None
+    if request.workers > 1:
+        from gpo.cli.distributed import run_on_workers
+
+        return run_on_workers(request, config, specs, data, formats)
     own_pool = pool is None
     pool = pool or ModelPool()
     embedder = pool.embedder(config.opt.embedding_model) if needs_embedder(config.opt) else None
     ledger = Ledger()
     models = build_models(config, request, specs, ledger, pool)
-    if request.resume:
-        folder = RunFolder(Path(request.resume).expanduser())
-        folder.set_status("running", "resumed")
-        log.info("resuming run %s", folder.root)
-    else:
-        folder = RunFolder.create(config, name=folder_name)
-        log.info("run folder: %s", folder.root)
+    folder = open_run_folder(request, config, folder_name)
     scorer = make_scorer(models.scorer, models.scorer_spec, benchmark, config)
 
     def body() -> None:
@@ -155,17 +158,17 @@ def run_optimize(
             components = build_components(
                 config.opt, config.scoring, exemplars, embedder, config.optimizer.max_tokens
             )
+            if task_finished(folder, task):
+                continue
             outcome = run_task(
                 config, folder, task, task_data, scorer, models.optimizer, components, ledger
             )
-            if outcome is not None:
-                emit([result_line(config, task, outcome)])
-                rows = budget_compliance(read_jsonl(folder.steps_path(task)))
-                if rows:
-                    emit([compliance_line(task, rows)])
-        summary = usage_summary(folder, list(data))
-        atomic_write_json(folder.root / "usage_summary.json", summary)
-        log.info("usage: %s", summary["total"])
+            append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
+            emit([result_line(config, task, outcome)])
+            rows = budget_compliance(read_jsonl(folder.steps_path(task)))
+            if rows:
+                emit([compliance_line(task, rows)])
+        write_usage_summary(folder, list(data))
 
     try:
         guarded(folder, body)
@@ -177,6 +180,33 @@ def run_optimize(
     return folder
 
 
+def open_run_folder(
+    request: CliRequest, config: RunConfig, folder_name: str | None = None
+) -> RunFolder:
+    """The resumed run's folder (marked running again) or a new one."""
+    if request.resume:
+        folder = RunFolder(Path(request.resume).expanduser())
+        folder.set_status("running", "resumed")
+        log.info("resuming run %s", folder.root)
+    else:
+        folder = RunFolder.create(config, name=folder_name)
+        log.info("run folder: %s", folder.root)
+    return folder
+
+
+def task_finished(folder: RunFolder, task: str) -> bool:
+    if task in {r["task"] for r in read_jsonl(folder.best_prompts_path)}:
+        log.info("%s: already finished, skipped", task)
+        return True
+    return False
+
+
+def write_usage_summary(folder: RunFolder, tasks: list[str]) -> None:
+    summary = usage_summary(folder, tasks)
+    atomic_write_json(folder.root / "usage_summary.json", summary)
+    log.info("usage: %s", summary["total"])
+
+
 def run_task(
     config: RunConfig,
     folder: RunFolder,
@@ -186,11 +216,10 @@ def run_task(
     optimizer,
     components,
     ledger: Ledger,
-) -> TaskOutcome | None:
-    done = {r["task"] for r in read_jsonl(folder.best_prompts_path)}
-    if task in done:
-        log.info("%s: already finished, skipped", task)
-        return None
+    budget: Callable[[], str | None] | None = None,
+) -> TaskOutcome:
+    """Optimize one task from its checkpoint (or its start); ``budget`` returns a reason to stop
+    (default: this process's ledger against the run's budgets)."""
     o = config.opt
     spe = steps_per_epoch(len(task_data.train), o.opt_batch_size)
     ctx = StepContext(
@@ -245,16 +274,17 @@ def run_task(
         )
 
     def check_budget(st: TaskState) -> None:
-        reason = ledger.check_budget(config.max_tokens_budget, config.max_cost_usd)
+        if budget is not None:
+            reason = budget()
+        else:
+            reason = ledger.check_budget(config.max_tokens_budget, config.max_cost_usd)
         if reason:
             raise BudgetExceeded(
                 f"{reason}; stopped after step {st.completed_steps} of {task}; "
                 f"continue with --resume={folder.root} and a larger budget"
             )
 
-    outcome = optimize_task(ctx, state, spe, ledger, check_budget)
-    append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
-    return outcome
+    return optimize_task(ctx, state, spe, ledger, check_budget)
 
 
 def load_checkpoint(folder: RunFolder, task: str) -> TaskState | None:

@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any
 
 from gpo.llm.base import LLM, Completion, GenerationParams, Prompt
-from gpo.llm.cache import CachedLLM, ResponseCache, model_identity
+from gpo.llm.cache import CachedLLM, ResponseCache, WorkerCache, model_identity
 from gpo.llm.pricing import DEFAULT_PRICES, ModelPrice, cost_usd
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,9 @@ class MeteredLLM:
         self.inner.close()
 
 
-def wrap_llm(inner: LLM, role: str, ledger: Ledger, cache: ResponseCache | None) -> LLM:
+def wrap_llm(
+    inner: LLM, role: str, ledger: Ledger, cache: ResponseCache | WorkerCache | None
+) -> LLM:
     """The LLM the scorer/optimizer uses: CachedLLM(MeteredLLM(inner)).
 
     ``cache=None`` (``--no_cache``) keeps in-batch folding of identical requests.

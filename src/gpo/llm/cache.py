@@ -97,14 +97,25 @@ def cache_key(
 
 class ResponseCache:
     """A thread-safe key -> Completion store in one SQLite file (WAL mode, one connection per
-    thread, busy timeout). Several threads and processes may share the file."""
+    thread, busy timeout). Several threads and processes of one machine may share the file.
 
-    def __init__(self, path: Path) -> None:
+    ``read_only=True`` opens an existing file as immutable (no locks, no writes): the way Ray
+    workers read the shared cache, which only the driver writes, and only while no worker runs.
+    ``journal_mode="DELETE"`` (a worker's own part file) avoids WAL's shared-memory file, which
+    does not work on a network filesystem.
+    """
+
+    def __init__(self, path: Path, read_only: bool = False, journal_mode: str = "WAL") -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        self.journal_mode = journal_mode
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         try:
+            if read_only:
+                self._conn().execute("SELECT COUNT(*) FROM responses").fetchone()
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._conn()
             with conn:
@@ -117,12 +128,18 @@ class ResponseCache:
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None and self.read_only:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        elif conn is None:
             conn = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_MS / 1000, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA journal_mode={self.journal_mode}")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
             with self._lock:
@@ -168,6 +185,23 @@ class ResponseCache:
                 rows,
             )
 
+    def merge_from(self, part: Path) -> int:
+        """Copy every entry of another cache file into this one (existing keys keep their
+        value); returns how many entries were new."""
+        conn = self._conn()
+        before = len(self)
+        conn.execute("ATTACH DATABASE ? AS part", (str(part),))
+        try:
+            with conn:
+                conn.execute(
+                    "INSERT OR IGNORE INTO responses SELECT key, text, prompt_tokens, "
+                    "completion_tokens, backend, model, created FROM part.responses"
+                )
+        finally:
+            conn.execute("DETACH DATABASE part")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # immutable readers see the main file
+        return len(self) - before
+
     def put(self, key: str, completion: Completion, identity: ModelIdentity | None = None) -> None:
         self.put_many([(key, completion)], identity)
 
@@ -189,6 +223,59 @@ class ResponseCache:
         self.close()
 
 
+class WorkerCache:
+    """A Ray worker's view of the response cache: reads its own part file, then the shared
+    file (read-only, immutable); writes only its own part file.
+
+    Each part file has exactly one writer (its worker) and the shared file has one writer (the
+    driver, which merges the parts into it before workers start and after they stop), so no
+    SQLite file is ever written by two machines over a network filesystem.
+    """
+
+    def __init__(self, part: ResponseCache, shared: ResponseCache | None) -> None:
+        self.part = part
+        self.shared = shared
+        self.path = part.path
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
+        found = self.part.get_many(keys)
+        missing = [k for k in keys if k not in found]
+        if self.shared is not None and missing:
+            found.update(self.shared.get_many(missing))
+        return found
+
+    def put_many(
+        self, items: Sequence[tuple[str, Completion]], identity: ModelIdentity | None = None
+    ) -> None:
+        self.part.put_many(items, identity)
+
+    def close(self) -> None:
+        self.part.close()
+        if self.shared is not None:
+            self.shared.close()
+
+
+def merge_cache_parts(shared: Path, parts_dir: Path) -> int:
+    """Merge every worker part file of ``parts_dir`` into the shared cache file and delete the
+    parts (the driver does this before its workers start and after they stop). Returns the
+    number of new entries."""
+    parts = sorted(parts_dir.glob("*.sqlite")) if parts_dir.is_dir() else []
+    if not parts:
+        return 0
+    added = 0
+    with ResponseCache(shared) as cache:
+        for part in parts:
+            try:
+                added += cache.merge_from(part)
+            except sqlite3.Error as exc:
+                log.warning("cache part %s not merged (%s); left in place", part, exc)
+                continue
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(f"{part}{suffix}").unlink(missing_ok=True)
+    log.info("merged %d cache part(s) into %s: %d new entries", len(parts), shared, added)
+    return added
+
+
 class CacheCounters(Protocol):
     """Where CachedLLM reports requests that cost no model call (see gpo.llm.accounting)."""
 
@@ -206,7 +293,7 @@ class CachedLLM:
     def __init__(
         self,
         inner: LLM,
-        cache: ResponseCache | None,
+        cache: ResponseCache | WorkerCache | None,
         counters: CacheCounters | None = None,
         identity: ModelIdentity | None = None,
     ) -> None:

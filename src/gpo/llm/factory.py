@@ -32,7 +32,7 @@ class BackendOptions:
     gpus: tuple[str, ...] = ("0",)  # vLLM devices; len() is the tensor-parallel size
     openai_base_url: str | None = None  # None means OpenAI itself
     openai_api_keys: tuple[str, ...] = field(default=(), repr=False)
-    max_concurrency: int = 8  # concurrent HTTP requests
+    max_concurrency: int = 8  # concurrent HTTP requests (per replica of a replica pool)
     request_timeout: float = 120.0  # seconds per HTTP request
     max_retries: int = 6  # retries of one HTTP request on rate limits / 5xx / network errors
     seed: int = 0  # model-level seed (llama.cpp, vLLM); per-request seeds come from params
@@ -60,6 +60,8 @@ def build_llm(spec: ModelSpec, options: BackendOptions) -> LLM:
 
         return LlamaCppBackend(spec, options)
     if spec.backend == "openai":
+        if options.openai_base_url and "," in options.openai_base_url:
+            return build_replica_pool(spec, options)
         from gpo.llm.openai_backend import OpenAIBackend
 
         return OpenAIBackend(spec, options)
@@ -76,3 +78,27 @@ def build_llm(spec: ModelSpec, options: BackendOptions) -> LLM:
     raise ConfigError(
         f"unknown backend {spec.backend!r}{hint}; choose one of {', '.join(BACKENDS)}"
     )
+
+
+def build_replica_pool(spec: ModelSpec, options: BackendOptions) -> LLM:
+    """A comma-separated ``--openai_base_url``: one OpenAIBackend per replica behind a pool.
+
+    Each replica retries a failed request once (``REPLICA_RETRIES``); the pool's own retry is
+    another replica, up to ``max_retries + 1`` attempts per request.
+    """
+    import dataclasses
+
+    from gpo.llm.openai_backend import OpenAIBackend
+    from gpo.llm.replica_pool import REPLICA_RETRIES, ReplicaPool, split_base_urls
+
+    urls = split_base_urls(options.openai_base_url)
+    if len(set(urls)) != len(urls):
+        raise ConfigError("--openai_base_url lists a replica twice; give each server once")
+    retries = min(options.max_retries, REPLICA_RETRIES)
+    replicas = [
+        OpenAIBackend(spec, dataclasses.replace(options, openai_base_url=u, max_retries=retries))
+        for u in urls
+    ]
+    pool = ReplicaPool(replicas, options.max_concurrency, attempts=options.max_retries + 1)
+    pool.check_same_model()
+    return pool

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
-from gpo.errors import BackendError
+from gpo.errors import BackendError, ReplicaUnavailable
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, sample_indices_for
 from gpo.llm.factory import BackendOptions
@@ -163,10 +163,10 @@ class _RetryPolicy:
         detail = _one_line(str(getattr(exc, "message", "") or exc), self.secrets)
         return BackendError(f"invalid request ({status}) to {self.where}: {detail}")
 
-    def exhausted(self, failure: _Retry) -> BackendError:
+    def exhausted(self, failure: _Retry) -> ReplicaUnavailable:
         attempts = self.max_retries + 1
         if failure.reason in ("connection error", "timeout"):
-            return BackendError(
+            return ReplicaUnavailable(
                 f"cannot reach {self.where}: is the server running? "
                 f"({failure.reason} after {attempts} attempts)"
             )
@@ -176,7 +176,9 @@ class _RetryPolicy:
             hint = "retry later, or add keys with --openai_api_key_list"
         else:
             hint = "check the server's log, or retry later"
-        return BackendError(f"{failure.reason} at {self.where} after {attempts} attempts: {hint}")
+        return ReplicaUnavailable(
+            f"{failure.reason} at {self.where} after {attempts} attempts: {hint}"
+        )
 
     def delay(self, attempt: int, failure: _Retry) -> float:
         """Exponential backoff with jitter, never shorter than the server's Retry-After."""
@@ -268,6 +270,15 @@ class OpenAIBackend:
         finally:
             bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def generate_one(self, prompt: Prompt, params: GenerationParams, index: int) -> Completion:
+        """One request (sample ``index`` of its prompt), with this backend's retries; a replica
+        pool calls this per request."""
+        return self._generate_one(prompt, params, index)
+
+    def served_model_ids(self) -> list[str]:
+        """The model ids the server lists at ``/models`` (sorted)."""
+        return sorted(m.id for m in self._call(lambda c: list(c.models.list())))
 
     def _generate_one(self, prompt: Prompt, params: GenerationParams, index: int) -> Completion:
         common = {

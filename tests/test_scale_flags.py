@@ -1,0 +1,63 @@
+"""Scale-out flags: bad values fail in one line before any model loads; credentials are
+stripped from every replica URL saved in the run configuration; worker cache parts merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpo.cli.flags import strip_credentials
+from gpo.llm.base import Completion
+from gpo.llm.cache import ResponseCache, WorkerCache, merge_cache_parts
+from test_cli_errors import assert_one_line_error, run_main
+
+BASE = ["--dataset=bbh", "--task_name=navigate", "--scorer_llm_name=smollm2-135m"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragments"),
+    [
+        (["--workers=0"], ["--workers=0", ">= 1"]),
+        (["--max_concurrency=0"], ["--max_concurrency", ">= 1"]),
+        (["--ray_address=auto"], ["--ray_address", "--workers=2"]),
+        (["--gpus_per_worker=1"], ["--gpus_per_worker", "--workers=2"]),
+        (["--workers=2", "--gpus_per_worker=-1"], ["--gpus_per_worker", ">= 0"]),
+        (["--workers=2", "--only_evaluate"], ["--workers", "--only_evaluate"]),
+    ],
+)
+def test_bad_scale_out_flags_fail_in_one_line(flags, fragments, tmp_path: Path) -> None:
+    proc, out = run_main([*BASE, *flags], tmp_path)
+    assert_one_line_error(proc, out, *fragments)
+
+
+def test_every_replica_url_loses_its_credentials() -> None:
+    urls = "http://u:secret@a:8000/v1?key=secret, http://b:8001/v1"
+    assert strip_credentials(urls) == "http://a:8000/v1,http://b:8001/v1"
+
+
+def _put(cache: ResponseCache | WorkerCache, key: str, text: str) -> None:
+    cache.put_many([(key, Completion(text, 1, 1))])
+
+
+def test_worker_parts_are_read_over_the_shared_cache_and_merged_by_the_driver(
+    tmp_path: Path,
+) -> None:
+    shared_path, parts = tmp_path / "responses.sqlite", tmp_path / "parts"
+    with ResponseCache(shared_path) as shared:
+        _put(shared, "old", "from an earlier run")
+    worker = WorkerCache(
+        ResponseCache(parts / "w1.sqlite", journal_mode="DELETE"),
+        ResponseCache(shared_path, read_only=True),
+    )
+    _put(worker, "new", "written by worker 1")
+    found = worker.get_many(["old", "new", "missing"])
+    assert {k: c.text for k, c in found.items()} == {
+        "old": "from an earlier run",
+        "new": "written by worker 1",
+    }
+    worker.close()
+    assert merge_cache_parts(shared_path, parts) == 1
+    assert not list(parts.glob("*"))  # merged parts are removed
+    with ResponseCache(shared_path) as shared:
+        assert len(shared) == 2 and shared.get("new").text == "written by worker 1"
