@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -66,7 +67,9 @@ VOLATILE = ("usage", "seconds")
 pytestmark = [pytest.mark.real, pytest.mark.timeout(1200)]
 
 
-def _env(home: Path) -> dict[str, str]:
+def _env(root: Path) -> dict[str, str]:
+    home = root / "home"  # nothing may land in the real home directory
+    home.mkdir(exist_ok=True)
     return {
         **os.environ,
         "HOME": str(home),
@@ -145,6 +148,9 @@ def cluster(root: Path) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HOME", str(home))
         patch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        patch.setenv("RAY_TMPDIR", temp_dir)  # Ray's address file too, not /tmp/ray
+        os.makedirs(os.path.join(temp_dir, "ray"))
+        patch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(16))  # not in ~/.ray/auth_token
         started = time.monotonic()
         c = Cluster(
             initialize_head=True,
@@ -176,6 +182,7 @@ def test_two_workers_on_two_nodes_give_the_single_process_results(
     parts = root / "ray" / "cache" / "parts"
     assert not list(parts.glob("*.sqlite"))  # merged into the shared cache by the driver
     assert (root / "ray" / "cache" / "responses.sqlite").stat().st_size > 0
+    assert not list((root / "home").iterdir())  # no ~/.ray, no ~/.cache
 
 
 def _wait_for_a_task_in_progress(proc: subprocess.Popen, out: Path) -> tuple[Path, str]:

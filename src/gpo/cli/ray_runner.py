@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -315,6 +316,18 @@ def worker_env(options: RayOptions) -> dict[str, str]:
     return {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0", **options.env}
 
 
+def _token_in_memory() -> None:
+    """Ray's token authentication stays on for the local instance, but its token lives in this
+    process's environment (inherited by Ray's processes) instead of ``~/.ray/auth_token``:
+    a run writes nothing to the home directory. A token the user set up is left alone."""
+    configured = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE")
+    if any(name in os.environ for name in configured):
+        return
+    if (Path.home() / ".ray" / "auth_token").exists():
+        return
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(16)  # the edge; never logged
+
+
 @contextlib.contextmanager
 def ray_session(options: RayOptions) -> Iterator[Any]:
     """Start (or join) Ray for the run; stop what was started, remove its temporary folder."""
@@ -333,6 +346,7 @@ def ray_session(options: RayOptions) -> Iterator[Any]:
         "logging_level": logging.WARNING,
     }
     if options.address is None:
+        _token_in_memory()
         # a short path: Ray's unix sockets live under it (108-byte limit)
         temp_dir = tempfile.mkdtemp(prefix="gpo-ray-", dir="/tmp")
         cpus = max(os.cpu_count() or 1, int(options.workers * options.cpus_per_worker + 0.999))
