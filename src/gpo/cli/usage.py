@@ -110,6 +110,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "Runs: cache, resume, budgets",
         ("cache_dir", "no_cache", "resume", "max_tokens_budget", "max_cost_usd", "dry_run"),
     ),
+    (
+        "Scale-out: Ray workers and server replicas",
+        ("workers", "ray_address", "gpus_per_worker", "max_concurrency"),
+    ),
     ("Outputs", ("output_dir", "log_level")),
 )
 
