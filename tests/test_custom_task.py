@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO
 from gpo.cli.custom_task import check_custom_task, write_task_skeleton
-from gpo.cli.optimize import run_task
+from gpo.cli.optimize import best_record, run_task
 from gpo.cli.presets import PRESETS, preset_values
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
 from gpo.data.base import AnswerKind, Example, TaskSpec
@@ -32,7 +32,7 @@ from gpo.llm.base import GenerationParams, Prompt
 from gpo.llm.embedder import FakeEmbedder
 from gpo.llm.fake import FakeLLM
 from gpo.optimization.components import build_components
-from gpo.results.io import read_json, read_jsonl
+from gpo.results.io import append_jsonl, read_json, read_jsonl
 from gpo.results.run_folder import RunFolder
 
 EXAMPLES = REPO / "examples"
@@ -602,7 +602,9 @@ def run_custom(config: RunConfig, folder: RunFolder, optimizer: FakeLLM):
         config.opt, config.scoring, tuple(data.format[i] for i in formats), FakeEmbedder()
     )
     wrapped = wrap_llm(optimizer, "optimizer", ledger, None)
-    return run_task(config, folder, TASK, data, scorer, wrapped, components, ledger)
+    outcome = run_task(config, folder, TASK, data, scorer, wrapped, components, ledger)
+    append_jsonl(folder.best_prompts_path, best_record(config, TASK, outcome))  # the driver's
+    return outcome
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
