@@ -83,6 +83,8 @@ class RunConfig:
     max_tokens_budget: int | None = None
     max_cost_usd: float | None = None
     openai_base_url: str | None = None  # saved for --resume, credentials stripped
+    eval_racing: str = "off"  # off (full evaluation, the original), exact or statistical
+    racing_confidence: float = 0.95  # statistical racing's confidence of each drop
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -21,6 +21,7 @@ from gpo.llm.aliases import ModelSpec, resolve_model
 from gpo.llm.base import LLM, GenerationParams, user_message
 from gpo.llm.cache import ResponseCache, WorkerCache
 from gpo.llm.factory import BackendOptions, build_llm
+from gpo.llm.threads import default_threads
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def resolve_specs(config: RunConfig, req: CliRequest, need_optimizer: bool):
 
 def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
     return BackendOptions(
-        n_threads=req.n_threads or os.cpu_count() or 1,
+        n_threads=req.n_threads or default_threads(),
         max_retries=req.max_retries,
         max_concurrency=req.max_concurrency,
         gpus=config.gpus,

@@ -15,6 +15,7 @@ from gpo.cli.choices import choose
 from gpo.cli.presets import PRESETS, preset_values
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
 from gpo.errors import ConfigError
+from gpo.evaluation.racing import RACING_MODES, RacingSettings
 from gpo.optimization.guards import parse_guard_names
 
 FLAGS = flags.FLAGS
@@ -120,7 +121,12 @@ flags.DEFINE_bool("dry_run", False, "Print planned calls and tokens; load no mod
 flags.DEFINE_integer("max_tokens_budget", None, "Stop (resumably) after this many tokens.")
 flags.DEFINE_float("max_cost_usd", None, "Stop (resumably) past this API cost.")
 flags.DEFINE_bool("scores_as_percent", False, "Show scores x100 in meta-prompts (fix 10.4).")
-flags.DEFINE_integer("n_threads", None, "CPU threads for llama.cpp (default: all cores).")
+flags.DEFINE_integer(
+    "n_threads",
+    None,
+    "CPU threads for llama.cpp and torch (default: half the cores, which stays fast when other "
+    "processes keep the cores busy; all cores is a little faster only on idle cores).",
+)
 flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.")
 flags.DEFINE_integer(
     "max_retries",
@@ -147,6 +153,16 @@ flags.DEFINE_list(
     "this project's extension; empty as in the paper).",
 )
 flags.DEFINE_integer("max_prompt_words", 200, "Word limit of the length guard.")
+flags.DEFINE_string(
+    "eval_racing",
+    "off",
+    "off (score every candidate on all of eval, the original), exact (stop scoring a candidate "
+    "once it cannot become the next prompt: same choices, fewer generations) or statistical "
+    "(also stop when a confidence bound says it is behind; may choose differently).",
+)
+flags.DEFINE_float(
+    "racing_confidence", 0.95, "--eval_racing=statistical: confidence of each drop, in (0, 1)."
+)
 
 DATASETS = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc", "custom")
 BACKENDS = ("auto", "llamacpp", "openai", "vllm", "hf")
@@ -335,7 +351,10 @@ def config_from_flags() -> CliRequest:
         max_tokens_budget=FLAGS.max_tokens_budget,
         max_cost_usd=FLAGS.max_cost_usd,
         openai_base_url=strip_credentials(FLAGS.openai_base_url),
+        eval_racing=choose("eval_racing", FLAGS.eval_racing.lower(), RACING_MODES),
+        racing_confidence=FLAGS.racing_confidence,
     )
+    RacingSettings(config.eval_racing, config.racing_confidence)  # ConfigError before any model
     baselines = tuple(b.lower() for b in FLAGS.baselines)
     for b in baselines:
         choose("baselines", b, ["empty", "cot"])

@@ -29,6 +29,7 @@ from gpo.data.registry import get_benchmark
 from gpo.data.sampling import FormatSampler
 from gpo.errors import BudgetExceeded, ConfigError
 from gpo.evaluation.prompts import validate_scoring_settings
+from gpo.evaluation.racing import RacingSettings
 from gpo.llm.accounting import Ledger
 from gpo.llm.aliases import chat_few_shot_layout
 from gpo.optimization.components import build_components, needs_embedder, validate_components
@@ -241,6 +242,7 @@ def run_task(
             o.enforce_step_size,
             o.max_resamples,
         ),
+        racing=RacingSettings(config.eval_racing, config.racing_confidence),
     )
     state = load_checkpoint(folder, task)
     if state is None:

@@ -24,6 +24,7 @@ from gpo.evaluation.prompts import (
     second_round_conversation,
     validate_scoring_settings,
 )
+from gpo.evaluation.racing import ChoiceRule, RaceOutcome, RacingSettings, race
 from gpo.evaluation.report import ScoredExample, ScoreReport
 from gpo.llm.base import LLM, GenerationParams, Prompt, user_message
 
@@ -136,6 +137,30 @@ class Scorer:
             ScoreReport(ins, split, tuple(rows[k * n : (k + 1) * n]))
             for k, ins in enumerate(instructions)
         ]
+
+    def race(
+        self,
+        instructions: Sequence[str],
+        task: TaskData,
+        split: str,
+        rule: ChoiceRule,
+        settings: RacingSettings,
+    ) -> RaceOutcome:
+        """Score instructions on ``split`` in rounds, dropping those ``rule`` cannot choose
+        (``gpo.evaluation.racing``); with racing off, one full ``score_many``."""
+        return race(
+            lambda ins, positions: self.score_many(ins, task, split, positions),
+            instructions,
+            split,
+            len(task.split(split)),
+            rule,
+            settings,
+            self.generations_per_example(task),
+        )
+
+    def generations_per_example(self, task: TaskData) -> int:
+        """Scorer generations per (instruction, example): 2 with the second round, else 1."""
+        return 2 if self._second_round(task) else 1
 
     def _second_round(self, task: TaskData) -> bool:
         s = self.settings

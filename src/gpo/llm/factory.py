@@ -8,7 +8,6 @@ llama_cpp, openai, vllm or torch.
 from __future__ import annotations
 
 import difflib
-import os
 from dataclasses import dataclass, field
 
 from gpo.errors import ConfigError
@@ -16,8 +15,10 @@ from gpo.llm.aliases import BACKENDS, ModelSpec
 from gpo.llm.base import LLM
 
 
-def _all_cores() -> int:
-    return os.cpu_count() or 1
+def _default_threads() -> int:
+    from gpo.llm.threads import default_threads
+
+    return default_threads()
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,9 @@ class BackendOptions:
     ``openai_api_keys`` is excluded from the repr so it never reaches logs or error messages.
     """
 
-    n_threads: int = field(default_factory=_all_cores)  # llama.cpp threads (all cores)
+    # llama.cpp / torch threads: half the cores by default (gpo.llm.threads, measured)
+    n_threads: int = field(default_factory=_default_threads)
+    n_threads_batch: int | None = None  # llama.cpp prompt-processing threads (None: n_threads)
     n_ctx: int = 4096  # llama.cpp context length (Llama-2's 4096)
     gpus: tuple[str, ...] = ("0",)  # vLLM devices; len() is the tensor-parallel size
     openai_base_url: str | None = None  # None means OpenAI itself
@@ -42,6 +45,7 @@ class BackendOptions:
     def __post_init__(self) -> None:
         checks = (
             (self.n_threads >= 1, "n_threads must be >= 1"),
+            (self.n_threads_batch is None or self.n_threads_batch >= 1, "n_threads_batch >= 1"),
             (self.n_ctx >= 16, "n_ctx must be >= 16"),
             (self.max_concurrency >= 1, "max_concurrency must be >= 1"),
             (self.request_timeout > 0, "request_timeout must be > 0"),

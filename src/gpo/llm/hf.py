@@ -23,6 +23,7 @@ from gpo.llm.base import (
     Prompt,
     sample_indices_for,
 )
+from gpo.llm.threads import log_threads
 
 logger = logging.getLogger(__name__)
 
@@ -227,8 +228,10 @@ def _load(spec: Any, options: Any) -> tuple[Any, Any, Any]:
     if gpus and not use_cuda:
         logger.info("CUDA is not available (gpus %s ignored); running on CPU", gpus)
     threads = getattr(options, "n_threads", None)
-    if threads:
-        torch.set_num_threads(int(threads))  # process-wide in torch; set only when asked
+    if threads and not use_cuda:
+        # process-wide in torch; like llama.cpp, all cores collapses beside busy neighbours
+        torch.set_num_threads(int(threads))
+        log_threads("torch", int(threads))
     dtype = _torch_dtype(torch, getattr(options, "dtype", "auto") or "auto", use_cuda)
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=True)

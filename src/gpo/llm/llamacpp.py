@@ -22,6 +22,7 @@ from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, sample_indices_for
 from gpo.llm.factory import BackendOptions
+from gpo.llm.threads import log_threads
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ class _SharedModel:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_model(model_path: str, n_ctx: int, n_threads: int, seed: int) -> _SharedModel:
+def _load_model(
+    model_path: str, n_ctx: int, n_threads: int, n_threads_batch: int, seed: int
+) -> _SharedModel:
     """Load a GGUF once per process and settings (cached: scorer and optimizer share it)."""
     try:
         from llama_cpp import Llama
@@ -45,13 +48,14 @@ def _load_model(model_path: str, n_ctx: int, n_threads: int, seed: int) -> _Shar
         raise BackendError(
             "the llamacpp backend needs llama-cpp-python: pip install 'llama-cpp-python[server]'"
         ) from exc
-    log.info("loading %s with llama.cpp (n_ctx=%d, n_threads=%d)", model_path, n_ctx, n_threads)
+    log.info("loading %s with llama.cpp (n_ctx=%d)", model_path, n_ctx)
+    log_threads("llama.cpp", n_threads, n_threads_batch)
     try:
         llama = Llama(
             model_path=model_path,
             n_ctx=n_ctx,
             n_threads=n_threads,
-            n_threads_batch=n_threads,
+            n_threads_batch=n_threads_batch,
             seed=seed,
             verbose=False,
         )
@@ -88,7 +92,13 @@ class LlamaCppBackend:
             raise BackendError(f"GGUF file not found: {spec.model}; check the model path")
         self.name = spec.alias
         self.spec = spec
-        self._model = _load_model(str(spec.model), options.n_ctx, options.n_threads, options.seed)
+        self._model = _load_model(
+            str(spec.model),
+            options.n_ctx,
+            options.n_threads,
+            options.n_threads_batch or options.n_threads,
+            options.seed,
+        )
         if spec.is_chat is None:
             metadata = getattr(self._model.llama, "metadata", None) or {}
             self.is_chat = "tokenizer.chat_template" in metadata

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gpo.llm.base import LLM, GenerationParams, Prompt, user_message
@@ -167,6 +168,45 @@ def choose_next(ranking: Mapping[str, float], chosen_before: Collection[str]) ->
     ordered = sorted(ranking.items(), key=lambda kv: kv[1], reverse=True)
     chosen = next((p for p, _ in ordered if p not in chosen_before), ordered[0][0])
     return chosen if chosen else ordered[0][0]
+
+
+def could_be_chosen(
+    ranking: Mapping[str, float], chosen_before: Collection[str], prompt: str
+) -> bool:
+    """A necessary condition for ``choose_next(ranking, chosen_before) == prompt`` that is
+    monotone (raising ``prompt``'s score and lowering the others' keeps it true), which racing
+    on the eval split relies on: ``prompt`` is the first prompt not chosen before (and not
+    empty), or it tops the ranking when the fallback to the top can apply (every prompt chosen
+    before, or an empty prompt not chosen before is present). The empty prompt always counts:
+    its score decides whether the fallback applies, so racing must score it completely."""
+    if prompt == "":
+        return True
+    ordered = sorted(ranking.items(), key=lambda kv: kv[1], reverse=True)
+    fallback = all(p in chosen_before for p in ranking) or (
+        "" in ranking and "" not in chosen_before
+    )
+    if fallback and ordered and ordered[0][0] == prompt:
+        return True
+    first = next((p for p, _ in ordered if p not in chosen_before), None)
+    return first == prompt
+
+
+@dataclass(frozen=True)
+class NextPromptRule:
+    """The step's choice of the next prompt as racing sees it: the current prompt (with its 0.0
+    placeholder), the reused candidates' scores and the prompts chosen at earlier steps; the
+    raced candidates' scores are inserted after them, in candidate order."""
+
+    current: str
+    reused: Mapping[str, float]
+    chosen_before: frozenset[str]
+
+    def winner(self, scores: Mapping[str, float]) -> str:
+        return choose_next(build_ranking(self.current, self.reused, scores), self.chosen_before)
+
+    def could_win(self, prompt: str, scores: Mapping[str, float]) -> bool:
+        ranking = build_ranking(self.current, self.reused, scores)
+        return could_be_chosen(ranking, self.chosen_before, prompt)
 
 
 def best_of_trajectory(trajectory: Sequence[ScoredT]) -> ScoredT:

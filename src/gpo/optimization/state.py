@@ -32,6 +32,9 @@ class TaskState:
     momentum_gradient: str | None = None  # real-time feedback momentum
     momentum_para: ScoredPrompt | None = None  # real-time para momentum
     completed_steps: int = 0
+    # Racing (--eval_racing): per-example eval scores of candidates dropped before the end of
+    # the split. Completed (and moved to ``scores``) before such a prompt is ever reused.
+    partial: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def current(self) -> TrajectoryEntry:
@@ -63,6 +66,7 @@ class TaskState:
             if self.momentum_para is None
             else [self.momentum_para.prompt, self.momentum_para.score],
             "completed_steps": self.completed_steps,
+            "partial": self.partial,
         }
 
     @staticmethod
@@ -83,6 +87,7 @@ class TaskState:
             momentum_gradient=d["momentum_gradient"],
             momentum_para=None if para is None else ScoredPrompt(para[0], para[1]),
             completed_steps=d["completed_steps"],
+            partial={k: list(v) for k, v in d.get("partial", {}).items()},
         )
 
 

@@ -9,11 +9,13 @@ Every stage reads and writes the explicit ``TaskState``; the returned ``StepReco
 
 from __future__ import annotations
 
+import logging
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from gpo.data.base import TaskData
+from gpo.evaluation.racing import RaceOutcome, RacingSettings, complete_score
 from gpo.evaluation.report import ScoreReport
 from gpo.evaluation.scorer import Scorer
 from gpo.llm.base import LLM
@@ -22,6 +24,7 @@ from gpo.optimization.distance import word_edit_distance
 from gpo.optimization.gradient import wrong_examples
 from gpo.optimization.momentum import KListFeedbackMomentum, KListParaMomentum
 from gpo.optimization.proposal import (
+    NextPromptRule,
     build_ranking,
     choose_next,
     dedup_candidates,
@@ -32,6 +35,8 @@ from gpo.optimization.screening import Screening, ScreeningPolicy, screen
 from gpo.optimization.selection import PENDING_IMPROVEMENT, GradientEntry, TrajectoryEntry
 from gpo.optimization.state import TaskState, batch_indices
 from gpo.results.run_folder import RunFolder
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class StepContext:
     score_train: bool
     test_every_step: bool
     screening: ScreeningPolicy = field(default_factory=ScreeningPolicy)  # off: the paper's
+    racing: RacingSettings = RacingSettings()
 
 
 def step_seed(seed: int, task: str, t: int) -> int:
@@ -121,14 +127,65 @@ def _para_momentum(ctx: StepContext, state: TaskState, e: int, j: int):
     return None, rt.momentum
 
 
-def _evaluate(ctx: StepContext, state: TaskState, new: list[str], e: int, j: int):
-    reports = ctx.scorer.score_many(new, ctx.data, "eval") if new else []
+def _complete_partials(ctx: StepContext, state: TaskState, candidates: list[str], e: int, j: int):
+    """Complete the eval score of every candidate racing dropped at an earlier step, before the
+    dedup reuses it (full evaluation would have its complete score). Returns generations spent."""
+    spent = 0
+    for c in dict.fromkeys(candidates):
+        prefix = state.partial.pop(c, None)
+        if prefix is None:
+            continue
+        rest = list(range(len(prefix), len(ctx.data.eval)))
+        report = ctx.scorer.score(c, ctx.data, "eval", rest)
+        ctx.folder.save_report(state.task, report, e, j)
+        state.scores[c] = complete_score(prefix, report.rows)
+        spent += len(rest) * ctx.scorer.generations_per_example(ctx.data)
+        log.info(
+            "racing: completed a partial eval score (%d more examples): %.4f for %r",
+            len(rest),
+            state.scores[c],
+            c[:60],
+        )
+    return spent
+
+
+def _evaluate(
+    ctx: StepContext, state: TaskState, new: list[str], reused: dict[str, float], e: int, j: int
+) -> tuple[dict[str, float], RaceOutcome | None]:
+    """Score the new candidates on eval (racing them when asked); the scores the choice uses."""
+    race = None
+    if not new:
+        reports: list[ScoreReport] = []
+    elif ctx.racing.enabled:
+        rule = NextPromptRule(state.current.prompt, reused, frozenset(state.chosen))
+        race = ctx.scorer.race(new, ctx.data, "eval", rule, ctx.racing)
+        reports = list(race.reports)
+    else:
+        reports = ctx.scorer.score_many(new, ctx.data, "eval")
     for k, report in enumerate(reports):
         ctx.folder.save_report(state.task, report, e, j)
-        state.scores[report.instruction] = report.score
-        state.results["eval_log"][f"{e}_{j}_{k}"] = [report.instruction, report.score, e, j]
+        key = f"{e}_{j}_{k}"
+        state.results["eval_log"][key] = [report.instruction, report.score, e, j]
+        if race is not None and race.is_partial(report.instruction):
+            # logged as partial: the mean over the scored examples only
+            state.partial[report.instruction] = [r.accuracy for r in report.rows]
+            partial_log = state.results.setdefault("eval_partial_log", {})
+            partial_log[key] = [report.instruction, len(report.rows), race.total, e, j]
+        else:
+            state.scores[report.instruction] = report.score
     state.results["meta_generate_instructions"].append([new, e, j])
-    return {r.instruction: r.score for r in reports}
+    if race is not None:
+        return race.ranking_scores(), race
+    return {r.instruction: r.score for r in reports}, None
+
+
+def _racing_record(ctx: StepContext, race: RaceOutcome | None, spent: int) -> dict[str, Any]:
+    return {
+        "mode": ctx.racing.mode,
+        "generations_saved": (0 if race is None else race.generations_saved) - spent,
+        "generations_completing_partials": spent,
+        "dropped": [] if race is None else [d.to_dict() for d in race.drops],
+    }
 
 
 def _candidate_records(
@@ -142,7 +199,8 @@ def _candidate_records(
         out.append(
             {
                 "prompt": p,
-                "eval_score": state.scores.get(p) if c.kept else None,
+                "eval_score": state.scores.get(p, _partial_mean(state, p)) if c.kept else None,
+                "eval_partial": p in state.partial,
                 "status": status if c.kept else "rejected",
                 "edit_distance": c.edit_distance,
                 "within_budget": c.within_budget,
@@ -184,9 +242,10 @@ def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict
         step_size,
         ctx.screening,
     )
+    spent = _complete_partials(ctx, state, screening.accepted, e, j) if state.partial else 0
     new, reused = dedup_candidates(screening.accepted, state.seen_hashes, state.scores)
     state.seen_hashes |= hashes_of(new)
-    new_scores = _evaluate(ctx, state, new, e, j)
+    new_scores, race = _evaluate(ctx, state, new, reused, e, j)
     ranking = build_ranking(current.prompt, reused, new_scores)
     chosen = choose_next(ranking, set(state.chosen))
     chosen_score = ranking[chosen]  # the 0.0 placeholder if U is re-chosen (quirk 10.5, kept)
@@ -223,4 +282,11 @@ def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict
             "edit_distance": word_edit_distance(current.prompt, chosen),
             "test_score": test_score,
         },
+        "racing": _racing_record(ctx, race, spent),
     }
+
+
+def _partial_mean(state: TaskState, prompt: str) -> float | None:
+    """A dropped candidate's mean over the examples it was scored on (None if never scored)."""
+    values = state.partial.get(prompt)
+    return sum(values) / len(values) if values else None
