@@ -313,3 +313,28 @@ def test_command_line_help_and_one_line_errors(tmp_path):
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("error: --presets='xyz' is not valid")
+
+
+def test_grid_on_a_custom_task_folder(tmp_path, flags_parsed, repo_root):
+    """Custom tasks live under --data_dir, not the benchmark root: the grid resolves, runs and
+    tabulates them like a benchmark."""
+    args = [a for a in grid_args(tmp_path, repo_root / "examples", "--baselines=empty")]
+    args = [
+        a.replace("--dataset=bbh", "--dataset=custom").replace(
+            "--task_name=navigate", "--task_name=review_sentiment"
+        )
+        for a in args
+    ]
+    argv = flags_parsed(args)
+    folder, results = experiment.execute(argv, pool=FakePool())
+    assert [r.cell_id for r in results] == [
+        "baseline-empty-custom-review_sentiment",
+        "gpo-custom-review_sentiment-seed0",
+        "ape-custom-review_sentiment-seed0",
+        "gpo-custom-review_sentiment-seed1",
+        "ape-custom-review_sentiment-seed1",
+    ]
+    assert all(r.state == "finished" for r in results)
+    assert "| method | CUSTOM | Average |" in (folder.root / "table.md").read_text()
+    hashes = read_json(folder.root / "provenance.json")["data_files_sha256"]
+    assert any("review_sentiment" in name for name in hashes)

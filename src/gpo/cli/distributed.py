@@ -106,7 +106,10 @@ class LoadWorker:
 
             embedder = build_embedder(config.opt.embedding_model)
         scorer = make_scorer(
-            models.scorer, models.scorer_spec, get_benchmark(config.dataset), config
+            models.scorer,
+            models.scorer_spec,
+            get_benchmark(config.dataset, config.data_dir),
+            config,
         )
         return LoadedWorker(config, RunFolder(Path(self.folder)), models, scorer, embedder, ledger)
 

@@ -117,15 +117,18 @@ def parse_grid_flags() -> tuple[list[str], list[int], list[str]]:
     return presets, seeds, datasets
 
 
-def grid_tasks(datasets: Sequence[str], requested: Sequence[str]) -> dict[str, list[str]]:
+def grid_tasks(
+    datasets: Sequence[str], requested: Sequence[str], data_dir: str | Path | None = None
+) -> dict[str, list[str]]:
     """--task_name over several datasets: ``all``, or names each belonging to one dataset
-    (single-task datasets such as wsc always contribute their task)."""
+    (single-task datasets such as wsc always contribute their task). ``data_dir`` is where
+    custom task folders live."""
     names = [n.strip() for n in requested]
     if len(datasets) == 1 or names == ["all"]:
-        return {d: get_benchmark(d).resolve_tasks(names) for d in datasets}
+        return {d: get_benchmark(d, data_dir).resolve_tasks(names) for d in datasets}
     out = {}
     for d in datasets:
-        bench = get_benchmark(d)
+        bench = get_benchmark(d, data_dir)
         own = [n for n in names if n in bench.task_names()]
         if not own and len(bench.task_names()) > 1:
             raise ConfigError(f"--task_name names no {d} task; add some, or pass --task_name=all")
@@ -143,7 +146,7 @@ def new_grid() -> tuple[CliRequest, dict, list[CellSpec], ExperimentFolder | Non
     presets, seeds, datasets = parse_grid_flags()
     FLAGS.dataset = datasets[0]  # the base config needs one valid dataset; cells set their own
     template = config_from_flags()
-    tasks = grid_tasks(datasets, FLAGS.task_name)
+    tasks = grid_tasks(datasets, FLAGS.task_name, template.config.data_dir)
     base = template.config
     spec = {
         "presets": presets,
@@ -203,7 +206,7 @@ def validate_cells(cells: Sequence[CellSpec], template: CliRequest) -> dict[str,
         if c.kind == BASELINE:
             config = c.config
             specs = resolve_specs(config, request, need_optimizer=False)
-            data = load_tasks(config, get_benchmark(c.dataset), [c.task])[c.task]
+            data = load_tasks(config, get_benchmark(c.dataset, config.data_dir), [c.task])[c.task]
             plans[c.cell_id] = baseline_plan(config, data, specs[0].second_round)
         else:
             config, _, specs, data, _ = prepare(request)
@@ -306,7 +309,7 @@ def write_provenance(
 
     files, data_dirs = [], set()
     for c in cells:
-        bench = get_benchmark(c.dataset)
+        bench = get_benchmark(c.dataset, c.config.data_dir)
         data_dir = Path(c.config.data_dir)
         data_dirs.add(data_dir)
         task_dir = data_dir / bench.folder / c.task
