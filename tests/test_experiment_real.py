@@ -34,29 +34,26 @@ def run_experiment(args: list[str], cwd: Path, timeout: int = 900) -> subprocess
 
 def test_real_grid_table_report_and_resume(tmp_path, data_dir):
     out = tmp_path / "out"
-    proc = run_experiment(
-        [
-            "--presets=gpo,ape",
-            "--seeds=0,1",
-            "--dataset=bbh",
-            "--task_name=navigate",
-            "--scorer_llm_name=smollm2-135m",
-            "--optimizer_llm_name=smollm2-135m",
-            "--embedding_model=all-minilm-l6-v2",
-            "--max_examples=3",
-            "--num_search_epochs=1",
-            "--num_generated_instructions_in_each_step=2",
-            "--opt_batch_size=3",
-            "--scorer_max_tokens=24",
-            "--second_round_max_tokens=8",
-            "--optimizer_max_tokens=40",
-            "--n_threads=1",
-            f"--cache_dir={tmp_path / 'cache'}",
-            f"--output_dir={out}",
-            f"--data_dir={data_dir}",
-        ],
-        tmp_path,
-    )
+    grid = [
+        "--presets=gpo,ape",
+        "--seeds=0,1",
+        "--dataset=bbh",
+        "--task_name=navigate",
+        "--scorer_llm_name=smollm2-135m",
+        "--optimizer_llm_name=smollm2-135m",
+        "--embedding_model=all-minilm-l6-v2",
+        "--max_examples=3",
+        "--num_search_epochs=1",
+        "--num_generated_instructions_in_each_step=2",
+        "--opt_batch_size=3",
+        "--scorer_max_tokens=24",
+        "--second_round_max_tokens=8",
+        "--optimizer_max_tokens=40",
+        "--n_threads=1",
+        f"--cache_dir={tmp_path / 'cache'}",
+        f"--data_dir={data_dir}",
+    ]
+    proc = run_experiment([*grid, f"--output_dir={out}"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     [root] = list(out.iterdir())
     assert "| GPO |" in proc.stdout and "| CoT |" in proc.stdout  # the table is printed
@@ -96,3 +93,32 @@ def test_real_grid_table_report_and_resume(tmp_path, data_dir):
     )
     assert regenerated.returncode == 0, regenerated.stderr[-2000:]
     assert (root / "report.md").read_text() == report
+
+    # the same grid on two Ray workers, answered from the cache the serial grid filled: every
+    # cell ends with the same best prompt and scores, and both workers ran cells
+    out2 = tmp_path / "out-ray"
+    env_home = tmp_path / "home"
+    env_home.mkdir()
+    ray_run = subprocess.run(
+        [sys.executable, str(EXPERIMENT), *grid, f"--output_dir={out2}", "--workers=2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HOME": str(env_home)},
+    )
+    assert ray_run.returncode == 0, ray_run.stderr[-3000:]
+    [root2] = list(out2.iterdir())
+    pids = set()
+    for c in cells:
+        one, two = root / "runs" / c["cell_id"], root2 / "runs" / c["cell_id"]
+        assert json.loads((two / "status.json").read_text())["state"] == "finished"
+        if c["kind"] == "optimize":
+            assert (one / "best_prompts.jsonl").read_text() == (
+                two / "best_prompts.jsonl"
+            ).read_text(), c["cell_id"]
+        [placement] = [json.loads(x) for x in (two / "placement.jsonl").read_text().splitlines()]
+        pids.add(placement["pid"])
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert (root2 / "table.md").read_text().count("|") > 10
+    assert not (env_home / ".ray").exists()  # Ray wrote nothing to HOME

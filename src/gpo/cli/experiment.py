@@ -377,6 +377,10 @@ def execute(
         folder.write_spec(spec, cells)
         write_provenance(folder, argv, cells, template)
     log.info("experiment folder: %s (%d cells)", folder.root, len(cells))
+    if template.workers > 1 and executor is run_serial:
+        from gpo.cli.grid_workers import ray_executor
+
+        executor = ray_executor(template)
     own_pool = pool is None
     pool = pool or ModelPool()
     try:
