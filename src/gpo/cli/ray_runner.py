@@ -326,6 +326,10 @@ def _token_in_memory() -> None:
     if (Path.home() / ".ray" / "auth_token").exists():
         return
     os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(16)  # the edge; never logged
+    with contextlib.suppress(ImportError, AttributeError):  # Ray caches the token it first read
+        from ray._raylet import AuthenticationTokenLoader
+
+        AuthenticationTokenLoader.instance().reset_cache()
 
 
 @contextlib.contextmanager
