@@ -27,6 +27,7 @@ from gpo.cli.choices import choose
 from gpo.cli.common import emit, write_report_safely
 from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
 from gpo.cli.grid import FAILED, STOPPED, CellResult, Executor, build_cells, run_cell, run_serial
+from gpo.cli.optimize import RESUME_FLAGS
 from gpo.cli.plan import CHARS_PER_TOKEN, task_plan
 from gpo.cli.presets import PRESETS
 from gpo.config import RunConfig
@@ -72,22 +73,8 @@ def forget_flags() -> None:
 
 
 REPLICAS = (1, 8, 64)
-# flags that --resume of an experiment accepts again (the rest comes from experiment.json)
-RESUME_FLAGS = (
-    "resume",
-    "max_tokens_budget",
-    "max_cost_usd",
-    "no_cache",
-    "cache_dir",
-    "data_dir",
-    "log_level",
-    "n_threads",
-    "max_retries",
-    "openai_api_key",
-    "openai_api_key_list",
-    "openai_base_url",
-    "gpus",
-)
+# --resume of an experiment accepts again the flags a run's --resume does (the rest comes from
+# experiment.json); RESUME_FLAGS is imported from gpo.cli.optimize
 
 
 def parse_grid_flags() -> tuple[list[str], list[int], list[str]]:
