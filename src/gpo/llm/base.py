@@ -78,6 +78,17 @@ def sample_indices_for(prompts: Sequence[Prompt]) -> list[int]:
     return out
 
 
+def batch_sample_indices(
+    prompts: Sequence[Prompt], sample_indices: Sequence[int] | None
+) -> list[int]:
+    """The sample index of each prompt of a batch: the caller's, checked, or the occurrence
+    index among identical prompts (``sample_indices_for``)."""
+    indices = list(sample_indices) if sample_indices is not None else sample_indices_for(prompts)
+    if len(indices) != len(prompts):
+        raise ValueError("sample_indices must have one entry per prompt")
+    return indices
+
+
 def prompt_text(prompt: Prompt) -> str:
     """A readable rendering of a prompt for logs and CSVs."""
     if isinstance(prompt, str):

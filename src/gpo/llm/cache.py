@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gpo.errors import ConfigError
-from gpo.llm.base import LLM, Completion, GenerationParams, Prompt, sample_indices_for
+from gpo.llm.base import LLM, Completion, GenerationParams, Prompt, batch_sample_indices
 
 log = logging.getLogger(__name__)
 
@@ -311,11 +311,7 @@ class CachedLLM:
         params: GenerationParams,
         sample_indices: Sequence[int] | None = None,
     ) -> list[Completion]:
-        indices = (
-            list(sample_indices) if sample_indices is not None else sample_indices_for(prompts)
-        )
-        if len(indices) != len(prompts):
-            raise ValueError("sample_indices must have one entry per prompt")
+        indices = batch_sample_indices(prompts, sample_indices)
         keys = [cache_key(self.identity, p, params, i) for p, i in zip(prompts, indices)]
         found = self._lookup(keys)
         misses = [n for n, k in enumerate(keys) if k not in found]

@@ -21,7 +21,7 @@ from gpo.llm.base import (
     Completion,
     GenerationParams,
     Prompt,
-    sample_indices_for,
+    batch_sample_indices,
 )
 from gpo.llm.threads import log_threads
 
@@ -112,9 +112,7 @@ class HFBackend:
     ) -> list[Completion]:
         if self._model is None:
             raise BackendError("the hf backend was closed; build a new one")
-        idx = list(sample_indices) if sample_indices is not None else sample_indices_for(prompts)
-        if len(idx) != len(prompts):
-            raise ValueError("sample_indices must have one entry per prompt")
+        idx = batch_sample_indices(prompts, sample_indices)
         encoded = [encode_prompt(self._tokenizer, p, self.is_chat) for p in prompts]
         limits = [self._max_new_tokens(ids, params.max_tokens) for ids in encoded]
         if params.temperature <= 0:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
-from gpo.llm.base import Completion, GenerationParams, Prompt, sample_indices_for
+from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
 from gpo.llm.factory import BackendOptions
 from gpo.llm.threads import log_threads
 
@@ -114,11 +114,7 @@ class LlamaCppBackend:
         params: GenerationParams,
         sample_indices: Sequence[int] | None = None,
     ) -> list[Completion]:
-        indices = (
-            list(sample_indices) if sample_indices is not None else sample_indices_for(prompts)
-        )
-        if len(indices) != len(prompts):
-            raise ValueError("sample_indices must have one entry per prompt")
+        indices = batch_sample_indices(prompts, sample_indices)
         out: list[Completion] = []
         bar = tqdm(
             total=len(prompts),

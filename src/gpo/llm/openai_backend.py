@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from gpo.errors import BackendError, ReplicaUnavailable
 from gpo.llm.aliases import ModelSpec
-from gpo.llm.base import Completion, GenerationParams, Prompt, sample_indices_for
+from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
 from gpo.llm.factory import BackendOptions
 
 log = logging.getLogger(__name__)
@@ -243,11 +243,7 @@ class OpenAIBackend:
         params: GenerationParams,
         sample_indices: Sequence[int] | None = None,
     ) -> list[Completion]:
-        indices = (
-            list(sample_indices) if sample_indices is not None else sample_indices_for(prompts)
-        )
-        if len(indices) != len(prompts):
-            raise ValueError("sample_indices must have one entry per prompt")
+        indices = batch_sample_indices(prompts, sample_indices)
         if not prompts:
             return []
         workers = min(self._max_concurrency, len(prompts))

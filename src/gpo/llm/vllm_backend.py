@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gpo.errors import BackendError
-from gpo.llm.base import Completion, GenerationParams, Prompt, sample_indices_for
+from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
 from gpo.llm.hf import encode_prompt, flatten_chat, resolve_is_chat
 
 logger = logging.getLogger(__name__)
@@ -128,9 +128,7 @@ class VLLMBackend:
             raise BackendError("the vllm backend was closed; build a new one")
         if not prompts:
             return []
-        idx = list(sample_indices) if sample_indices is not None else sample_indices_for(prompts)
-        if len(idx) != len(prompts):
-            raise ValueError("sample_indices must have one entry per prompt")
+        idx = batch_sample_indices(prompts, sample_indices)
         requests = [self._request(p) for p in prompts]
         sampling = [self._sampling_params(**sampling_kwargs(params, i)) for i in idx]
         try:
