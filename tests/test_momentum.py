@@ -187,7 +187,7 @@ def test_build_selection_names() -> None:
     assert isinstance(build_selection("importance"), ImportanceSelection)
     with pytest.raises(ConfigError, match="embedding model"):
         build_selection("relevance")
-    with pytest.raises(ConfigError, match="recency, relevance, importance"):
+    with pytest.raises(ConfigError, match="recency, relavance, importance"):
         build_selection("-")
 
 

@@ -163,14 +163,6 @@ def test_few_shot_stringifies_int_and_list_answers() -> None:
     assert demo_answer_text([]) == ""
 
 
-@pytest.mark.parametrize(
-    ("pos", "qa", "is_chat"), [("Q_begin", False, True), ("Q_end", True, False)]
-)
-def test_few_shot_unsupported_combinations_raise(pos: str, qa: bool, is_chat: bool) -> None:
-    with pytest.raises(ConfigError):
-        build_few_shot_prompt(Q, I, DEMOS, pos, qa, is_chat)
-
-
 def test_second_round_conversation_plain() -> None:
     conv = second_round_conversation("user text", "It is 5. Q: next", "Just the number.", False)
     assert conv == (

@@ -254,15 +254,8 @@ def test_empty_inputs_make_no_call() -> None:
     assert llm.calls == []
 
 
-def test_invalid_settings_fail_before_scoring() -> None:
-    with pytest.raises(ConfigError):
-        Scorer(FakeLLM(constant("x")), FakeBenchmark(), ScorerSettings(instruction_pos="before_Q"))
-    with pytest.raises(ConfigError):
-        Scorer(
-            FakeLLM(constant("x")),
-            FakeBenchmark(),
-            ScorerSettings(instruction_pos="Q_begin", few_shot=True),
-        )
+def test_negative_few_shot_number_is_refused() -> None:
+    # the scorer prompt layout is checked once, by the run's preflight (test_cli_errors)
     with pytest.raises(ConfigError):
         ScorerSettings(few_shot_number=-1)
 

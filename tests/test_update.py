@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import pytest
 
+from gpo.config import OptimizerConfig, ScoringConfig
 from gpo.data.base import Example
 from gpo.errors import ConfigError
 from gpo.optimization import meta_prompts as mp
-from gpo.optimization.learning_rate import LearningRate, w_lr, with_word_budget, wo_lr
-from gpo.optimization.update import (
-    UpdateStrategy,
-    build_update_strategy,
-    ensure_valid_combination,
-    validate_combination,
-)
+from gpo.optimization.components import validate_components
+from gpo.optimization.learning_rate import LearningRate, with_word_budget
+from gpo.optimization.update import UpdateStrategy, validate_combination
 
 EX = (Example(2, "not ( True ) and ( True ) is", "False"), Example(3, "True and False is", "False"))
 
@@ -55,7 +52,7 @@ Put the new prompt between <START> and <END>."""
 
 
 def test_gpo_meta_prompt_with_word_budget_golden() -> None:
-    strategy = build_update_strategy("generate_without", EX, "Q_end")
+    strategy = UpdateStrategy("generate_without", EX, "Q_end")
     k_list = mp.k_list_string(
         [
             mp.ScoredPrompt("Work it out carefully.", 0.5208333333333334),
@@ -63,9 +60,7 @@ def test_gpo_meta_prompt_with_word_budget_golden() -> None:
         ]
     )
     meta = strategy.meta_prompt("Work it out carefully.", 0.5208333333333334, k_list=k_list)
-    copies = LearningRate("w_lr").copies(meta, 48, 8)
-    assert len(copies) == 8
-    assert all(c == GPO_META_PROMPT for c in copies)
+    assert LearningRate("w_lr").apply(meta, 48) == GPO_META_PROMPT
 
 
 @pytest.mark.parametrize("name", mp.BUILDER_NAMES)
@@ -75,17 +70,6 @@ def test_strategy_dispatches_to_the_named_builder(name: str) -> None:
     expected = getattr(mp, name)(mp.CandidateInputs("U.", 0.25, EX, "Q_end", gradient="Vague."))
     assert got == expected
     assert strategy.uses_gradient == (name in ("edit", "generate"))
-
-
-def test_strategy_refuses_unknown_name_and_bad_layouts() -> None:
-    with pytest.raises(ConfigError, match="edit, generate, edit_without, generate_without"):
-        UpdateStrategy("bogus", EX, "Q_end")
-    with pytest.raises(ConfigError, match="no optimization method is configured"):
-        UpdateStrategy("-", EX, "Q_end")
-    with pytest.raises(ConfigError, match="before_Q"):
-        UpdateStrategy("generate_without", EX, "before_Q")
-    with pytest.raises(ConfigError, match="A_begin"):
-        UpdateStrategy("edit_without", EX, "Q_end", include_qa=True)
 
 
 def test_with_word_budget_inserts_before_last_line() -> None:
@@ -98,18 +82,9 @@ def test_with_word_budget_inserts_before_last_line() -> None:
     )
 
 
-def test_wo_lr_and_w_lr_copies() -> None:
-    assert wo_lr("m\nwrap", 3) == ["m\nwrap"] * 3
-    assert w_lr("m\nwrap", 2, 10) == [with_word_budget("m\nwrap", 10)] * 2
+def test_learning_rate_adds_the_budget_only_with_a_step_size() -> None:
     assert LearningRate("wo_lr").apply("m\nwrap", None) == "m\nwrap"
-    assert LearningRate("wo_lr").apply("m\nwrap", 5) == "m\nwrap"
-
-
-def test_learning_rate_errors() -> None:
-    with pytest.raises(ConfigError, match="decay_strategy"):
-        LearningRate("w_lr").apply("m\nwrap", None)
-    with pytest.raises(ConfigError, match="wo_lr, w_lr"):
-        LearningRate("lr")
+    assert LearningRate("w_lr").apply("m\nwrap", 10) == with_word_budget("m\nwrap", 10)
 
 
 GPO_FLAGS = dict(
@@ -153,6 +128,10 @@ def test_gpo_and_baseline_combinations_are_valid() -> None:
         (
             {"util_gradient_name": "generate"},
             "--util_gradient_name=generate needs --gradient_name=feedback",
+        ),
+        (
+            {"util_gradient_name": "bogus"},
+            "--util_gradient_name='bogus' is not valid; set it to one of edit, generate, edit_without, generate_without",
         ),
         (
             {"util_gradient_name": "-"},
@@ -202,12 +181,19 @@ def test_edit_without_with_qa_a_begin_is_valid() -> None:
     )
 
 
-def test_ensure_valid_combination_joins_all_problems() -> None:
+def test_validate_components_joins_all_problems_on_one_line() -> None:
+    bad = OptimizerConfig(util_gradient_name="edit", gradient_name="-", learning_rate_name="w_lr")
     with pytest.raises(ConfigError) as err:
-        ensure_valid_combination("edit", "-", "before_Q", False, "w_lr", "-")
+        validate_components(bad, ScoringConfig(instruction_pos="before_Q"))
     message = str(err.value)
     assert "\n" not in message
     assert "--gradient_name=feedback" in message
     assert "before_Q" in message
     assert "--decay_strategy" in message
-    ensure_valid_combination(**GPO_FLAGS)  # type: ignore[arg-type]
+    gpo = OptimizerConfig(
+        util_gradient_name="generate_without",
+        gradient_name="-",
+        learning_rate_name="w_lr",
+        decay_strategy="consine",
+    )
+    validate_components(gpo, ScoringConfig())

@@ -23,7 +23,6 @@ from absl import flags
 
 from gpo.cli import flags as gpo_flags
 from gpo.cli.build import ModelPool, load_tasks, resolve_specs
-from gpo.cli.choices import choose
 from gpo.cli.common import emit, write_report_safely
 from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
 from gpo.cli.grid import FAILED, STOPPED, CellResult, Executor, build_cells, run_cell, run_serial
@@ -31,8 +30,9 @@ from gpo.cli.optimize import RESUME_FLAGS
 from gpo.cli.plan import CHARS_PER_TOKEN, task_plan
 from gpo.cli.presets import PRESETS
 from gpo.config import RunConfig
-from gpo.data.registry import get_benchmark
+from gpo.data.registry import DATASET_CHOICES, get_benchmark
 from gpo.errors import ConfigError
+from gpo.names import choose
 from gpo.results.experiment_folder import (
     BASELINE,
     CellSpec,
@@ -97,7 +97,7 @@ def parse_grid_flags() -> tuple[list[str], list[int], list[str]]:
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError("--seeds must list each seed once, e.g. --seeds=0,1,2")
     datasets = [
-        choose("dataset", d.strip().lower(), gpo_flags.DATASETS) for d in FLAGS.dataset.split(",")
+        choose("dataset", d.strip().lower(), DATASET_CHOICES) for d in FLAGS.dataset.split(",")
     ]
     if len(set(datasets)) != len(datasets):
         raise ConfigError("--dataset lists a dataset twice")

@@ -7,18 +7,48 @@ Flags live only here and in ``gpo.cli.app``; ``config_from_flags`` turns them in
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from absl import flags
 
-from gpo.cli.choices import choose
-from gpo.cli.presets import PRESETS, preset_values
+from gpo.cli.evaluate import BASELINES
+from gpo.cli.presets import GPO_PLUS, PAPER_PRESETS, PRESETS, preset_values
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
+from gpo.data.registry import CUSTOM, DATASET_CHOICES, DATASETS
 from gpo.errors import ConfigError
+from gpo.evaluation.prompts import INSTRUCTION_POSITIONS
 from gpo.evaluation.racing import RACING_MODES, RacingSettings
+from gpo.llm.aliases import AUTO, BACKEND_CHOICES
+from gpo.names import OFF, choose, listing
+from gpo.optimization.gradient import GRADIENT_NAMES
 from gpo.optimization.guards import parse_guard_names
+from gpo.optimization.learning_rate import LEARNING_RATE_NAMES
+from gpo.optimization.meta_prompts import BUILDER_NAMES
+from gpo.optimization.momentum import PARA_NAMES, UPDATE_NAMES
+from gpo.optimization.selection import SELECTION_NAMES, SELECTION_SPELLINGS
+from gpo.optimization.step_size import SCHEDULE_NAMES, SCHEDULE_SPELLINGS
 
 FLAGS = flags.FLAGS
+
+Names = tuple[tuple[str, ...], dict[str, str]]  # canonical names, accepted spellings -> canonical
+
+# The optimizer's named flags: each module that implements a vocabulary owns its names.
+NAMED: dict[str, Names] = {
+    "gradient_name": ((*GRADIENT_NAMES, OFF), {}),
+    "momentum_para_name": ((OFF, *PARA_NAMES), {}),
+    "momentum_selection_name": ((OFF, *SELECTION_NAMES), SELECTION_SPELLINGS),
+    "momentum_update_name": ((OFF, *UPDATE_NAMES), {}),
+    "learning_rate_name": (LEARNING_RATE_NAMES, {}),
+    "decay_strategy": ((OFF, *SCHEDULE_NAMES), SCHEDULE_SPELLINGS),
+    "util_gradient_name": ((OFF, *BUILDER_NAMES), {}),
+}
+
+
+def names_help(choices: tuple[str, ...], spellings: dict[str, str] | None = None, note="") -> str:
+    """``a, b/b2 or c.``: the choices of a flag, each with its accepted spellings."""
+    spelled = {c: [c, *(s for s, t in (spellings or {}).items() if t == c)] for c in choices}
+    return listing("/".join(spelled[c]) for c in choices) + note + "."
+
 
 # ---- flags of the original release (same names, types and defaults) ----
 flags.DEFINE_string(
@@ -29,27 +59,29 @@ flags.DEFINE_string(
 flags.DEFINE_list("openai_api_key_list", "", "Keys rotated on rate limits (comma-separated).")
 flags.DEFINE_list("gpus", ["0"], "GPU ids; CUDA_VISIBLE_DEVICES and vLLM tensor_parallel_size.")
 flags.DEFINE_string(
-    "dataset", "gsm8k", "Benchmark: bbh, mmlu, gsm8k, webnlg, wsc, or custom (your task folders)."
+    "dataset", "gsm8k", f"Benchmark: {', '.join(DATASETS)}, or {CUSTOM} (your task folders)."
 )
 flags.DEFINE_list("task_name", ["all"], "Tasks (bbh/mmlu task or custom folder names, or 'all').")
 flags.DEFINE_string("optimizer_llm_name", "gpt-3.5-turbo", "Optimizer LLM (alias or model).")
 flags.DEFINE_float("optimizer_temperature", 1.0, "Sampling temperature for candidate prompts.")
 flags.DEFINE_string("initial_instruction", "Let's think step by step.", "Starting prompt.")
 flags.DEFINE_integer("num_search_epochs", 3, "Passes over the train split.")
-flags.DEFINE_string("instruction_pos", "Q_end", "before_Q, Q_begin, Q_end or A_begin.")
+flags.DEFINE_string("instruction_pos", "Q_end", names_help(INSTRUCTION_POSITIONS))
 flags.DEFINE_integer("num_generated_instructions_in_each_step", 8, "Candidates per step (N).")
-flags.DEFINE_string("gradient_name", "feedback", "feedback or -.")
-flags.DEFINE_string("momentum_para_name", "-", "-, para or feedback.")
-flags.DEFINE_string("momentum_selection_name", "-", "-, recency, relavance/relevance, importance.")
+flags.DEFINE_string("gradient_name", "feedback", names_help(*NAMED["gradient_name"]))
+flags.DEFINE_string("momentum_para_name", "-", names_help(*NAMED["momentum_para_name"]))
+flags.DEFINE_string("momentum_selection_name", "-", names_help(*NAMED["momentum_selection_name"]))
 flags.DEFINE_integer("momentum_selection_num", 0, "k of the k-list momentum.")
-flags.DEFINE_string("momentum_update_name", "-", "-, k-list or real-time.")
-flags.DEFINE_string("learning_rate_name", "wo_lr", "wo_lr or w_lr (word budget).")
+flags.DEFINE_string("momentum_update_name", "-", names_help(*NAMED["momentum_update_name"]))
+flags.DEFINE_string(
+    "learning_rate_name", "wo_lr", names_help(*NAMED["learning_rate_name"], " (word budget)")
+)
 flags.DEFINE_integer("initial_step_size", 0, "Word budget at the start.")
-flags.DEFINE_string("decay_strategy", "-", "-, fixed, linear, consine/cosine.")
+flags.DEFINE_string("decay_strategy", "-", names_help(*NAMED["decay_strategy"]))
 flags.DEFINE_bool("use_warmup_strategy", False, "Linear warm-up of the word budget.")
 flags.DEFINE_integer("warmup_steps", 5, "Warm-up length.")
 flags.DEFINE_integer("final_step_size", 0, "Word budget at the end.")
-flags.DEFINE_string("util_gradient_name", "-", "edit, generate, edit_without, generate_without.")
+flags.DEFINE_string("util_gradient_name", "-", names_help(*NAMED["util_gradient_name"]))
 flags.DEFINE_integer("opt_batch_size", 8, "Train mini-batch size (fixes steps per epoch).")
 flags.DEFINE_integer("format_data_num", 3, "Exemplars from format.jsonl in the meta-prompt.")
 flags.DEFINE_string("scorer_llm_name", "llama2-chat-7b", "Scorer (task) LLM.")
@@ -93,12 +125,12 @@ flags.DEFINE_string(
     "BAAI/bge-base-en-v1.5",
     "Sentence-transformers model for relevance momentum (alias all-minilm-l6-v2).",
 )
-flags.DEFINE_string("scorer_backend", "auto", "auto, llamacpp, openai, vllm or hf.")
-flags.DEFINE_string("optimizer_backend", "auto", "auto, llamacpp, openai, vllm or hf.")
+flags.DEFINE_string("scorer_backend", AUTO, names_help(BACKEND_CHOICES))
+flags.DEFINE_string("optimizer_backend", AUTO, names_help(BACKEND_CHOICES))
 flags.DEFINE_string(
     "preset",
     None,
-    "gpo, ape, apo, opro, pe2, sgdm, or gpo+ (gpo with the enforced step size and every "
+    f"{', '.join(PAPER_PRESETS)}, or {GPO_PLUS} (gpo with the enforced step size and every "
     "candidate guard; this project's extension). Explicit flags win.",
 )
 flags.DEFINE_string(
@@ -110,7 +142,7 @@ flags.DEFINE_list(
     "baselines",
     ["empty", "cot"],
     "With --prompts_file: baseline prompts scored "
-    "next to each record (empty, cot; empty list for none).",
+    f"next to each record ({', '.join(BASELINES)}; empty list for none).",
 )
 flags.DEFINE_string("cache_dir", os.path.join("~", ".cache", "gpo"), "Response cache folder.")
 flags.DEFINE_bool("no_cache", False, "Do not read or write the response cache.")
@@ -164,10 +196,6 @@ flags.DEFINE_float(
     "racing_confidence", 0.95, "--eval_racing=statistical: confidence of each drop, in (0, 1)."
 )
 
-DATASETS = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc", "custom")
-BACKENDS = ("auto", "llamacpp", "openai", "vllm", "hf")
-POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
-
 
 @dataclass(frozen=True)
 class Secrets:
@@ -209,66 +237,30 @@ def _positive(name: str, value: int | None, minimum: int = 1) -> None:
         raise ConfigError(f"--{name}={value} must be >= {minimum}")
 
 
+# Counts of the optimizer and their minimum (0 where the original uses 0 for "none").
+_OPT_MINIMA = {
+    "num_search_epochs": 1,
+    "num_generated_instructions_in_each_step": 1,
+    "opt_batch_size": 1,
+    "format_data_num": 1,
+    "max_prompt_words": 1,
+    "momentum_selection_num": 0,
+    "initial_step_size": 0,
+    "final_step_size": 0,
+    "warmup_steps": 0,
+    "max_resamples": 0,
+}
+
+
 def optimizer_config(v) -> OptimizerConfig:
-    o = OptimizerConfig(
-        num_search_epochs=v("num_search_epochs"),
-        num_generated_instructions_in_each_step=v("num_generated_instructions_in_each_step"),
-        opt_batch_size=v("opt_batch_size"),
-        format_data_num=v("format_data_num"),
-        gradient_name=choose("gradient_name", v("gradient_name"), ["feedback", "-"]),
-        momentum_para_name=choose(
-            "momentum_para_name", v("momentum_para_name"), ["-", "para", "feedback"]
-        ),
-        momentum_selection_name=choose(
-            "momentum_selection_name",
-            v("momentum_selection_name"),
-            ["-", "recency", "relavance", "importance"],
-            {"relevance": "relavance"},
-        ),
-        momentum_selection_num=v("momentum_selection_num"),
-        momentum_update_name=choose(
-            "momentum_update_name", v("momentum_update_name"), ["-", "k-list", "real-time"]
-        ),
-        learning_rate_name=choose("learning_rate_name", v("learning_rate_name"), ["wo_lr", "w_lr"]),
-        initial_step_size=v("initial_step_size"),
-        decay_strategy=choose(
-            "decay_strategy",
-            v("decay_strategy"),
-            ["-", "fixed", "linear", "consine"],
-            {"cosine": "consine"},
-        ),
-        use_warmup_strategy=v("use_warmup_strategy"),
-        warmup_steps=v("warmup_steps"),
-        final_step_size=v("final_step_size"),
-        util_gradient_name=choose(
-            "util_gradient_name",
-            v("util_gradient_name"),
-            ["-", "edit", "generate", "edit_without", "generate_without"],
-        ),
-        embedding_model=v("embedding_model"),
-        scores_as_percent=v("scores_as_percent"),
-        enforce_step_size=v("enforce_step_size"),
-        max_resamples=v("max_resamples"),
-        candidate_guards=parse_guard_names(v("candidate_guards")),
-        max_prompt_words=v("max_prompt_words"),
-    )
-    for name in (
-        "num_search_epochs",
-        "num_generated_instructions_in_each_step",
-        "opt_batch_size",
-        "format_data_num",
-    ):
-        _positive(name, getattr(o, name))
-    _positive("max_prompt_words", o.max_prompt_words)
-    for name in (
-        "momentum_selection_num",
-        "initial_step_size",
-        "final_step_size",
-        "warmup_steps",
-        "max_resamples",
-    ):
-        _positive(name, getattr(o, name), 0)
-    return o
+    """The optimizer's settings from ``v(flag)``: names made canonical, counts checked."""
+    values = {f.name: v(f.name) for f in fields(OptimizerConfig)}
+    for name, (choices, spellings) in NAMED.items():
+        values[name] = choose(name, values[name], choices, spellings)
+    values["candidate_guards"] = parse_guard_names(values["candidate_guards"])
+    for name, minimum in _OPT_MINIMA.items():
+        _positive(name, values[name], minimum)
+    return OptimizerConfig(**values)
 
 
 def strip_credentials(url: str | None) -> str | None:
@@ -291,55 +283,88 @@ def config_from_flags() -> CliRequest:
     preset = {}
     if FLAGS.preset:
         preset = preset_values(choose("preset", FLAGS.preset, sorted(PRESETS)))
-
-    def v(name: str):
-        return _value(name, preset)
-
-    from gpo.data.download import resolve_data_dir
-
-    dataset = choose("dataset", FLAGS.dataset.lower(), DATASETS)
-    if dataset == "custom":
+    dataset = choose("dataset", FLAGS.dataset.lower(), DATASET_CHOICES)
+    if dataset == CUSTOM:
         from gpo.data.custom import scoring_defaults
 
         # task.json's instruction_pos / include_qa describe the task's layout: an explicit flag
         # wins, but they win over a preset (whose values are the original's defaults)
-        task_defaults = scoring_defaults(resolve_data_dir(FLAGS.data_dir), FLAGS.task_name)
-        preset = {**preset, **task_defaults}
+        preset = {**preset, **scoring_defaults(_data_dir(), FLAGS.task_name)}
+    _check_counts()
+    config = run_config(dataset, lambda name: _value(name, preset))
+    baselines = tuple(choose("baselines", b.lower(), BASELINES) for b in FLAGS.baselines)
+    if FLAGS.prompts_file and not FLAGS.only_evaluate:
+        raise ConfigError("--prompts_file scores fixed prompts: add --only_evaluate")
+    check_scale_out_flags()
+    return CliRequest(
+        config=config,
+        secrets=Secrets(_api_keys()),
+        openai_base_url=FLAGS.openai_base_url,
+        n_threads=FLAGS.n_threads,
+        prompts_file=FLAGS.prompts_file,
+        baselines=baselines,
+        resume=FLAGS.resume,
+        dry_run=FLAGS.dry_run,
+        log_level=FLAGS.log_level.upper(),
+        max_retries=FLAGS.max_retries,
+        max_concurrency=FLAGS.max_concurrency,
+        workers=FLAGS.workers,
+        ray_address=FLAGS.ray_address,
+        gpus_per_worker=FLAGS.gpus_per_worker,
+    )
+
+
+def _data_dir() -> str:
+    from gpo.data.download import resolve_data_dir
+
+    return str(resolve_data_dir(FLAGS.data_dir))
+
+
+def _check_counts() -> None:
     _positive("max_examples", FLAGS.max_examples)
     _positive("few_shot_number", FLAGS.few_shot_number)
     _positive("n_threads", FLAGS.n_threads)
     _positive("max_retries", FLAGS.max_retries, 0)
     for name in ("scorer_max_tokens", "second_round_max_tokens", "optimizer_max_tokens"):
         _positive(name, FLAGS[name].value)
+
+
+def _api_keys() -> tuple[str, ...]:
     keys = tuple(k for k in [FLAGS.openai_api_key, *FLAGS.openai_api_key_list] if k)
     if not keys and os.environ.get("OPENAI_API_KEY"):
         keys = (os.environ["OPENAI_API_KEY"],)
+    return keys
+
+
+def _model(role: str, temperature: float) -> ModelConfig:
+    backend = choose(f"{role}_backend", FLAGS[f"{role}_backend"].value, BACKEND_CHOICES)
+    return ModelConfig(
+        FLAGS[f"{role}_llm_name"].value, backend, temperature, FLAGS[f"{role}_max_tokens"].value
+    )
+
+
+def _scoring_config(v) -> ScoringConfig:
+    return ScoringConfig(
+        instruction_pos=choose("instruction_pos", v("instruction_pos"), INSTRUCTION_POSITIONS),
+        include_qa=v("include_qa"),
+        few_shot=FLAGS.evaluate_generated_ins_on_few_shot,
+        few_shot_number=FLAGS.few_shot_number,
+        second_round_max_tokens=FLAGS.second_round_max_tokens,
+    )
+
+
+def run_config(dataset: str, v) -> RunConfig:
+    """The run's configuration from the flags (``v``: a flag's value, preset applied)."""
     config = RunConfig(
         dataset=dataset,
         tasks=tuple(FLAGS.task_name),
         initial_instruction=FLAGS.initial_instruction,
-        scorer=ModelConfig(
-            FLAGS.scorer_llm_name,
-            choose("scorer_backend", FLAGS.scorer_backend, BACKENDS),
-            0.0,
-            FLAGS.scorer_max_tokens,
-        ),
-        optimizer=ModelConfig(
-            FLAGS.optimizer_llm_name,
-            choose("optimizer_backend", FLAGS.optimizer_backend, BACKENDS),
-            FLAGS.optimizer_temperature,
-            FLAGS.optimizer_max_tokens,
-        ),
-        scoring=ScoringConfig(
-            instruction_pos=choose("instruction_pos", v("instruction_pos"), POSITIONS),
-            include_qa=v("include_qa"),
-            few_shot=FLAGS.evaluate_generated_ins_on_few_shot,
-            few_shot_number=FLAGS.few_shot_number,
-            second_round_max_tokens=FLAGS.second_round_max_tokens,
-        ),
+        scorer=_model("scorer", 0.0),
+        optimizer=_model("optimizer", FLAGS.optimizer_temperature),
+        scoring=_scoring_config(v),
         opt=optimizer_config(v),
         only_evaluate=FLAGS.only_evaluate,
-        data_dir=str(resolve_data_dir(FLAGS.data_dir)),
+        data_dir=_data_dir(),
         output_dir=FLAGS.output_dir,
         seed=FLAGS.seed,
         max_examples=FLAGS.max_examples,
@@ -355,28 +380,7 @@ def config_from_flags() -> CliRequest:
         racing_confidence=FLAGS.racing_confidence,
     )
     RacingSettings(config.eval_racing, config.racing_confidence)  # ConfigError before any model
-    baselines = tuple(b.lower() for b in FLAGS.baselines)
-    for b in baselines:
-        choose("baselines", b, ["empty", "cot"])
-    if FLAGS.prompts_file and not FLAGS.only_evaluate:
-        raise ConfigError("--prompts_file scores fixed prompts: add --only_evaluate")
-    check_scale_out_flags()
-    return CliRequest(
-        config=config,
-        secrets=Secrets(keys),
-        openai_base_url=FLAGS.openai_base_url,
-        n_threads=FLAGS.n_threads,
-        prompts_file=FLAGS.prompts_file,
-        baselines=baselines,
-        resume=FLAGS.resume,
-        dry_run=FLAGS.dry_run,
-        log_level=FLAGS.log_level.upper(),
-        max_retries=FLAGS.max_retries,
-        max_concurrency=FLAGS.max_concurrency,
-        workers=FLAGS.workers,
-        ray_address=FLAGS.ray_address,
-        gpus_per_worker=FLAGS.gpus_per_worker,
-    )
+    return config
 
 
 def check_scale_out_flags() -> None:

@@ -28,11 +28,9 @@ from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
 from gpo.data.sampling import FormatSampler
 from gpo.errors import BudgetExceeded, ConfigError
-from gpo.evaluation.prompts import validate_scoring_settings
 from gpo.evaluation.racing import RacingSettings
 from gpo.llm.accounting import Ledger
-from gpo.llm.aliases import chat_few_shot_layout
-from gpo.optimization.components import build_components, needs_embedder, validate_components
+from gpo.optimization.components import build_components, needs_embedder
 from gpo.optimization.guards import build_guards
 from gpo.optimization.loop import TaskOutcome, optimize_task, start_task
 from gpo.optimization.screening import ScreeningPolicy, budget_compliance, compliance_line
@@ -103,29 +101,14 @@ def prepare(request: CliRequest):
     tasks = benchmark.resolve_tasks(list(config.tasks))
     config = dataclasses.replace(config, tasks=tuple(tasks))
     specs = resolve_specs(config, request, need_optimizer=True)
-    preflight.check_values(config)
-    preflight.check_gpus(config, specs)
-    s = config.scoring
-    validate_scoring_settings(
-        s.instruction_pos,
-        s.include_qa,
-        s.few_shot,
-        chat_few_shot_layout(specs[0], specs[0].is_chat),
+    data = dict(
+        preflight.validate_run(
+            config, specs, lambda: load_tasks(config, benchmark, tasks), optimizing=True
+        )
     )
-    validate_components(config.opt, s)
-    data = load_tasks(config, benchmark, tasks)
-    preflight.check_few_shot(config, data)
     formats = FormatSampler.seeded(config.seed).sample(
         list(data.values()), config.opt.format_data_num
     )
-    for task, d in data.items():
-        if steps_per_epoch(len(d.train), config.opt.opt_batch_size) == 0:
-            where = str(Path(d.spec.folder) / "train.jsonl") if d.spec.folder else task
-            raise ConfigError(
-                f"{where}: {len(d.train)} train rows make no step with --opt_batch_size="
-                f"{config.opt.opt_batch_size}; lower it, add train records or raise --max_examples"
-            )
-    preflight.check_schedule(config, data)
     return config, benchmark, specs, data, formats
 
 

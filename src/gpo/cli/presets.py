@@ -89,7 +89,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 # candidate that changes more than K words is rejected and asked again) and every candidate
 # guard on (no leaked meta-prompt scaffolding, no copied eval/test answers or inputs, no empty
 # or overlong prompts).
-PRESETS["gpo+"] = {
+GPO_PLUS = "gpo+"
+PAPER_PRESETS = tuple(PRESETS)  # the paper's methods, in Table 5's order
+PRESETS[GPO_PLUS] = {
     **PRESETS["gpo"],
     "enforce_step_size": True,
     "candidate_guards": ["scaffolding", "leakage", "empty", "length"],

@@ -22,10 +22,9 @@ from gpo.cli.evaluate import (
     with_baselines,
 )
 from gpo.cli.flags import CliRequest
+from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
-from gpo.evaluation.prompts import validate_scoring_settings
 from gpo.llm.accounting import Ledger
-from gpo.llm.aliases import chat_few_shot_layout
 from gpo.results.io import atomic_write_json
 from gpo.results.run_folder import RunFolder
 
@@ -63,23 +62,17 @@ def run_evaluate(
         config = dataclasses.replace(config, dataset="mixed")
     config = dataclasses.replace(config, tasks=tuple(dict.fromkeys(r.task for r in records)))
     specs = resolve_specs(config, request, need_optimizer=False)
-    preflight.check_values(config)
-    preflight.check_gpus(config, specs)
-    s = config.scoring
-    validate_scoring_settings(
-        s.instruction_pos,
-        s.include_qa,
-        s.few_shot,
-        chat_few_shot_layout(specs[0], specs[0].is_chat),
-    )
-    tasks = {}
-    for d in datasets:
-        bench = get_benchmark(d, config.data_dir)
-        names = list(dict.fromkeys(r.task for r in records if r.dataset == d))
-        loaded = load_tasks(config, bench, names)
-        preflight.check_few_shot(config, loaded)
-        for name, data in loaded.items():
-            tasks[(d, name)] = data
+
+    def load() -> dict[tuple[str, str], TaskData]:
+        tasks = {}
+        for d in datasets:
+            bench = get_benchmark(d, config.data_dir)
+            names = list(dict.fromkeys(r.task for r in records if r.dataset == d))
+            for name, data in load_tasks(config, bench, names).items():
+                tasks[(d, name)] = data
+        return tasks
+
+    tasks = preflight.validate_run(config, specs, load, optimizing=False)
     if request.dry_run:
         n = sum(len(tasks[(r.dataset, r.task)].test) for r in records)
         emit(

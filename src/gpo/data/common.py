@@ -10,13 +10,13 @@ benchmarks share (GPO_REFERENCE 3.2, in this project's own words).
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gpo.data.base import Answer, AnswerKind, Example, TaskData, TaskSpec
 from gpo.errors import ConfigError, DataError
+from gpo.names import did_you_mean
 
 # split attribute of TaskData -> file name in the task folder
 SPLIT_FILES = (
@@ -143,12 +143,6 @@ def load_task_data(
 
 
 # ---- task-name resolution
-
-
-def did_you_mean(name: str, choices: Sequence[str]) -> str:
-    """The hint ' (did you mean "x"?)' for the closest choice, or '' if none is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def resolve_named_tasks(dataset: str, requested: Sequence[str], tasks: Sequence[str]) -> list[str]:

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from gpo.data.base import Answer, AnswerKind, Example, TaskData, TaskSpec
-from gpo.data.common import did_you_mean, multiple_choice_request
+from gpo.data.common import multiple_choice_request
 from gpo.errors import ConfigError, DataError
+from gpo.evaluation.prompts import INSTRUCTION_POSITIONS as POSITIONS
+from gpo.names import did_you_mean
 
 TASK_FILE = "task.json"
 # split attribute of TaskData -> file name; the first three are required
@@ -37,7 +39,6 @@ FORMAT_FILE = "format.jsonl"
 BUILTIN_METRICS = ("exact", "contains", "choice", "number", "rouge_l")
 PYTHON_PREFIX = "python:"
 METRIC_HINT = "use one of " + ", ".join(BUILTIN_METRICS) + " or python:module:function"
-POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
 
 # The answer kind a metric reports in results_dict.json's setting_dict.
 _KINDS = {

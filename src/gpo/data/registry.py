@@ -8,16 +8,18 @@ from typing import Protocol
 
 from gpo.data.base import TaskData, TaskSpec
 from gpo.data.bbh import BigBenchHard
-from gpo.data.common import did_you_mean
 from gpo.data.custom import CustomTasks
 from gpo.data.gsm8k import GSM8K
 from gpo.data.mmlu import MMLU
 from gpo.data.webnlg import WebNLG
 from gpo.data.wsc import WSC
 from gpo.errors import ConfigError
+from gpo.names import did_you_mean
 
-DATASETS: tuple[str, ...] = ("bbh", "mmlu", "gsm8k", "webnlg", "wsc")  # the benchmarks
-CUSTOM = "custom"  # users' own task folders (gpo.data.custom)
+# --dataset: the benchmarks (name -> loader), then users' own task folders (gpo.data.custom)
+_BENCHMARKS = {"bbh": BigBenchHard, "mmlu": MMLU, "gsm8k": GSM8K, "webnlg": WebNLG, "wsc": WSC}
+DATASETS: tuple[str, ...] = tuple(_BENCHMARKS)
+CUSTOM = "custom"
 DATASET_CHOICES: tuple[str, ...] = (*DATASETS, CUSTOM)
 
 
@@ -49,16 +51,9 @@ def get_benchmark(name: str, data_dir: Path | str | None = None) -> Benchmark:
     key = name.strip().lower()
     if key == CUSTOM:
         return CustomTasks(data_dir)
-    benchmarks: dict[str, Benchmark] = {
-        "bbh": BigBenchHard(),
-        "mmlu": MMLU(),
-        "gsm8k": GSM8K(),
-        "webnlg": WebNLG(),
-        "wsc": WSC(),
-    }
-    if key not in benchmarks:
+    if key not in _BENCHMARKS:
         raise ConfigError(
             f"unknown dataset {name!r}{did_you_mean(key, DATASET_CHOICES)}; "
             f"choose one of {', '.join(DATASET_CHOICES)}"
         )
-    return benchmarks[key]
+    return _BENCHMARKS[key]()

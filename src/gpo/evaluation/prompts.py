@@ -127,8 +127,8 @@ def build_few_shot_prompt(
     include_qa: bool,
     is_chat: bool,
 ) -> Prompt:
-    """The few-shot scorer input (GPO_REFERENCE 8); raises ConfigError for unsupported settings."""
-    validate_scoring_settings(instruction_pos, include_qa, few_shot=True, is_chat=is_chat)
+    """The few-shot scorer input (GPO_REFERENCE 8) for settings that ``validate_scoring_settings``
+    accepted (the run's preflight checks them once, before any model loads)."""
     if is_chat and not include_qa and instruction_pos == "Q_end":
         messages: list[ChatMessage] = []
         for demo in demos:

@@ -22,7 +22,6 @@ from gpo.evaluation.prompts import (
     build_user_text,
     render_prompt,
     second_round_conversation,
-    validate_scoring_settings,
 )
 from gpo.evaluation.racing import ChoiceRule, RaceOutcome, RacingSettings, race
 from gpo.evaluation.report import ScoredExample, ScoreReport
@@ -54,15 +53,6 @@ class ScorerSettings:
             raise ConfigError(f"--few_shot_number={self.few_shot_number} must be >= 0")
         if self.max_tokens < 1 or self.second_round_max_tokens < 1:
             raise ConfigError("scorer max_tokens and second_round_max_tokens must be >= 1")
-
-    def validate(self, is_chat: bool) -> None:
-        """Raise ConfigError for settings the scorer prompt cannot be built with."""
-        validate_scoring_settings(
-            self.instruction_pos,
-            self.include_qa,
-            self.few_shot,
-            self.few_shot_layout_is_chat(is_chat),
-        )
 
     def few_shot_layout_is_chat(self, is_chat: bool) -> bool:
         """Whether few-shot prompts use the chat layout (a Llama-2-chat-like scorer)."""
@@ -97,10 +87,10 @@ def _generate_unique(llm: LLM, prompts: Sequence[Prompt], max_tokens: int) -> li
 
 
 class Scorer:
-    """Scores instructions on a benchmark split with a scorer LLM."""
+    """Scores instructions on a benchmark split with a scorer LLM (``settings`` as checked by
+    ``validate_scoring_settings`` in the run's preflight)."""
 
     def __init__(self, llm: LLM, benchmark: Benchmark, settings: ScorerSettings) -> None:
-        settings.validate(llm.is_chat)
         self.llm = llm
         self.benchmark = benchmark
         self.settings = settings

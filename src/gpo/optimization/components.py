@@ -15,6 +15,7 @@ from gpo.data.base import Example
 from gpo.errors import ConfigError
 from gpo.llm.base import GenerationParams
 from gpo.llm.embedder import Embedder
+from gpo.names import OFF
 from gpo.optimization.gradient import FeedbackGradient
 from gpo.optimization.learning_rate import LearningRate
 from gpo.optimization.momentum import (
@@ -26,7 +27,7 @@ from gpo.optimization.momentum import (
     build_para_momentum,
 )
 from gpo.optimization.step_size import StepSizeSchedule
-from gpo.optimization.update import UpdateStrategy, ensure_valid_combination
+from gpo.optimization.update import UpdateStrategy, validate_combination
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def needs_embedder(o: OptimizerConfig) -> bool:
 def validate_components(o: OptimizerConfig, s: ScoringConfig) -> None:
     """Every flag combination that crashed the original is rejected with the fix (10.11, 10.12);
     combinations that the original silently ran without momentum are logged as warnings."""
-    ensure_valid_combination(
+    problems = validate_combination(
         o.util_gradient_name,
         o.gradient_name,
         s.instruction_pos,
@@ -63,6 +64,8 @@ def validate_components(o: OptimizerConfig, s: ScoringConfig) -> None:
         o.learning_rate_name,
         o.decay_strategy,
     )
+    if problems:
+        raise ConfigError("; ".join(problems))
     if o.enforce_step_size and o.learning_rate_name != "w_lr":
         raise ConfigError(
             f"--enforce_step_size needs a word budget K, and --learning_rate_name="
@@ -91,6 +94,43 @@ def momentum_warnings(o: OptimizerConfig) -> list[str]:
     return out
 
 
+def step_size_schedule(o: OptimizerConfig) -> StepSizeSchedule | None:
+    """The word budget's schedule: ``w_lr`` with a decay strategy, else None (``wo_lr``)."""
+    if o.learning_rate_name != "w_lr" or o.decay_strategy == OFF:
+        return None
+    return StepSizeSchedule(
+        o.decay_strategy,
+        o.initial_step_size,
+        o.final_step_size,
+        o.use_warmup_strategy,
+        o.warmup_steps,
+    )
+
+
+def _momenta(
+    o: OptimizerConfig, embedder: Embedder | None, max_tokens: int
+) -> tuple[FeedbackMomentum | None, ParaMomentum | None]:
+    """(feedback momentum, para momentum) for ``--momentum_para_name`` (at most one is set)."""
+    update, selection, k = (
+        o.momentum_update_name,
+        o.momentum_selection_name,
+        o.momentum_selection_num,
+    )
+    if o.momentum_para_name == "feedback":
+        return build_feedback_momentum(update, selection, k, embedder, max_tokens), None
+    if o.momentum_para_name == "para":
+        para = build_para_momentum(
+            update,
+            selection,
+            k,
+            embedder,
+            scores_as_percent=o.scores_as_percent,
+            max_tokens=max_tokens,
+        )
+        return None, para
+    return None, None
+
+
 def build_components(
     o: OptimizerConfig,
     s: ScoringConfig,
@@ -98,40 +138,13 @@ def build_components(
     embedder: Embedder | None,
     optimizer_max_tokens: int = 512,
 ) -> Components:
+    """The task's components (the run's validation has checked the combination)."""
     gradient = None
     if o.gradient_name == "feedback":
         gradient = FeedbackGradient(
             GenerationParams(temperature=0.0, max_tokens=optimizer_max_tokens)
         )
-    update, selection, k = (
-        o.momentum_update_name,
-        o.momentum_selection_name,
-        o.momentum_selection_num,
-    )
-    feedback_momentum = None
-    para_momentum = None
-    if o.momentum_para_name == "feedback":
-        feedback_momentum = build_feedback_momentum(
-            update, selection, k, embedder, optimizer_max_tokens
-        )
-    elif o.momentum_para_name == "para":
-        para_momentum = build_para_momentum(
-            update,
-            selection,
-            k,
-            embedder,
-            scores_as_percent=o.scores_as_percent,
-            max_tokens=optimizer_max_tokens,
-        )
-    schedule = None
-    if o.learning_rate_name == "w_lr" and o.decay_strategy != "-":
-        schedule = StepSizeSchedule(
-            o.decay_strategy,
-            o.initial_step_size,
-            o.final_step_size,
-            o.use_warmup_strategy,
-            o.warmup_steps,
-        )
+    feedback_momentum, para_momentum = _momenta(o, embedder, optimizer_max_tokens)
     update = UpdateStrategy(
         o.util_gradient_name, exemplars, s.instruction_pos, s.include_qa, o.scores_as_percent
     )
@@ -139,7 +152,7 @@ def build_components(
         gradient,
         feedback_momentum,
         para_momentum,
-        schedule,
+        step_size_schedule(o),
         LearningRate(o.learning_rate_name),
         update,
     )

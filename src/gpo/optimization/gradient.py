@@ -19,7 +19,9 @@ from gpo.optimization.proposal import ask, parse_candidate
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FeedbackGradient", "WrongExample", "wrong_examples"]
+__all__ = ["GRADIENT_NAMES", "FeedbackGradient", "WrongExample", "wrong_examples"]
+
+GRADIENT_NAMES = ("feedback",)  # --gradient_name (or - for none)
 
 
 def wrong_prediction(row: ScoredExample) -> str:

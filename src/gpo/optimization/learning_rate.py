@@ -10,10 +10,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gpo.errors import ConfigError
+from gpo.names import OFF, listing
 from gpo.optimization.meta_prompts import word_budget_line
+from gpo.optimization.step_size import SCHEDULE_NAMES
 
+# --learning_rate_name: no word budget, or the word budget K_t of the step-size schedule.
 LEARNING_RATE_NAMES = ("wo_lr", "w_lr")
+
+
+def learning_rate_problem(name: str, decay_strategy: str) -> str | None:
+    """The rule tying ``w_lr`` to a decay schedule (its K_t), naming the fix; None if valid.
+
+    The only check of the rule: ``w_lr`` without a schedule has no K, a schedule without
+    ``w_lr`` is never shown (the original crashes or ignores it, 10.12).
+    """
+    has_decay = decay_strategy != OFF
+    if name == "w_lr" and not has_decay:
+        return (
+            f"--learning_rate_name=w_lr needs --decay_strategy={listing(SCHEDULE_NAMES)}; "
+            "or use --learning_rate_name=wo_lr"
+        )
+    if name == "wo_lr" and has_decay:
+        return (
+            f"--decay_strategy={decay_strategy} needs --learning_rate_name=w_lr; "
+            "or set --decay_strategy=-"
+        )
+    return None
 
 
 def with_word_budget(meta_prompt: str, step_size: int) -> str:
@@ -23,36 +45,17 @@ def with_word_budget(meta_prompt: str, step_size: int) -> str:
     return "\n".join(lines)
 
 
-def wo_lr(meta_prompt: str, n: int) -> list[str]:
-    """N identical copies of the meta-prompt."""
-    return [meta_prompt] * n
-
-
-def w_lr(meta_prompt: str, n: int, step_size: int) -> list[str]:
-    """N identical copies of the meta-prompt with the word budget ``step_size``."""
-    return [with_word_budget(meta_prompt, step_size)] * n
-
-
 @dataclass(frozen=True)
 class LearningRate:
-    """``--learning_rate_name``: ``apply`` returns the meta-prompt actually sent."""
+    """``--learning_rate_name``: ``apply`` returns the meta-prompt actually sent.
+
+    ``step_size`` is the schedule's K_t, None without one (``wo_lr``; the run's validation
+    ties ``w_lr`` to a schedule).
+    """
 
     name: str
 
-    def __post_init__(self) -> None:
-        if self.name not in LEARNING_RATE_NAMES:
-            raise ConfigError(
-                f"--learning_rate_name={self.name!r} is not valid; choices: wo_lr, w_lr"
-            )
-
     def apply(self, meta_prompt: str, step_size: int | None) -> str:
-        if self.name == "wo_lr":
-            return meta_prompt
         if step_size is None:
-            raise ConfigError(
-                "--learning_rate_name=w_lr needs --decay_strategy (fixed, linear or consine)"
-            )
+            return meta_prompt
         return with_word_budget(meta_prompt, step_size)
-
-    def copies(self, meta_prompt: str, step_size: int | None, n: int) -> list[str]:
-        return [self.apply(meta_prompt, step_size)] * n

@@ -39,6 +39,7 @@ from gpo.optimization.selection import (
 
 log = logging.getLogger(__name__)
 
+PARA_NAMES = ("para", "feedback")  # --momentum_para_name: momentum over prompts or gradients
 UPDATE_NAMES = ("k-list", "real-time")
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from gpo.errors import ConfigError
 from gpo.llm.embedder import Embedder
+from gpo.names import did_you_mean
 
 PENDING_IMPROVEMENT = -100.0  # the original's placeholder until the step's choice is known
 
@@ -150,22 +151,30 @@ class RelevanceSelection:
         return [newest] + [older[int(i)] for i in order][: k - 1]
 
 
-SELECTION_NAMES = ("recency", "relevance", "importance")
-SELECTION_SPELLINGS = {"relavance": "relevance"}
+# --momentum_selection_name: the original's spellings are the canonical values (they are what
+# configs_dict.json records); ``relevance`` is accepted for ``relavance``.
+SELECTION_NAMES = ("recency", "relavance", "importance")
+SELECTION_SPELLINGS = {"relevance": "relavance"}
+
+
+def canonical_selection(name: str) -> str:
+    """The canonical (original) spelling of a selection name; ConfigError for unknown names."""
+    canonical = SELECTION_SPELLINGS.get(name, name)
+    if canonical not in SELECTION_NAMES:
+        raise ConfigError(
+            f"--momentum_selection_name={name!r} is not valid{did_you_mean(name, SELECTION_NAMES)}"
+            f"; choices: {', '.join(SELECTION_NAMES)} (or relevance)"
+        )
+    return canonical
 
 
 def build_selection(name: str, embedder: Embedder | None = None) -> Selection:
-    """The selection method for ``--momentum_selection_name`` (``relavance`` accepted)."""
-    canonical = SELECTION_SPELLINGS.get(name, name)
+    """The selection method for ``--momentum_selection_name`` (``relevance`` accepted)."""
+    canonical = canonical_selection(name)
     if canonical == "recency":
         return RecencySelection()
     if canonical == "importance":
         return ImportanceSelection()
-    if canonical == "relevance":
-        if embedder is None:
-            raise ConfigError("--momentum_selection_name=relevance needs an embedding model")
-        return RelevanceSelection(embedder)
-    raise ConfigError(
-        f"--momentum_selection_name={name!r} is not valid; choices: "
-        f"{', '.join(SELECTION_NAMES)} (or relavance)"
-    )
+    if embedder is None:
+        raise ConfigError("--momentum_selection_name=relavance needs an embedding model")
+    return RelevanceSelection(embedder)

@@ -17,7 +17,9 @@ import math
 from dataclasses import dataclass
 
 from gpo.errors import ConfigError
+from gpo.names import did_you_mean
 
+# --decay_strategy: the original's spellings are canonical; ``cosine`` is accepted for ``consine``.
 SCHEDULE_NAMES = ("fixed", "linear", "consine")
 SCHEDULE_SPELLINGS = {"cosine": "consine"}
 
@@ -27,8 +29,9 @@ def canonical_schedule(name: str) -> str:
     canonical = SCHEDULE_SPELLINGS.get(name, name)
     if canonical not in SCHEDULE_NAMES:
         raise ConfigError(
-            f"--decay_strategy={name!r} is not a schedule; choices: fixed, linear, consine "
-            "(or cosine)"
+            f"--decay_strategy={name!r} is not a schedule"
+            f"{did_you_mean(name, (*SCHEDULE_NAMES, *SCHEDULE_SPELLINGS))}; choices: "
+            f"{', '.join(SCHEDULE_NAMES)} (or cosine)"
         )
     return canonical
 

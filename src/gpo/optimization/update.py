@@ -9,12 +9,12 @@ on (10.11, 10.12), so the CLI can refuse them before any model loads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gpo.data.base import Example
-from gpo.errors import ConfigError
 from gpo.optimization import meta_prompts
+from gpo.optimization.learning_rate import learning_rate_problem
 from gpo.optimization.meta_prompts import (
     BUILDER_NAMES,
     CandidateInputs,
@@ -22,18 +22,10 @@ from gpo.optimization.meta_prompts import (
     unsupported_layout_message,
 )
 
+# --util_gradient_name -> the meta-prompt builder of that name (meta_prompts owns the names)
 BUILDERS: dict[str, Callable[[CandidateInputs], str]] = {
-    "edit": meta_prompts.edit,
-    "generate": meta_prompts.generate,
-    "edit_without": meta_prompts.edit_without,
-    "generate_without": meta_prompts.generate_without,
+    name: getattr(meta_prompts, name) for name in BUILDER_NAMES
 }
-DECAY_NAMES = ("fixed", "linear", "consine", "cosine")
-
-
-def _check_builder(name: str) -> None:
-    if name not in BUILDERS:
-        raise ConfigError(util_gradient_message(name))
 
 
 NO_METHOD_MESSAGE = (
@@ -55,19 +47,14 @@ def util_gradient_message(name: str) -> str:
 
 @dataclass(frozen=True)
 class UpdateStrategy:
-    """A candidate meta-prompt builder chosen by ``--util_gradient_name``."""
+    """A candidate meta-prompt builder chosen by ``--util_gradient_name`` (the combination is
+    checked once, by ``validate_combination`` in the run's preflight)."""
 
     name: str
     exemplars: tuple[Example, ...]
     instruction_pos: str
     include_qa: bool = False
     scores_as_percent: bool = False
-
-    def __post_init__(self) -> None:
-        _check_builder(self.name)
-        problem = unsupported_layout_message(self.name, self.instruction_pos, self.include_qa)
-        if problem:
-            raise ConfigError(problem)
 
     @property
     def uses_gradient(self) -> bool:
@@ -118,47 +105,7 @@ def validate_combination(
     layout = unsupported_layout_message(util_gradient_name, instruction_pos, include_qa)
     if layout:
         problems.append(layout)
-    has_decay = decay_strategy in DECAY_NAMES
-    if learning_rate_name == "w_lr" and not has_decay:
-        problems.append(
-            "--learning_rate_name=w_lr needs --decay_strategy=fixed, linear or consine; "
-            "or use --learning_rate_name=wo_lr"
-        )
-    if learning_rate_name == "wo_lr" and has_decay:
-        problems.append(
-            f"--decay_strategy={decay_strategy} needs --learning_rate_name=w_lr; "
-            "or set --decay_strategy=-"
-        )
+    rate = learning_rate_problem(learning_rate_name, decay_strategy)
+    if rate:
+        problems.append(rate)
     return problems
-
-
-def ensure_valid_combination(
-    util_gradient_name: str,
-    gradient_name: str,
-    instruction_pos: str,
-    include_qa: bool,
-    learning_rate_name: str,
-    decay_strategy: str,
-) -> None:
-    """Raise ConfigError with every problem of ``validate_combination`` on one line."""
-    problems = validate_combination(
-        util_gradient_name,
-        gradient_name,
-        instruction_pos,
-        include_qa,
-        learning_rate_name,
-        decay_strategy,
-    )
-    if problems:
-        raise ConfigError("; ".join(problems))
-
-
-def build_update_strategy(
-    name: str,
-    exemplars: Sequence[Example],
-    instruction_pos: str,
-    include_qa: bool = False,
-    scores_as_percent: bool = False,
-) -> UpdateStrategy:
-    """The ``UpdateStrategy`` for ``--util_gradient_name`` with the task's format exemplars."""
-    return UpdateStrategy(name, tuple(exemplars), instruction_pos, include_qa, scores_as_percent)
