@@ -207,13 +207,13 @@ def test_gpt_scorer_in_few_shot_mode_gets_the_plain_string_as_one_user_message()
 
 
 def test_gpt_scorers_get_the_plain_few_shot_layout_from_the_alias_table() -> None:
-    from gpo.llm.aliases import alias_spec, chat_few_shot_layout
+    from gpo.llm.aliases import chat_few_shot_layout, resolve_model
 
-    assert not chat_few_shot_layout(alias_spec("gpt-3.5-turbo"), True)
-    assert not chat_few_shot_layout(alias_spec("gpt-4"), True)
-    assert chat_few_shot_layout(alias_spec("llama2-chat-7b"), True)
-    assert chat_few_shot_layout(alias_spec("smollm2-135m"), None)
-    assert not chat_few_shot_layout(alias_spec("llama2-7b"), False)
+    assert not chat_few_shot_layout(resolve_model("gpt-3.5-turbo"), True)
+    assert not chat_few_shot_layout(resolve_model("gpt-4"), True)
+    assert chat_few_shot_layout(resolve_model("llama2-chat-7b"), True)
+    assert chat_few_shot_layout(resolve_model("smollm2-135m"), None)
+    assert not chat_few_shot_layout(resolve_model("llama2-7b"), False)
 
 
 @pytest.mark.parametrize("reply", ["", "   ", "?!", "(", "=", "answer is "])

@@ -74,10 +74,6 @@ def emit(lines: list[str]) -> None:
     sys.stdout.flush()
 
 
-def output_root(path: str) -> Path:
-    return Path(path).expanduser()
-
-
 def write_report_safely(root: Path) -> None:
     """Write the run's report.md and plots; a report problem is logged, never fails the run."""
     try:

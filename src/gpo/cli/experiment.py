@@ -28,7 +28,7 @@ from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
 from gpo.cli.grid import FAILED, STOPPED, CellResult, Executor, build_cells, run_cell, run_serial
 from gpo.cli.optimize import RESUME_FLAGS
 from gpo.cli.plan import CHARS_PER_TOKEN, task_plan
-from gpo.cli.presets import PRESETS
+from gpo.cli.presets import PAPER_PRESETS, PRESETS
 from gpo.config import RunConfig
 from gpo.data.registry import DATASET_CHOICES, get_benchmark
 from gpo.errors import ConfigError
@@ -53,9 +53,7 @@ def define_flags() -> None:
     set (and its --help) stays as it is."""
     if "presets" in FLAGS:
         return
-    flags.DEFINE_list(
-        "presets", ["gpo", "ape", "apo", "opro", "pe2", "sgdm"], "Methods (presets) to compare."
-    )
+    flags.DEFINE_list("presets", list(PAPER_PRESETS), "Methods (presets) to compare.")
     flags.DEFINE_list("seeds", ["0"], "Seeds; every preset x task runs once per seed.")
     flags.DEFINE_float(
         "scorer_tokens_per_second",

@@ -140,7 +140,7 @@ flags.DEFINE_string(
 )
 flags.DEFINE_list(
     "baselines",
-    ["empty", "cot"],
+    list(BASELINES),
     "With --prompts_file: baseline prompts scored "
     f"next to each record ({', '.join(BASELINES)}; empty list for none).",
 )

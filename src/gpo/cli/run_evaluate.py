@@ -22,6 +22,7 @@ from gpo.cli.evaluate import (
     with_baselines,
 )
 from gpo.cli.flags import CliRequest
+from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
 from gpo.llm.accounting import Ledger
@@ -48,6 +49,19 @@ def planned_records(request: CliRequest) -> list[PromptRecord]:
     ]
 
 
+def load_record_tasks(
+    config: RunConfig, records: list[PromptRecord]
+) -> dict[tuple[str, str], TaskData]:
+    """The data of every (dataset, task) that the records name (no model)."""
+    tasks = {}
+    for d in dict.fromkeys(r.dataset for r in records):
+        bench = get_benchmark(d, config.data_dir)
+        names = list(dict.fromkeys(r.task for r in records if r.dataset == d))
+        for name, data in load_tasks(config, bench, names).items():
+            tasks[(d, name)] = data
+    return tasks
+
+
 def run_evaluate(
     request: CliRequest, pool: ModelPool | None = None, folder_name: str | None = None
 ) -> RunFolder | None:
@@ -62,17 +76,9 @@ def run_evaluate(
         config = dataclasses.replace(config, dataset="mixed")
     config = dataclasses.replace(config, tasks=tuple(dict.fromkeys(r.task for r in records)))
     specs = resolve_specs(config, request, need_optimizer=False)
-
-    def load() -> dict[tuple[str, str], TaskData]:
-        tasks = {}
-        for d in datasets:
-            bench = get_benchmark(d, config.data_dir)
-            names = list(dict.fromkeys(r.task for r in records if r.dataset == d))
-            for name, data in load_tasks(config, bench, names).items():
-                tasks[(d, name)] = data
-        return tasks
-
-    tasks = preflight.validate_run(config, specs, load, optimizing=False)
+    tasks = preflight.validate_run(
+        config, specs, lambda: load_record_tasks(config, records), optimizing=False
+    )
     if request.dry_run:
         n = sum(len(tasks[(r.dataset, r.task)].test) for r in records)
         emit(

@@ -69,16 +69,6 @@ _ALIASES: dict[str, ModelSpec] = {
 }
 
 
-def alias_names() -> tuple[str, ...]:
-    """All known aliases, in table order."""
-    return tuple(_ALIASES)
-
-
-def alias_spec(name: str) -> ModelSpec:
-    """The table entry of an alias, unresolved (the smollm2 model is a package placeholder)."""
-    return _ALIASES[name]
-
-
 def second_round_enabled(spec: ModelSpec, is_chat: bool) -> bool:
     """Whether the scorer asks the follow-up answer-format turn for this loaded model."""
     return spec.second_round and is_chat

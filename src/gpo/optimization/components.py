@@ -19,10 +19,8 @@ from gpo.names import OFF
 from gpo.optimization.gradient import FeedbackGradient
 from gpo.optimization.learning_rate import LearningRate
 from gpo.optimization.momentum import (
-    KListFeedbackMomentum,
-    KListParaMomentum,
-    RealTimeFeedbackMomentum,
-    RealTimeParaMomentum,
+    FeedbackMomentum,
+    ParaMomentum,
     build_feedback_momentum,
     build_para_momentum,
 )
@@ -30,9 +28,6 @@ from gpo.optimization.step_size import StepSizeSchedule
 from gpo.optimization.update import UpdateStrategy, validate_combination
 
 log = logging.getLogger(__name__)
-
-ParaMomentum = KListParaMomentum | RealTimeParaMomentum
-FeedbackMomentum = KListFeedbackMomentum | RealTimeFeedbackMomentum
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 
 from gpo.errors import ConfigError
 from gpo.llm.embedder import Embedder
-from gpo.names import did_you_mean
+from gpo.names import choose
 
 PENDING_IMPROVEMENT = -100.0  # the original's placeholder until the step's choice is known
 
@@ -159,13 +159,7 @@ SELECTION_SPELLINGS = {"relevance": "relavance"}
 
 def canonical_selection(name: str) -> str:
     """The canonical (original) spelling of a selection name; ConfigError for unknown names."""
-    canonical = SELECTION_SPELLINGS.get(name, name)
-    if canonical not in SELECTION_NAMES:
-        raise ConfigError(
-            f"--momentum_selection_name={name!r} is not valid{did_you_mean(name, SELECTION_NAMES)}"
-            f"; choices: {', '.join(SELECTION_NAMES)} (or relevance)"
-        )
-    return canonical
+    return choose("momentum_selection_name", name, SELECTION_NAMES, SELECTION_SPELLINGS)
 
 
 def build_selection(name: str, embedder: Embedder | None = None) -> Selection:

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 from gpo.errors import ConfigError
-from gpo.names import did_you_mean
+from gpo.names import choose
 
 # --decay_strategy: the original's spellings are canonical; ``cosine`` is accepted for ``consine``.
 SCHEDULE_NAMES = ("fixed", "linear", "consine")
@@ -26,14 +26,7 @@ SCHEDULE_SPELLINGS = {"cosine": "consine"}
 
 def canonical_schedule(name: str) -> str:
     """The original's spelling of a schedule name; ConfigError for unknown names."""
-    canonical = SCHEDULE_SPELLINGS.get(name, name)
-    if canonical not in SCHEDULE_NAMES:
-        raise ConfigError(
-            f"--decay_strategy={name!r} is not a schedule"
-            f"{did_you_mean(name, (*SCHEDULE_NAMES, *SCHEDULE_SPELLINGS))}; choices: "
-            f"{', '.join(SCHEDULE_NAMES)} (or cosine)"
-        )
-    return canonical
+    return choose("decay_strategy", name, SCHEDULE_NAMES, SCHEDULE_SPELLINGS)
 
 
 def _span(total: int, warmup_steps: int) -> int:
