@@ -1,7 +1,9 @@
 """absl flag definitions: every flag of the original (GPO_REFERENCE 1.1) plus this project's own.
 
 Flags live only here and in ``gpo.cli.app``; ``config_from_flags`` turns them into a frozen
-``RunConfig`` and validates every value and combination before any model loads.
+``RunConfig``: each named value made canonical (the names and spellings come from the modules
+that implement them, see ``NAMED``) and each count checked. The combinations and the tasks are
+checked once, by ``gpo.cli.preflight.validate_run``, before any model loads.
 """
 
 from __future__ import annotations
