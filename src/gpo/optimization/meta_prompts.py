@@ -50,7 +50,9 @@ POSITION_PHRASES = {
     "A_begin": "at the beginning of the answer",
 }
 
-BUILDER_NAMES = ("edit", "generate", "edit_without", "generate_without")
+# --util_gradient_name: the four meta-prompt builders; the first two show the feedback gradient
+GRADIENT_BUILDERS = ("edit", "generate")
+BUILDER_NAMES = (*GRADIENT_BUILDERS, "edit_without", "generate_without")
 
 # --- wording (our own sentences, structure per GPO_REFERENCE 5.4-5.6) ------------------------
 
@@ -314,7 +316,7 @@ def _build(inputs: CandidateInputs, builder: str) -> str:
     if problem:
         raise ConfigError(problem)
     edit = builder.startswith("edit")
-    with_gradient = builder in ("edit", "generate")
+    with_gradient = builder in GRADIENT_BUILDERS
     if with_gradient and inputs.gradient is None:
         raise ConfigError(f"--util_gradient_name={builder} needs --gradient_name=feedback")
     variant = _variant(inputs)

@@ -17,6 +17,7 @@ from gpo.optimization import meta_prompts
 from gpo.optimization.learning_rate import learning_rate_problem
 from gpo.optimization.meta_prompts import (
     BUILDER_NAMES,
+    GRADIENT_BUILDERS,
     CandidateInputs,
     ScoredPrompt,
     unsupported_layout_message,
@@ -59,7 +60,7 @@ class UpdateStrategy:
     @property
     def uses_gradient(self) -> bool:
         """Whether the builder shows the feedback (``*_without`` ignore it; quirk 10.11)."""
-        return self.name in ("edit", "generate")
+        return self.name in GRADIENT_BUILDERS
 
     def meta_prompt(
         self,
@@ -97,7 +98,7 @@ def validate_combination(
     problems: list[str] = []
     if util_gradient_name not in BUILDERS:
         problems.append(util_gradient_message(util_gradient_name))
-    elif util_gradient_name in ("edit", "generate") and gradient_name != "feedback":
+    elif util_gradient_name in GRADIENT_BUILDERS and gradient_name != "feedback":
         problems.append(
             f"--util_gradient_name={util_gradient_name} needs --gradient_name=feedback; "
             f"or use --util_gradient_name={util_gradient_name}_without"
