@@ -2,7 +2,8 @@
 
 Each field is one ingredient of the paper's analogy: the gradient (feedback), the momentum over
 parameters or gradients, the step-size schedule, the learning-rate text and the update strategy.
-Validation happens in ``validate_components`` so bad combinations fail before any model loads.
+``validate_components`` checks the combination; the run's preflight (``gpo.cli.preflight``) calls
+it once, before any model loads, so ``build_components`` only builds.
 """
 
 from __future__ import annotations
