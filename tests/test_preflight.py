@@ -97,3 +97,15 @@ def test_the_word_budget_rule_lives_in_the_learning_rate() -> None:
     assert learning_rate_problem("wo_lr", "-") is None
     assert "fixed, linear or consine" in (learning_rate_problem("w_lr", "-") or "")
     assert "--learning_rate_name=w_lr" in (learning_rate_problem("wo_lr", "fixed") or "")
+
+
+def test_flag_spellings_map_to_the_original_names_saved_in_configs_dict() -> None:
+    from gpo.cli.flags import NAMED
+    from gpo.names import choose
+
+    assert choose("momentum_selection_name", "relevance", *NAMED["momentum_selection_name"]) == (
+        "relavance"
+    )
+    assert choose("decay_strategy", "cosine", *NAMED["decay_strategy"]) == "consine"
+    with pytest.raises(ConfigError, match=r"did you mean 'relevance'\?\); choices: -, recency"):
+        choose("momentum_selection_name", "relevence", *NAMED["momentum_selection_name"])
