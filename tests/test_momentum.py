@@ -19,6 +19,7 @@ from gpo.optimization.meta_prompts import (
 from gpo.optimization.momentum import (
     KListFeedbackMomentum,
     KListParaMomentum,
+    MomentumContext,
     RealTimeFeedbackMomentum,
     RealTimeParaMomentum,
     build_feedback_momentum,
@@ -34,6 +35,7 @@ from gpo.optimization.selection import (
     TrajectoryEntry,
     build_selection,
 )
+from gpo.results.records import LogEntry
 
 # Similarity to U under FakeEmbedder(dim=1024): E2 0.94 > E3 0.84 > E0 0.60 > E1 0.0
 E0 = TrajectoryEntry("solve the math problem carefully", 0.3, -1, -1)
@@ -85,9 +87,12 @@ def test_importance_para_ties_keep_trajectory_order() -> None:
 
 def test_importance_feedback_newest_plus_top_k() -> None:
     # newest first, then top-k older by improvement: k + 1 items; tie G0/G2 keeps order
-    assert ImportanceSelection().select(GRADS, 2) == [G3, G0, G2]
-    assert ImportanceSelection().select(GRADS, 0) == [G3]
-    assert ImportanceSelection().select([], 3) == []
+    # (the newest gradient's improvement is pending: the feedback momentum says so)
+    assert ImportanceSelection().select(GRADS, 2, newest_pending=True) == [G3, G0, G2]
+    assert ImportanceSelection().select(GRADS, 0, newest_pending=True) == [G3]
+    assert ImportanceSelection().select([], 3, newest_pending=True) == []
+    # the same selection ranks every entry when no value is pending (the trajectory)
+    assert ImportanceSelection().select(GRADS, 2) == [G0, G2]
 
 
 # --- relevance --------------------------------------------------------------------------------
@@ -194,9 +199,22 @@ def test_build_selection_names() -> None:
 # --- k-list updates ---------------------------------------------------------------------------
 
 
+def context(
+    llm=None, trajectory=(), gradients=(), para=None, gradient=None, current=("U.", 0.0), score=None
+) -> MomentumContext:
+    """A momentum context at epoch 1, step 2."""
+    llm = llm or FakeLLM(constant("unused"))
+    return MomentumContext(
+        llm, list(trajectory), list(gradients), para, gradient, *current, score, 1, 2
+    )
+
+
 def test_k_list_para_momentum_text() -> None:
-    out = KListParaMomentum(relevance(), 3).apply(TRAJ)
-    assert out.selected == (U, E2, E3)
+    out = KListParaMomentum(relevance(), 3).apply(context(trajectory=TRAJ))
+    assert out.buffer is None
+    assert out.log == (
+        LogEntry("selected_para_history_list", ([[e.prompt, e.score] for e in (U, E2, E3)],), 1, 2),
+    )
     assert out.text == (
         "Here are some earlier prompts, each with its score. Scores go from 0 to 100; the higher "
         "the score, the better the prompt.\n\n"
@@ -207,13 +225,17 @@ def test_k_list_para_momentum_text() -> None:
 
 
 def test_k_list_para_momentum_percent() -> None:
-    out = KListParaMomentum(ImportanceSelection(), 1, scores_as_percent=True).apply(TRAJ)
+    momentum = KListParaMomentum(ImportanceSelection(), 1, scores_as_percent=True)
+    out = momentum.apply(context(trajectory=TRAJ))
     assert out.text.endswith("Prompt: answer with one letter\nScore: 50.00\n\n")
 
 
 def test_k_list_feedback_momentum_joins_texts() -> None:
-    out = KListFeedbackMomentum(ImportanceSelection(), 2).apply(GRADS)
-    assert out.selected == (G3, G0, G2)
+    out = KListFeedbackMomentum(ImportanceSelection(), 2).apply(context(gradients=GRADS))
+    texts = [g.text for g in (G3, G0, G2)]
+    assert out.log == (LogEntry("selected_gradient_history_list", (texts,), 1, 2),)
+    assert out.log[0].value == [texts, 1, 2]  # the original's [selected, epoch, step]
+    assert out.buffer is None
     assert out.text == (
         "the answer format is unclear\n\nbe more specific about the answer format\n\n"
         "no problems found"
@@ -227,9 +249,9 @@ GREEDY = GenerationParams(temperature=0.0, max_tokens=512)
 
 def test_real_time_para_first_call_sets_momentum_to_current() -> None:
     llm = FakeLLM(constant("unused"))
-    out = RealTimeParaMomentum().apply(llm, None, "Think.", 0.35416)
-    assert out.momentum == ScoredPrompt("Think.", 0.35)
-    assert out.meta_prompt is None
+    out = RealTimeParaMomentum().apply(context(llm, current=("Think.", 0.35416)))
+    assert out.buffer == ScoredPrompt("Think.", 0.35) and out.text is None
+    assert out.log == (LogEntry("meta_fo_momentum_para_texts", ("Think.", 0.35), 1, 2),)
     assert llm.calls == []
 
 
@@ -242,36 +264,50 @@ def test_real_time_para_scores_the_summary_by_default() -> None:
         return 0.61234
 
     previous = ScoredPrompt("Think.", 0.35)
-    out = RealTimeParaMomentum().apply(llm, previous, "Check.", 0.5208, score)
-    assert out.meta_prompt == realtime_para_momentum_prompt(previous, ScoredPrompt("Check.", 0.52))
-    assert out.momentum == ScoredPrompt("Think, then check.", 0.61)
+    out = RealTimeParaMomentum().apply(
+        context(llm, para=previous, current=("Check.", 0.5208), score=score)
+    )
+    meta_prompt = realtime_para_momentum_prompt(previous, ScoredPrompt("Check.", 0.52))
+    assert out.log == (
+        LogEntry("meta_fo_momentum_para_prompts", (meta_prompt,), 1, 2),
+        LogEntry("meta_fo_momentum_para_texts", ("Think, then check.", 0.61), 1, 2),
+    )
+    assert out.buffer == ScoredPrompt("Think, then check.", 0.61)
     assert scored == ["Think, then check."]  # bug 10.13 fixed: the summary is scored
-    assert llm.calls[0].prompts == (user_message(out.meta_prompt),)
+    assert llm.calls[0].prompts == (user_message(meta_prompt),)
     assert llm.calls[0].params == GREEDY
 
 
 def test_real_time_para_original_bug_scores_current() -> None:
     llm = FakeLLM(constant("<START>think, then check.<END>"))
     out = RealTimeParaMomentum(score_summary=False).apply(
-        llm, ScoredPrompt("Think.", 0.35), "Check.", 0.5208
+        context(llm, para=ScoredPrompt("Think.", 0.35), current=("Check.", 0.5208))
     )
-    assert out.momentum == ScoredPrompt("Think, then check.", 0.52)  # U's score (10.13 kept)
+    assert out.buffer == ScoredPrompt("Think, then check.", 0.52)  # U's score (10.13 kept)
 
 
 def test_real_time_para_fix_needs_a_scorer() -> None:
     llm = FakeLLM(constant("<START>x<END>"))
     with pytest.raises(ValueError, match="score_prompt"):
-        RealTimeParaMomentum().apply(llm, ScoredPrompt("Think.", 0.35), "Check.", 0.5)
+        RealTimeParaMomentum().apply(
+            context(llm, para=ScoredPrompt("Think.", 0.35), current=("C.", 0.5))
+        )
 
 
 def test_real_time_feedback_momentum() -> None:
     llm = FakeLLM(constant("<START>vague, and no answer format.<END>"))
-    first = RealTimeFeedbackMomentum().apply(llm, None, "too vague")
-    assert (first.momentum, first.meta_prompt) == ("too vague", None)
+    vague = GradientEntry("too vague", PENDING_IMPROVEMENT, 1, 2)
+    first = RealTimeFeedbackMomentum().apply(context(llm, gradients=[vague]))
+    assert (first.text, first.buffer) == ("too vague", "too vague")
+    assert first.log == (LogEntry("meta_fo_momentum_gradient_texts", ("too vague",), 1, 2),)
     assert llm.calls == []
-    second = RealTimeFeedbackMomentum().apply(llm, first.momentum, "no answer format")
-    assert second.meta_prompt == realtime_gradient_momentum_prompt("too vague", "no answer format")
-    assert second.momentum == "Vague, and no answer format."
+    newest = GradientEntry("no answer format", PENDING_IMPROVEMENT, 1, 2)
+    second = RealTimeFeedbackMomentum().apply(
+        context(llm, gradients=[vague, newest], gradient=first.buffer)
+    )
+    meta_prompt = realtime_gradient_momentum_prompt("too vague", "no answer format")
+    assert second.log[0] == LogEntry("meta_fo_momentum_gradient_prompts", (meta_prompt,), 1, 2)
+    assert second.text == second.buffer == "Vague, and no answer format."
     assert llm.num_requests == 1
     assert llm.calls[0].params == GREEDY
 
@@ -324,7 +360,11 @@ def test_optimizer_max_tokens_reaches_the_real_time_requests() -> None:
         comp = build_components(o, ScoringConfig(), (), None, optimizer_max_tokens=77)
         llm = FakeLLM(constant("<START>merged<END>"))
         if para_name == "para":
-            comp.para_momentum.apply(llm, ScoredPrompt("A.", 0.1), "B.", 0.2, lambda p: 0.3)
+            ctx = context(
+                llm, para=ScoredPrompt("A.", 0.1), current=("B.", 0.2), score=lambda p: 0.3
+            )
+            comp.para_momentum.apply(ctx)
         else:
-            comp.feedback_momentum.apply(llm, "too vague", "no format")
+            grads = [GradientEntry("no format", PENDING_IMPROVEMENT, 1, 2)]
+            comp.feedback_momentum.apply(context(llm, gradients=grads, gradient="too vague"))
         assert llm.calls[0].params == GenerationParams(temperature=0.0, max_tokens=77)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from gpo.cli import preflight
@@ -27,16 +27,20 @@ from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
 from gpo.data.sampling import FormatSampler
-from gpo.errors import BudgetExceeded, ConfigError
+from gpo.errors import ConfigError
 from gpo.evaluation.racing import RacingSettings
+from gpo.evaluation.scorer import Scorer
 from gpo.llm.accounting import Ledger
-from gpo.optimization.components import build_components, needs_embedder
+from gpo.llm.base import LLM
+from gpo.optimization import loop
+from gpo.optimization.components import Components, build_components, needs_embedder
 from gpo.optimization.guards import build_guards
-from gpo.optimization.loop import TaskOutcome, optimize_task, start_task
-from gpo.optimization.screening import ScreeningPolicy, budget_compliance, compliance_line
-from gpo.optimization.state import TaskState, steps_per_epoch
+from gpo.optimization.loop import TaskOutcome
+from gpo.optimization.screening import ScreeningPolicy, compliance_line
+from gpo.optimization.state import steps_per_epoch
 from gpo.optimization.step import StepContext
-from gpo.results.io import append_jsonl, atomic_write_json, read_json, read_jsonl, rewrite_jsonl
+from gpo.results.io import append_jsonl, atomic_write_json, read_jsonl
+from gpo.results.recorder import TaskRecorder, usage_summary
 from gpo.results.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
@@ -149,9 +153,8 @@ def run_optimize(
             )
             append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
             emit([result_line(config, task, outcome)])
-            rows = budget_compliance(read_jsonl(folder.steps_path(task)))
-            if rows:
-                emit([compliance_line(task, rows)])
+            if outcome.budget_compliance:
+                emit([compliance_line(task, outcome.budget_compliance)])
         write_usage_summary(folder, list(data))
 
     try:
@@ -196,27 +199,45 @@ def run_task(
     folder: RunFolder,
     task: str,
     task_data: TaskData,
-    scorer,
-    optimizer,
-    components,
+    scorer: Scorer,
+    optimizer: LLM,
+    components: Components,
     ledger: Ledger,
     budget: Callable[[], str | None] | None = None,
 ) -> TaskOutcome:
     """Optimize one task from its checkpoint (or its start); ``budget`` returns a reason to stop
     (default: this process's ledger against the run's budgets)."""
+    spe = steps_per_epoch(len(task_data.train), config.opt.opt_batch_size)
+    recorder = TaskRecorder(folder, task, task_data.spec.setting_dict())
+    ctx = step_context(config, recorder, task_data, scorer, optimizer, components, spe)
+    initial = initial_instruction_for(config.dataset, task, config.initial_instruction)
+    if budget is None:
+        budget = partial(ledger.check_budget, config.max_tokens_budget, config.max_cost_usd)
+    return loop.run_task(ctx, initial, spe, ledger, budget)
+
+
+def step_context(
+    config: RunConfig,
+    recorder: TaskRecorder,
+    task_data: TaskData,
+    scorer: Scorer,
+    optimizer: LLM,
+    components: Components,
+    steps_per_epoch: int,
+) -> StepContext:
+    """What every step of one task needs, from the run's configuration."""
     o = config.opt
-    spe = steps_per_epoch(len(task_data.train), o.opt_batch_size)
-    ctx = StepContext(
+    return StepContext(
         data=task_data,
         scorer=scorer,
         optimizer=optimizer,
         components=components,
-        folder=folder,
+        recorder=recorder,
         num_candidates=o.num_generated_instructions_in_each_step,
         temperature=config.optimizer.temperature,
         max_tokens=config.optimizer.max_tokens,
         batch_size=o.opt_batch_size,
-        total_steps=o.num_search_epochs * spe,
+        total_steps=o.num_search_epochs * steps_per_epoch,
         seed=config.seed,
         score_train=components.gradient is not None or config.log_train_batches,
         test_every_step=config.test_every_step,
@@ -227,62 +248,6 @@ def run_task(
         ),
         racing=RacingSettings(config.eval_racing, config.racing_confidence),
     )
-    state = load_checkpoint(folder, task)
-    if state is None:
-        before, started = ledger.snapshot(), time.monotonic()
-        initial = initial_instruction_for(config.dataset, task, config.initial_instruction)
-        state = start_task(ctx, task, initial)
-        rewrite_jsonl(
-            folder.steps_path(task),
-            [
-                {
-                    "task": task,
-                    "global_step": -1,
-                    "kind": "initial",
-                    "prompt": initial,
-                    "eval_score": state.initial_eval,
-                    "test_score": state.initial_test,
-                    "usage": ledger.delta(before).to_dict(),
-                    "seconds": round(time.monotonic() - started, 3),
-                }
-            ],
-        )
-        folder.save_results_dict(task, state.results)
-        atomic_write_json(folder.checkpoint_path(task), state.to_json(), indent=None)
-        log.info(
-            "%s: initial prompt eval %.4f, test %.4f; %d steps (%d per epoch)",
-            task,
-            state.initial_eval,
-            state.initial_test,
-            ctx.total_steps,
-            spe,
-        )
-
-    def check_budget(st: TaskState) -> None:
-        if budget is not None:
-            reason = budget()
-        else:
-            reason = ledger.check_budget(config.max_tokens_budget, config.max_cost_usd)
-        if reason:
-            raise BudgetExceeded(
-                f"{reason}; stopped after step {st.completed_steps} of {task}; "
-                f"continue with --resume={folder.root} and a larger budget"
-            )
-
-    return optimize_task(ctx, state, spe, ledger, check_budget)
-
-
-def load_checkpoint(folder: RunFolder, task: str) -> TaskState | None:
-    path = folder.checkpoint_path(task)
-    if not path.exists():
-        return None
-    state = TaskState.from_json(read_json(path))
-    steps = [
-        r for r in read_jsonl(folder.steps_path(task)) if r["global_step"] < state.completed_steps
-    ]
-    rewrite_jsonl(folder.steps_path(task), steps)
-    log.info("%s: resumed after step %d", task, state.completed_steps)
-    return state
 
 
 def best_record(config: RunConfig, task: str, outcome: TaskOutcome) -> dict:
@@ -313,27 +278,3 @@ def result_line(config: RunConfig, task: str, outcome: TaskOutcome) -> str:
         f"{100 * st.initial_test:.2f} -> best eval {100 * outcome.best.score:.2f} test "
         f"{100 * outcome.best_test:.2f}: {outcome.best.prompt!r}"
     )
-
-
-def usage_summary(folder: RunFolder, tasks: list[str]) -> dict:
-    """Usage summed over every step log of the run (all invocations, resumed ones included)."""
-    from gpo.llm.accounting import Usage
-
-    per_role: dict[str, Usage] = {}
-    for task in tasks:
-        for record in read_jsonl(folder.steps_path(task)):
-            for role, u in record.get("usage", {}).get("roles", {}).items():
-                fields = {
-                    k: u[k]
-                    for k in (
-                        "requests",
-                        "prompt_tokens",
-                        "completion_tokens",
-                        "cache_hits",
-                        "deduplicated",
-                        "backend_seconds",
-                    )
-                }
-                per_role[role] = per_role.get(role, Usage()) + Usage(**fields)
-    total = sum(per_role.values(), Usage())
-    return {"roles": {r: u.to_dict() for r, u in per_role.items()}, "total": total.to_dict()}

@@ -1,9 +1,10 @@
 """The GPO loop of one task (GPO_REFERENCE 5.2-5.3), readable on one screen.
 
-state = resume or score the initial prompt on eval and test
+state = resume from the checkpoint, or score the initial prompt on eval and test
 for t in remaining steps:  run_step (gradient, momentum, step size, update, choice)
-                           log the step, save results_dict.json, checkpoint, check budget
+                           commit the step (step log, results_dict.json, checkpoint), check budget
 final prompt = best eval score on the trajectory (ties: earliest), with its test score
+Everything is written by the task's recorder (``gpo.results.recorder``).
 """
 
 from __future__ import annotations
@@ -11,20 +12,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from tqdm import tqdm
 
+from gpo.errors import BudgetExceeded
 from gpo.llm.accounting import Ledger
 from gpo.optimization.proposal import best_of_trajectory
 from gpo.optimization.screening import budget_compliance
 from gpo.optimization.selection import TrajectoryEntry
-from gpo.optimization.state import TaskState, empty_results
+from gpo.optimization.state import TaskState
 from gpo.optimization.step import StepContext, run_step
-from gpo.results.io import append_jsonl, atomic_write_json, read_jsonl
+from gpo.results.records import Cost, FinalRecord, InitialRecord, StepRecord
 
 log = logging.getLogger(__name__)
+
+BudgetCheck = Callable[[], "str | None"]  # a reason to stop, or None
 
 
 @dataclass(frozen=True)
@@ -32,33 +35,57 @@ class TaskOutcome:
     best: TrajectoryEntry
     best_test: float
     state: TaskState
+    budget_compliance: list[dict]  # per step with a word budget K (screening.budget_compliance)
 
 
-def start_task(ctx: StepContext, task: str, initial_prompt: str) -> TaskState:
+class Meter:
+    """The cost of one piece of work: the ledger's usage and the wall time since creation."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger, self.before, self.started = ledger, ledger.snapshot(), time.monotonic()
+
+    def cost(self) -> Cost:
+        usage = self.ledger.delta(self.before).to_dict()
+        return Cost(usage, round(time.monotonic() - self.started, 3))
+
+
+def run_task(
+    ctx: StepContext, initial_prompt: str, steps_per_epoch: int, ledger: Ledger, budget: BudgetCheck
+) -> TaskOutcome:
+    """One task from its checkpoint (or its start) to its final record."""
+    state = ctx.recorder.resume(TaskState.from_json)
+    if state is None:
+        state = start_task(ctx, initial_prompt, ledger)
+        log.info(
+            "%s: initial prompt eval %.4f, test %.4f; %d steps (%d per epoch)",
+            state.task,
+            state.initial_eval,
+            state.initial_test,
+            ctx.total_steps,
+            steps_per_epoch,
+        )
+    return optimize_task(ctx, state, steps_per_epoch, ledger, budget)
+
+
+def start_task(ctx: StepContext, initial_prompt: str, ledger: Ledger) -> TaskState:
     """Score the initial prompt on the whole eval and test splits; the trajectory starts there."""
+    meter, rec = Meter(ledger), ctx.recorder
     eval_report = ctx.scorer.score(initial_prompt, ctx.data, "eval")
     test_report = ctx.scorer.score(initial_prompt, ctx.data, "test")
-    results = empty_results(ctx.data.spec.setting_dict())
-    for report in (eval_report, test_report):
-        ctx.folder.save_report(task, report, -1, -1)
-        results[f"{report.split}_log"]["-1_-1"] = [initial_prompt, report.score, -1, -1]
-    return TaskState(
-        task=task,
+    rec.report(eval_report, -1, -1)
+    rec.report(test_report, -1, -1)
+    state = TaskState(
+        task=rec.task,
         initial_prompt=initial_prompt,
         initial_eval=eval_report.score,
         initial_test=test_report.score,
         trajectory=[TrajectoryEntry(initial_prompt, eval_report.score, -1, -1)],
         scores={initial_prompt: eval_report.score},
         test_scores={initial_prompt: test_report.score},
-        results=results,
     )
-
-
-def commit(ctx: StepContext, state: TaskState, record: dict[str, Any]) -> None:
-    """Persist one finished step: step log line, results_dict.json, then the checkpoint."""
-    append_jsonl(ctx.folder.steps_path(state.task), record)
-    ctx.folder.save_results_dict(state.task, state.results)
-    atomic_write_json(ctx.folder.checkpoint_path(state.task), state.to_json(), indent=None)
+    initial = InitialRecord(rec.task, initial_prompt, eval_report.score, test_report.score)
+    rec.start(state, replace(initial, cost=meter.cost()))
+    return state
 
 
 def finish_task(ctx: StepContext, state: TaskState, ledger: Ledger) -> TaskOutcome:
@@ -66,46 +93,25 @@ def finish_task(ctx: StepContext, state: TaskState, ledger: Ledger) -> TaskOutco
 
     Logged as the last steps.jsonl record (kind "final"), so its usage is accounted too.
     """
-    before, started = ledger.snapshot(), time.monotonic()
+    meter, rec = Meter(ledger), ctx.recorder
     best = best_of_trajectory(state.trajectory)
     if best.prompt not in state.test_scores:
         report = ctx.scorer.score(best.prompt, ctx.data, "test")
-        ctx.folder.save_report(state.task, report, best.epoch, best.step)
+        rec.report(report, best.epoch, best.step)
         state.test_scores[best.prompt] = report.score
-        state.results["test_log"][f"{best.epoch}_{best.step}"] = [
-            best.prompt,
-            report.score,
-            best.epoch,
-            best.step,
-        ]
-        ctx.folder.save_results_dict(state.task, state.results)
-    compliance = budget_compliance(read_jsonl(ctx.folder.steps_path(state.task)))
-    append_jsonl(
-        ctx.folder.steps_path(state.task),
-        {
-            "task": state.task,
-            "global_step": ctx.total_steps,
-            "kind": "final",
-            "budget_compliance": compliance,
-            "prompt": best.prompt,
-            "epoch": best.epoch,
-            "step": best.step,
-            "eval_score": best.score,
-            "test_score": state.test_scores[best.prompt],
-            "usage": ledger.delta(before).to_dict(),
-            "seconds": round(time.monotonic() - started, 3),
-        },
+    compliance = budget_compliance(rec.step_log())
+    test = state.test_scores[best.prompt]
+    final = FinalRecord(
+        rec.task, ctx.total_steps, compliance, best.prompt, best.epoch, best.step, best.score, test
     )
-    return TaskOutcome(best, state.test_scores[best.prompt], state)
+    rec.finish(replace(final, cost=meter.cost()))
+    return TaskOutcome(best, test, state, compliance)
 
 
 def optimize_task(
-    ctx: StepContext,
-    state: TaskState,
-    steps_per_epoch: int,
-    ledger: Ledger,
-    check_budget: Callable[[TaskState], None],
+    ctx: StepContext, state: TaskState, steps_per_epoch: int, ledger: Ledger, budget: BudgetCheck
 ) -> TaskOutcome:
+    """The remaining steps, each committed before the budget is checked; then the final stage."""
     bar = tqdm(
         total=ctx.total_steps,
         initial=state.completed_steps,
@@ -115,37 +121,46 @@ def optimize_task(
     )
     for t in range(state.completed_steps, ctx.total_steps):
         e, j = divmod(t, steps_per_epoch)
-        before, started = ledger.snapshot(), time.monotonic()
+        meter = Meter(ledger)
         record = run_step(ctx, state, t, e, j)
         state.completed_steps = t + 1
-        record["usage"] = ledger.delta(before).to_dict()
-        record["seconds"] = round(time.monotonic() - started, 3)
-        commit(ctx, state, record)
-        chosen = record["chosen"]
-        new = sum(c["status"] == "new" for c in record["candidates"])
-        rejected = sum(c["status"] == "rejected" for c in record["candidates"])
-        within = sum(bool(c["within_budget"]) for c in record["candidates"])
-        log.info(
-            "%s step %d/%d (epoch %d, step %d): K=%s, %d candidates (%d new, %d rejected, "
-            "%d within K, %d resample rounds), chosen eval %.4f (edit distance %d) in %.0fs: %r",
-            state.task,
-            t + 1,
-            ctx.total_steps,
-            e,
-            j,
-            record["step_size"],
-            len(record["candidates"]),
-            new,
-            rejected,
-            within,
-            record["resample_rounds"],
-            chosen["eval_score"],
-            chosen["edit_distance"],
-            record["seconds"],
-            chosen["prompt"][:80],
-        )
+        record = replace(record, cost=meter.cost())
+        ctx.recorder.commit(state, record)
+        log_step(ctx, record)
         bar.update(1)
-        bar.set_postfix(eval=f"{chosen['eval_score']:.3f}")
-        check_budget(state)
+        bar.set_postfix(eval=f"{record.chosen.eval_score:.3f}")
+        check_budget(ctx, state, budget)
     bar.close()
     return finish_task(ctx, state, ledger)
+
+
+def check_budget(ctx: StepContext, state: TaskState, budget: BudgetCheck) -> None:
+    reason = budget()
+    if reason:
+        raise BudgetExceeded(
+            f"{reason}; stopped after step {state.completed_steps} of {state.task}; "
+            f"continue with --resume={ctx.recorder.folder.root} and a larger budget"
+        )
+
+
+def log_step(ctx: StepContext, r: StepRecord) -> None:
+    chosen, within = r.chosen, sum(bool(c.within_budget) for c in r.candidates)
+    log.info(
+        "%s step %d/%d (epoch %d, step %d): K=%s, %d candidates (%d new, %d rejected, "
+        "%d within K, %d resample rounds), chosen eval %.4f (edit distance %d) in %.0fs: %r",
+        r.task,
+        r.global_step + 1,
+        ctx.total_steps,
+        r.epoch,
+        r.step,
+        r.step_size,
+        len(r.candidates),
+        r.count("new"),
+        r.count("rejected"),
+        within,
+        r.resample_rounds,
+        chosen.eval_score,
+        chosen.edit_distance,
+        r.cost.seconds,
+        chosen.prompt[:80],
+    )

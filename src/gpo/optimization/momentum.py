@@ -9,8 +9,9 @@ GPO's analogue of momentum keeps past parameters (prompts, ``para``) or past gra
 * ``real-time``: keep one running summary that the optimizer LLM (greedy) merges with the newest
   item at every step, like an exponential moving average.
 
-All state is explicit: the caller keeps the buffers (``ScoredPrompt`` / ``str``) and the
-histories, which are plain, JSON-serialisable dataclasses.
+Every momentum implements one protocol, ``apply(MomentumContext) -> MomentumResult``: its text,
+its new buffer and its own results_dict.json entries. All state is explicit: the caller keeps the
+buffers (``ScoredPrompt`` / ``str``) and the histories, plain JSON-serialisable dataclasses.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Union
+from typing import Protocol, Union
 
 from gpo.errors import ConfigError
 from gpo.llm.base import LLM, GenerationParams
@@ -36,6 +37,7 @@ from gpo.optimization.selection import (
     TrajectoryEntry,
     build_selection,
 )
+from gpo.results.records import LogEntry
 
 log = logging.getLogger(__name__)
 
@@ -49,35 +51,41 @@ def _greedy(max_tokens: int) -> GenerationParams:
 
 
 @dataclass(frozen=True)
-class ParaKList:
-    """The selected trajectory entries and their k-list string (block 2 of the meta-prompt)."""
+class MomentumContext:
+    """What a momentum may read at step (epoch, step): the histories, its buffer, the current
+    prompt U with its shown eval score, the optimizer LLM and how to score a prompt on eval."""
 
-    selected: tuple[TrajectoryEntry, ...]
-    text: str
-
-
-@dataclass(frozen=True)
-class FeedbackKList:
-    """The selected gradients and the gradient text in use (texts joined by blank lines)."""
-
-    selected: tuple[GradientEntry, ...]
-    text: str
-
-
-@dataclass(frozen=True)
-class RealTimePara:
-    """The new para momentum buffer and the summary request sent (None at the first call)."""
-
-    momentum: ScoredPrompt
-    meta_prompt: str | None
+    llm: LLM
+    trajectory: Sequence[TrajectoryEntry]
+    gradients: Sequence[GradientEntry]  # the newest one is this step's gradient
+    para_buffer: ScoredPrompt | None
+    gradient_buffer: str | None
+    current_prompt: str
+    current_score: float
+    score_prompt: Callable[[str], float] | None
+    epoch: int
+    step: int
 
 
 @dataclass(frozen=True)
-class RealTimeFeedback:
-    """The new gradient momentum (also the gradient in use) and the request sent, if any."""
+class MomentumResult:
+    """What a momentum gives the update: ``text`` (the k-list string of prompts, or the gradient
+    text in use), its new ``buffer`` (real-time only; None for k-list, which keeps none) and its
+    own results_dict.json entries."""
 
-    momentum: str
-    meta_prompt: str | None
+    text: str | None
+    buffer: ScoredPrompt | str | None
+    log: tuple[LogEntry, ...]
+
+
+class Momentum(Protocol):
+    """Every momentum, over prompts (para) or gradients (feedback), k-list or real-time."""
+
+    def apply(self, ctx: MomentumContext) -> MomentumResult: ...
+
+
+def _entry(ctx: MomentumContext, key: str, *fields: object) -> LogEntry:
+    return LogEntry(key, fields, ctx.epoch, ctx.step)
 
 
 @dataclass(frozen=True)
@@ -88,22 +96,28 @@ class KListParaMomentum:
     k: int
     scores_as_percent: bool = False
 
-    def apply(self, trajectory: Sequence[TrajectoryEntry]) -> ParaKList:
-        selected = tuple(self.selection.select(trajectory, self.k))
+    def apply(self, ctx: MomentumContext) -> MomentumResult:
+        selected = self.selection.select(ctx.trajectory, self.k)
         items = [ScoredPrompt(e.prompt, e.score) for e in selected]
-        return ParaKList(selected, k_list_string(items, scores_as_percent=self.scores_as_percent))
+        text = k_list_string(items, scores_as_percent=self.scores_as_percent)
+        chosen = [[e.prompt, e.score] for e in selected]
+        return MomentumResult(text, None, (_entry(ctx, "selected_para_history_list", chosen),))
 
 
 @dataclass(frozen=True)
 class KListFeedbackMomentum:
-    """k-list over the gradient history; the gradient in use becomes the joined texts."""
+    """k-list over the gradient history; the gradient in use becomes the joined texts.
+
+    The newest gradient's improvement is not known yet (its step has not chosen), so importance
+    keeps it first and ranks only the older gradients."""
 
     selection: Selection
     k: int
 
-    def apply(self, gradients: Sequence[GradientEntry]) -> FeedbackKList:
-        selected = tuple(self.selection.select(gradients, self.k))
-        return FeedbackKList(selected, "\n\n".join(e.text for e in selected))
+    def apply(self, ctx: MomentumContext) -> MomentumResult:
+        selected = self.selection.select(ctx.gradients, self.k, newest_pending=True)
+        entry = _entry(ctx, "selected_gradient_history_list", [g.text for g in selected])
+        return MomentumResult("\n\n".join(e.text for e in selected), None, (entry,))
 
 
 @dataclass(frozen=True)
@@ -111,54 +125,61 @@ class RealTimeParaMomentum:
     """Running summary prompt, merged with the current prompt by the optimizer at temperature 0.
 
     Bug 10.13 is optional: the original scores U instead of the summary. ``score_summary=True``
-    (our default, the fix) scores the summary with the ``score_prompt`` callback (eval split);
+    (our default, the fix) scores the summary with the context's ``score_prompt`` (eval split);
     ``False`` reproduces the original and needs no callback (the momentum gets U's score).
-    The first call sets the momentum to (U, round(score, 2)) without a request.
+    The first call sets the momentum to (U, round(score, 2)) without a request. ``text`` is
+    None: the update shows the buffer itself.
     """
 
     score_summary: bool = True
     scores_as_percent: bool = False
     max_tokens: int = OPTIMIZER_MAX_TOKENS  # --optimizer_max_tokens
 
-    def apply(
-        self,
-        llm: LLM,
-        momentum: ScoredPrompt | None,
-        current_prompt: str,
-        current_score: float,
-        score_prompt: Callable[[str], float] | None = None,
-    ) -> RealTimePara:
-        if momentum is None:
-            return RealTimePara(ScoredPrompt(current_prompt, round(current_score, 2)), None)
-        current = ScoredPrompt(current_prompt, round(current_score, 2))
+    def apply(self, ctx: MomentumContext) -> MomentumResult:
+        current = ScoredPrompt(ctx.current_prompt, round(ctx.current_score, 2))
+        if ctx.para_buffer is None:
+            return MomentumResult(None, current, (_texts_entry(ctx, current),))
         meta_prompt = realtime_para_momentum_prompt(
-            momentum, current, scores_as_percent=self.scores_as_percent
+            ctx.para_buffer, current, scores_as_percent=self.scores_as_percent
         )
-        summary = parse_candidate(ask(llm, meta_prompt, _greedy(self.max_tokens)))
+        summary = parse_candidate(ask(ctx.llm, meta_prompt, _greedy(self.max_tokens)))
         if self.score_summary:
-            if score_prompt is None:
+            if ctx.score_prompt is None:
                 raise ValueError("score_summary=True needs a score_prompt callback")
-            score = score_prompt(summary)
+            score = ctx.score_prompt(summary)
         else:  # bug 10.13 kept on request: the summary is given U's score
-            score = current_score
-        return RealTimePara(ScoredPrompt(summary, round(score, 2)), meta_prompt)
+            score = ctx.current_score
+        buffer = ScoredPrompt(summary, round(score, 2))
+        log = (_entry(ctx, "meta_fo_momentum_para_prompts", meta_prompt), _texts_entry(ctx, buffer))
+        return MomentumResult(None, buffer, log)
+
+
+def _texts_entry(ctx: MomentumContext, buffer: ScoredPrompt) -> LogEntry:
+    return _entry(ctx, "meta_fo_momentum_para_texts", buffer.prompt, buffer.score)
 
 
 @dataclass(frozen=True)
 class RealTimeFeedbackMomentum:
     """Running summary of problems: earlier momentum merged with the newest gradient (greedy).
 
-    The first call sets the momentum to the gradient without a request.
+    The first call sets the momentum to the gradient without a request; the momentum is also
+    the gradient text in use.
     """
 
     max_tokens: int = OPTIMIZER_MAX_TOKENS  # --optimizer_max_tokens
 
-    def apply(self, llm: LLM, momentum: str | None, gradient: str) -> RealTimeFeedback:
-        if momentum is None:
-            return RealTimeFeedback(gradient, None)
-        meta_prompt = realtime_gradient_momentum_prompt(momentum, gradient)
-        merged = parse_candidate(ask(llm, meta_prompt, _greedy(self.max_tokens)))
-        return RealTimeFeedback(merged, meta_prompt)
+    def apply(self, ctx: MomentumContext) -> MomentumResult:
+        gradient = ctx.gradients[-1].text
+        if ctx.gradient_buffer is None:
+            texts = _entry(ctx, "meta_fo_momentum_gradient_texts", gradient)
+            return MomentumResult(gradient, gradient, (texts,))
+        meta_prompt = realtime_gradient_momentum_prompt(ctx.gradient_buffer, gradient)
+        merged = parse_candidate(ask(ctx.llm, meta_prompt, _greedy(self.max_tokens)))
+        log = (
+            _entry(ctx, "meta_fo_momentum_gradient_prompts", meta_prompt),
+            _entry(ctx, "meta_fo_momentum_gradient_texts", merged),
+        )
+        return MomentumResult(merged, merged, log)
 
 
 ParaMomentum = Union[KListParaMomentum, RealTimeParaMomentum]

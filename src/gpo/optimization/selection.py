@@ -83,11 +83,15 @@ H = TypeVar("H", TrajectoryEntry, GradientEntry)
 
 
 class Selection(Protocol):
-    """Pick k items of a history, most useful first."""
+    """Pick k items of a history, most useful first.
+
+    ``newest_pending``: the newest entry's value is not known yet (a gradient before its step's
+    choice, whose improvement is the placeholder); only importance ranks by value, so only it
+    treats such an entry differently."""
 
     name: str
 
-    def select(self, history: Sequence[H], k: int) -> list[H]: ...
+    def select(self, history: Sequence[H], k: int, *, newest_pending: bool = False) -> list[H]: ...
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class RecencySelection:
 
     name: str = "recency"
 
-    def select(self, history: Sequence[H], k: int) -> list[H]:
+    def select(self, history: Sequence[H], k: int, *, newest_pending: bool = False) -> list[H]:
         return list(reversed(history[-k:]))
 
 
@@ -107,16 +111,16 @@ class RecencySelection:
 class ImportanceSelection:
     """para: the top-k trajectory entries by eval score (U only if it makes the top k).
 
-    feedback: the newest gradient first, then the top-k older gradients by improvement
-    (k + 1 items, as in the original).
+    feedback (``newest_pending``): the newest gradient first, then the top-k older gradients by
+    improvement (k + 1 items, as in the original).
     """
 
     name: str = "importance"
 
-    def select(self, history: Sequence[H], k: int) -> list[H]:
+    def select(self, history: Sequence[H], k: int, *, newest_pending: bool = False) -> list[H]:
         if not history:
             return []
-        if isinstance(history[-1], GradientEntry):
+        if newest_pending:
             older = sorted(history[:-1], key=lambda e: e.value, reverse=True)
             return [history[-1], *older[:k]]
         return sorted(history, key=lambda e: e.value, reverse=True)[:k]
@@ -138,7 +142,7 @@ class RelevanceSelection:
     embedder: Embedder
     name: str = "relevance"
 
-    def select(self, history: Sequence[H], k: int) -> list[H]:
+    def select(self, history: Sequence[H], k: int, *, newest_pending: bool = False) -> list[H]:
         if not history:
             return []
         newest = history[-1]

@@ -1,8 +1,9 @@
 """The optimization state of one task, JSON-serialisable so a run can resume exactly.
 
 Holds the trajectory (prompt, eval score, epoch, step), the score table of every evaluated prompt,
-the hashes of generated prompts, the prompts chosen at earlier steps, both momentum buffers and the
-original's ``results_dict.json`` logs. ``completed_steps`` is the resume position.
+the hashes of generated prompts, the prompts chosen at earlier steps and both momentum buffers.
+``completed_steps`` is the resume position. The original's ``results_dict.json`` is the
+recorder's (:mod:`gpo.results.recorder`); the checkpoint stores it beside this state.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ class TaskState:
     trajectory: list[TrajectoryEntry]
     scores: dict[str, float]  # instruction_score_dict: every evaluated prompt -> eval score
     test_scores: dict[str, float]
-    results: dict[str, Any]  # the original's results_dict.json
     seen_hashes: set[str] = field(default_factory=set)
     # eval_step2max_instruction for steps >= 0. Quirk 10.5 (kept): the original stores the initial
     # *score* under step -1, so the initial prompt never counts as "chosen before".
@@ -48,7 +48,8 @@ class TaskState:
         (quirk 10.5): the initial prompt then shows its eval score, not 0.0."""
         return self.scores.get(self.current.prompt, self.current.score)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, results: dict[str, Any]) -> dict[str, Any]:
+        """The checkpoint: this state with the results_dict.json so far (after the scores)."""
         return {
             "task": self.task,
             "initial_prompt": self.initial_prompt,
@@ -57,7 +58,7 @@ class TaskState:
             "trajectory": [e.to_dict() for e in self.trajectory],
             "scores": self.scores,
             "test_scores": self.test_scores,
-            "results": self.results,
+            "results": results,
             "seen_hashes": sorted(self.seen_hashes),
             "chosen": self.chosen,
             "gradients": [g.to_dict() for g in self.gradients],
@@ -80,7 +81,6 @@ class TaskState:
             trajectory=[TrajectoryEntry.from_dict(e) for e in d["trajectory"]],
             scores=dict(d["scores"]),
             test_scores=dict(d["test_scores"]),
-            results=d["results"],
             seen_hashes=set(d["seen_hashes"]),
             chosen=list(d["chosen"]),
             gradients=[GradientEntry.from_dict(g) for g in d["gradients"]],
@@ -89,27 +89,6 @@ class TaskState:
             completed_steps=d["completed_steps"],
             partial={k: list(v) for k, v in d.get("partial", {}).items()},
         )
-
-
-def empty_results(setting_dict: dict[str, bool]) -> dict[str, Any]:
-    """The keys of the original's results_dict.json, in its order."""
-    return {
-        "meta_gradient_prompts": [],
-        "meta_gradient_texts": [],
-        "selected_gradient_history_list": [],
-        "meta_fo_momentum_gradient_prompts": [],
-        "meta_fo_momentum_gradient_texts": [],
-        "selected_para_history_list": [],
-        "meta_fo_momentum_para_prompts": [],
-        "meta_fo_momentum_para_texts": [],
-        "modify_word_num_history": [],
-        "meta_prompts": [],
-        "meta_generate_instructions": [],
-        "setting_dict": setting_dict,
-        "train_log": {},
-        "eval_log": {},
-        "test_log": {},
-    }
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:

@@ -3,8 +3,9 @@
 train batch -> gradient (feedback) -> momentum (para / feedback) -> step size -> meta-prompt ->
 learning rate (word budget) -> proposal of N candidates -> dedup -> eval -> choice of the next
 prompt.
-Every stage reads and writes the explicit ``TaskState``; the returned ``StepRecord`` is the
-``steps.jsonl`` line.
+Every stage reads and writes the explicit ``TaskState`` and records what it produced through the
+task's recorder (CSVs, results_dict entries); the returned ``StepRecord`` is the ``steps.jsonl``
+line. Every momentum, para or feedback, k-list or real-time, is applied the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
 
 from gpo.data.base import TaskData
 from gpo.evaluation.racing import RaceOutcome, RacingSettings, complete_score
@@ -22,7 +22,7 @@ from gpo.llm.base import LLM
 from gpo.optimization.components import Components
 from gpo.optimization.distance import word_edit_distance
 from gpo.optimization.gradient import wrong_examples
-from gpo.optimization.momentum import KListFeedbackMomentum, KListParaMomentum
+from gpo.optimization.momentum import Momentum, MomentumContext, MomentumResult
 from gpo.optimization.proposal import (
     NextPromptRule,
     build_ranking,
@@ -34,7 +34,8 @@ from gpo.optimization.proposal import (
 from gpo.optimization.screening import Screening, ScreeningPolicy, screen
 from gpo.optimization.selection import PENDING_IMPROVEMENT, GradientEntry, TrajectoryEntry
 from gpo.optimization.state import TaskState, batch_indices
-from gpo.results.run_folder import RunFolder
+from gpo.results.recorder import TaskRecorder
+from gpo.results.records import CandidateRecord, ChosenRecord, LogEntry, RacingRecord, StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class StepContext:
     scorer: Scorer
     optimizer: LLM
     components: Components
-    folder: RunFolder
+    recorder: TaskRecorder
     num_candidates: int
     temperature: float
     max_tokens: int
@@ -65,66 +66,99 @@ def step_seed(seed: int, task: str, t: int) -> int:
     return (seed * 1_000_003 + zlib.crc32(task.encode()) + 7919 * t) % (2**31)
 
 
+NO_MOMENTUM = MomentumResult(None, None, ())
+
+
 def _train_batch(ctx: StepContext, state: TaskState, e: int, j: int) -> ScoreReport | None:
     if not ctx.score_train:
         return None
     idx = batch_indices(j, len(ctx.data.train), ctx.batch_size)
     report = ctx.scorer.score(state.current.prompt, ctx.data, "train", idx)
-    ctx.folder.save_report(state.task, report, e, j)
-    state.results["train_log"][f"{e}_{j}"] = [report.instruction, report.score, e, j]
+    ctx.recorder.report(report, e, j)
     return report
 
 
-def _gradient(ctx: StepContext, state: TaskState, train: ScoreReport | None, e: int, j: int):
+def _momentum(
+    ctx: StepContext, state: TaskState, momentum: Momentum, e: int, j: int
+) -> MomentumResult:
+    """Apply one momentum (para or feedback, any kind) and record its log entries."""
+    result = momentum.apply(
+        MomentumContext(
+            llm=ctx.optimizer,
+            trajectory=state.trajectory,
+            gradients=state.gradients,
+            para_buffer=state.momentum_para,
+            gradient_buffer=state.momentum_gradient,
+            current_prompt=state.current.prompt,
+            current_score=state.current_eval_score,
+            score_prompt=lambda p: ctx.scorer.score(p, ctx.data, "eval").score,
+            epoch=e,
+            step=j,
+        )
+    )
+    ctx.recorder.log(result.log)
+    return result
+
+
+def _gradient(
+    ctx: StepContext, state: TaskState, train: ScoreReport | None, e: int, j: int
+) -> str | None:
     """The feedback gradient, then momentum over gradients. Returns the gradient text in use."""
-    comp, res = ctx.components, state.results
+    comp = ctx.components
     if comp.gradient is None or train is None:
         return None
     batch = [ctx.data.train[r.index] for r in train.rows]
     meta, text = comp.gradient.compute(
         ctx.optimizer, state.current.prompt, wrong_examples(train, batch)
     )
-    res["meta_gradient_prompts"].append([meta, e, j])
+    ctx.recorder.log([LogEntry("meta_gradient_prompts", (meta,), e, j)])
     state.gradients.append(GradientEntry(text, PENDING_IMPROVEMENT, e, j))
-    fm = comp.feedback_momentum
-    if fm is None:
+    if comp.feedback_momentum is None:
         return text
-    if isinstance(fm, KListFeedbackMomentum):
-        selected = fm.apply(state.gradients)
-        res["selected_gradient_history_list"].append([[g.text for g in selected.selected], e, j])
-        return selected.text
-    merged = fm.apply(ctx.optimizer, state.momentum_gradient, text)
-    state.momentum_gradient = merged.momentum
-    if merged.meta_prompt is not None:
-        res["meta_fo_momentum_gradient_prompts"].append([merged.meta_prompt, e, j])
-    res["meta_fo_momentum_gradient_texts"].append([merged.momentum, e, j])
-    return merged.momentum
+    result = _momentum(ctx, state, comp.feedback_momentum, e, j)
+    state.momentum_gradient = result.buffer  # real-time: the summary text
+    return result.text
 
 
-def _para_momentum(ctx: StepContext, state: TaskState, e: int, j: int):
-    """Momentum over prompts: the k-list string, or the real-time summary buffer."""
-    pm, res = ctx.components.para_momentum, state.results
-    if pm is None:
-        return None, None
-    if isinstance(pm, KListParaMomentum):
-        k_list = pm.apply(state.trajectory)
-        res["selected_para_history_list"].append(
-            [[[x.prompt, x.score] for x in k_list.selected], e, j]
-        )
-        return k_list.text, None
-    cur = state.current
-    rt = pm.apply(
-        ctx.optimizer,
-        state.momentum_para,
-        cur.prompt,
+def _para_momentum(ctx: StepContext, state: TaskState, e: int, j: int) -> MomentumResult:
+    """Momentum over prompts: the k-list string (text), or the real-time summary (buffer)."""
+    if ctx.components.para_momentum is None:
+        return NO_MOMENTUM
+    result = _momentum(ctx, state, ctx.components.para_momentum, e, j)
+    state.momentum_para = result.buffer  # real-time: the summary prompt
+    return result
+
+
+def _step_size(ctx: StepContext, state: TaskState, e: int, j: int) -> int | None:
+    schedule = ctx.components.schedule
+    if schedule is None:
+        return None
+    step_size = schedule.step_size(len(state.trajectory), ctx.total_steps)
+    ctx.recorder.log([LogEntry("modify_word_num_history", (step_size,), e, j)])
+    return step_size
+
+
+def _meta_prompt(
+    ctx: StepContext,
+    state: TaskState,
+    gradient: str | None,
+    para: MomentumResult,
+    step_size: int | None,
+    e: int,
+    j: int,
+) -> str:
+    """The update's meta-prompt with the learning-rate text (word budget) applied."""
+    comp = ctx.components
+    meta = comp.update.meta_prompt(
+        state.current.prompt,
         state.current_eval_score,
-        lambda p: ctx.scorer.score(p, ctx.data, "eval").score,
+        gradient=gradient,
+        k_list=para.text,
+        realtime=para.buffer,  # real-time para: the summary (k-list: None)
     )
-    state.momentum_para = rt.momentum
-    if rt.meta_prompt is not None:
-        res["meta_fo_momentum_para_prompts"].append([rt.meta_prompt, e, j])
-    res["meta_fo_momentum_para_texts"].append([rt.momentum.prompt, rt.momentum.score, e, j])
-    return None, rt.momentum
+    meta = comp.learning_rate.apply(meta, step_size)
+    ctx.recorder.log([LogEntry("meta_prompts", (meta,), e, j)])
+    return meta
 
 
 def _complete_partials(ctx: StepContext, state: TaskState, candidates: list[str], e: int, j: int):
@@ -137,7 +171,7 @@ def _complete_partials(ctx: StepContext, state: TaskState, candidates: list[str]
             continue
         rest = list(range(len(prefix), len(ctx.data.eval)))
         report = ctx.scorer.score(c, ctx.data, "eval", rest)
-        ctx.folder.save_report(state.task, report, e, j)
+        ctx.recorder.completion(report, e, j)
         state.scores[c] = complete_score(prefix, report.rows)
         spent += len(rest) * ctx.scorer.generations_per_example(ctx.data)
         log.info(
@@ -163,75 +197,80 @@ def _evaluate(
     else:
         reports = ctx.scorer.score_many(new, ctx.data, "eval")
     for k, report in enumerate(reports):
-        ctx.folder.save_report(state.task, report, e, j)
-        key = f"{e}_{j}_{k}"
-        state.results["eval_log"][key] = [report.instruction, report.score, e, j]
         if race is not None and race.is_partial(report.instruction):
             # logged as partial: the mean over the scored examples only
+            ctx.recorder.partial(report, race.total, e, j, k)
             state.partial[report.instruction] = [r.accuracy for r in report.rows]
-            partial_log = state.results.setdefault("eval_partial_log", {})
-            partial_log[key] = [report.instruction, len(report.rows), race.total, e, j]
         else:
+            ctx.recorder.report(report, e, j, k)
             state.scores[report.instruction] = report.score
-    state.results["meta_generate_instructions"].append([new, e, j])
+    ctx.recorder.log([LogEntry("meta_generate_instructions", (new,), e, j)])
     if race is not None:
         return race.ranking_scores(), race
     return {r.instruction: r.score for r in reports}, None
 
 
-def _racing_record(ctx: StepContext, race: RaceOutcome | None, spent: int) -> dict[str, Any]:
-    return {
-        "mode": ctx.racing.mode,
-        "generations_saved": (0 if race is None else race.generations_saved) - spent,
-        "generations_completing_partials": spent,
-        "dropped": [] if race is None else [d.to_dict() for d in race.drops],
-    }
+def _racing_record(ctx: StepContext, race: RaceOutcome | None, spent: int) -> RacingRecord:
+    saved = 0 if race is None else race.generations_saved
+    dropped = () if race is None else tuple(d.to_dict() for d in race.drops)
+    return RacingRecord(ctx.racing.mode, saved - spent, spent, dropped)
 
 
 def _candidate_records(
     screening: Screening, state: TaskState, new_scores: dict, reused: dict
-) -> list[dict[str, Any]]:
+) -> tuple[CandidateRecord, ...]:
     """Every proposed candidate (all rounds): its fate, edit distance and rejection rules."""
     out = []
     for c in screening.candidates:
         p = c.prompt
         status = "new" if p in new_scores else ("reused" if p in reused else "duplicate")
         out.append(
-            {
-                "prompt": p,
-                "eval_score": state.scores.get(p, _partial_mean(state, p)) if c.kept else None,
-                "eval_partial": p in state.partial,
-                "status": status if c.kept else "rejected",
-                "edit_distance": c.edit_distance,
-                "within_budget": c.within_budget,
-                "rejected_by": list(c.rejected_by),
-                "reasons": list(c.reasons),
-                "round": c.round,
-                "closest_kept": c.closest_kept,
-            }
+            CandidateRecord(
+                prompt=p,
+                eval_score=state.scores.get(p, _partial_mean(state, p)) if c.kept else None,
+                eval_partial=p in state.partial,
+                status=status if c.kept else "rejected",
+                edit_distance=c.edit_distance,
+                within_budget=c.within_budget,
+                rejected_by=tuple(c.rejected_by),
+                reasons=tuple(c.reasons),
+                round=c.round,
+                closest_kept=c.closest_kept,
+            )
         )
-    return out
+    return tuple(out)
 
 
-def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict[str, Any]:
+def _choose(
+    ctx: StepContext, state: TaskState, reused: dict, new_scores: dict, e: int, j: int
+) -> ChosenRecord:
+    """The next prompt (non-monotone rule), appended to the trajectory; test-scored if asked."""
+    current = state.current
+    ranking = build_ranking(current.prompt, reused, new_scores)
+    chosen = choose_next(ranking, set(state.chosen))
+    score = ranking[chosen]  # the 0.0 placeholder if U is re-chosen (quirk 10.5, kept)
+    if state.gradients and ctx.components.gradient is not None:
+        # improvement over the previous step's choice (the initial eval score at step 0)
+        state.gradients[-1] = state.gradients[-1].with_improvement(score - current.score)
+    state.chosen.append(chosen)
+    state.trajectory.append(TrajectoryEntry(chosen, score, e, j))
+    test_score = None
+    if ctx.test_every_step:
+        report = ctx.scorer.score(chosen, ctx.data, "test")
+        ctx.recorder.report(report, e, j)
+        test_score = state.test_scores[chosen] = report.score
+    distance = word_edit_distance(current.prompt, chosen)
+    return ChosenRecord(chosen, score, distance, test_score)
+
+
+def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> StepRecord:
     """Run step t (epoch e, step j) in place on ``state``; return its step-log record."""
-    comp, res, current = ctx.components, state.results, state.current
+    current = state.current
     train = _train_batch(ctx, state, e, j)
     gradient = _gradient(ctx, state, train, e, j)
-    k_list, realtime = _para_momentum(ctx, state, e, j)
-    step_size = None
-    if comp.schedule is not None:
-        step_size = comp.schedule.step_size(len(state.trajectory), ctx.total_steps)
-        res["modify_word_num_history"].append([step_size, e, j])
-    meta = comp.update.meta_prompt(
-        current.prompt,
-        state.current_eval_score,
-        gradient=gradient,
-        k_list=k_list,
-        realtime=realtime,
-    )
-    meta = comp.learning_rate.apply(meta, step_size)
-    res["meta_prompts"].append([meta, e, j])
+    para = _para_momentum(ctx, state, e, j)
+    step_size = _step_size(ctx, state, e, j)
+    meta = _meta_prompt(ctx, state, gradient, para, step_size, e, j)
     seed = step_seed(ctx.seed, state.task, t)
     screening = screen(
         lambda n, first: propose(
@@ -246,44 +285,25 @@ def run_step(ctx: StepContext, state: TaskState, t: int, e: int, j: int) -> dict
     new, reused = dedup_candidates(screening.accepted, state.seen_hashes, state.scores)
     state.seen_hashes |= hashes_of(new)
     new_scores, race = _evaluate(ctx, state, new, reused, e, j)
-    ranking = build_ranking(current.prompt, reused, new_scores)
-    chosen = choose_next(ranking, set(state.chosen))
-    chosen_score = ranking[chosen]  # the 0.0 placeholder if U is re-chosen (quirk 10.5, kept)
-    if state.gradients and comp.gradient is not None:
-        # improvement over the previous step's choice (the initial eval score at step 0)
-        state.gradients[-1] = state.gradients[-1].with_improvement(chosen_score - current.score)
-    state.chosen.append(chosen)
-    state.trajectory.append(TrajectoryEntry(chosen, chosen_score, e, j))
-    test_score = None
-    if ctx.test_every_step:
-        report = ctx.scorer.score(chosen, ctx.data, "test")
-        ctx.folder.save_report(state.task, report, e, j)
-        test_score = state.test_scores[chosen] = report.score
-        res["test_log"][f"{e}_{j}"] = [chosen, report.score, e, j]
-    res["meta_gradient_texts"] = [[g.text, g.improvement, g.epoch, g.step] for g in state.gradients]
-    return {
-        "task": state.task,
-        "global_step": t,
-        "epoch": e,
-        "step": j,
-        "current_prompt": current.prompt,
-        "current_eval_score": current.score,
-        "train_score": None if train is None else train.score,
-        "gradient": gradient,
-        "step_size": step_size,
-        "meta_prompt": meta,
-        "resample_rounds": screening.resample_rounds,
-        "within_budget_share": screening.within_budget_share,
-        "budget_fallback": screening.budget_fallback,
-        "candidates": _candidate_records(screening, state, new_scores, reused),
-        "chosen": {
-            "prompt": chosen,
-            "eval_score": chosen_score,
-            "edit_distance": word_edit_distance(current.prompt, chosen),
-            "test_score": test_score,
-        },
-        "racing": _racing_record(ctx, race, spent),
-    }
+    chosen = _choose(ctx, state, reused, new_scores, e, j)
+    return StepRecord(
+        task=state.task,
+        global_step=t,
+        epoch=e,
+        step=j,
+        current_prompt=current.prompt,
+        current_eval_score=current.score,
+        train_score=None if train is None else train.score,
+        gradient=gradient,
+        step_size=step_size,
+        meta_prompt=meta,
+        resample_rounds=screening.resample_rounds,
+        within_budget_share=screening.within_budget_share,
+        budget_fallback=screening.budget_fallback,
+        candidates=_candidate_records(screening, state, new_scores, reused),
+        chosen=chosen,
+        racing=_racing_record(ctx, race, spent),
+    )
 
 
 def _partial_mean(state: TaskState, prompt: str) -> float | None:

@@ -1,0 +1,186 @@
+"""The typed records of a task's step log (``steps.jsonl``) and of the original's results_dict.
+
+Every record is frozen; ``to_dict()`` gives the JSON line exactly as written (keys in order):
+
+* ``InitialRecord`` (global step -1): the initial prompt's eval and test score.
+* ``StepRecord`` (one per step): the step's inputs, its candidates (``CandidateRecord``), the
+  chosen prompt (``ChosenRecord``) and racing's savings (``RacingRecord``).
+* ``FinalRecord`` (global step T): the best prompt on eval and its test score.
+
+Each carries its ``Cost`` (usage per role and wall seconds), measured by the loop.
+``LogEntry`` is one entry of the original's ``results_dict.json`` (``[*fields, epoch, step]``);
+:class:`gpo.results.recorder.ResultsLog` folds them into that file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from gpo.llm.accounting import Usage
+
+# The original's results_dict.json keys whose entries are keyed by "epoch_step[_index]"; the
+# other keys are lists of entries.
+KEYED_LOGS = ("train_log", "eval_log", "test_log", "eval_partial_log")
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One results_dict.json entry: ``[*fields, epoch, step]``, appended to the list ``key`` or
+    stored in the dict ``key`` under ``"epoch_step"`` (``"epoch_step_index"`` with an index)."""
+
+    key: str
+    fields: tuple[Any, ...]
+    epoch: int
+    step: int
+    index: int | None = None
+
+    @property
+    def value(self) -> list[Any]:
+        return [*self.fields, self.epoch, self.step]
+
+    @property
+    def sub_key(self) -> str:
+        base = f"{self.epoch}_{self.step}"
+        return base if self.index is None else f"{base}_{self.index}"
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What producing a record cost: the ledger's usage per role and the wall seconds."""
+
+    usage: dict[str, Any]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"usage": self.usage, "seconds": self.seconds}
+
+
+NO_COST = Cost({}, 0.0)
+
+
+def _with_cost(body: dict[str, Any], cost: Cost) -> dict[str, Any]:
+    return {**body, **cost.to_dict()}
+
+
+@dataclass(frozen=True)
+class InitialRecord:
+    task: str
+    prompt: str
+    eval_score: float
+    test_score: float
+    cost: Cost = NO_COST
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {"task": self.task, "global_step": -1, "kind": "initial", "prompt": self.prompt}
+        body |= {"eval_score": self.eval_score, "test_score": self.test_score}
+        return _with_cost(body, self.cost)
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One proposed candidate (any round): its fate, edit distance and rejection rules."""
+
+    prompt: str
+    eval_score: float | None
+    eval_partial: bool
+    status: str  # new | reused | duplicate | rejected
+    edit_distance: int
+    within_budget: bool | None
+    rejected_by: tuple[str, ...]
+    reasons: tuple[str, ...]
+    round: int
+    closest_kept: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return out | {"rejected_by": list(self.rejected_by), "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True)
+class ChosenRecord:
+    """The step's choice: the next prompt, its eval score, its distance from U, its test score."""
+
+    prompt: str
+    eval_score: float
+    edit_distance: int
+    test_score: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class RacingRecord:
+    """Racing's effect on a step: generations saved (net of completing earlier partial scores)
+    and the candidates it dropped."""
+
+    mode: str
+    generations_saved: int
+    generations_completing_partials: int
+    dropped: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "generations_saved": self.generations_saved,
+            "generations_completing_partials": self.generations_completing_partials,
+            "dropped": list(self.dropped),
+        }
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    task: str
+    global_step: int
+    epoch: int
+    step: int
+    current_prompt: str
+    current_eval_score: float
+    train_score: float | None
+    gradient: str | None
+    step_size: int | None
+    meta_prompt: str
+    resample_rounds: int
+    within_budget_share: float | None
+    budget_fallback: bool
+    candidates: tuple[CandidateRecord, ...]
+    chosen: ChosenRecord
+    racing: RacingRecord
+    cost: Cost = field(default=NO_COST)
+
+    def count(self, status: str) -> int:
+        return sum(c.status == status for c in self.candidates)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {f.name: getattr(self, f.name) for f in fields(self)[:13]}
+        body["candidates"] = [c.to_dict() for c in self.candidates]
+        body |= {"chosen": self.chosen.to_dict(), "racing": self.racing.to_dict()}
+        return _with_cost(body, self.cost)
+
+
+@dataclass(frozen=True)
+class FinalRecord:
+    task: str
+    global_step: int
+    budget_compliance: list[dict[str, Any]]
+    prompt: str
+    epoch: int
+    step: int
+    eval_score: float
+    test_score: float
+    cost: Cost = NO_COST
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"task": self.task, "global_step": self.global_step}
+        body |= {"kind": "final", "budget_compliance": self.budget_compliance}
+        body |= {"prompt": self.prompt, "epoch": self.epoch, "step": self.step}
+        body |= {"eval_score": self.eval_score, "test_score": self.test_score}
+        return _with_cost(body, self.cost)
+
+
+def usage_of(record: dict[str, Any]) -> dict[str, Usage]:
+    """The usage per role of one step-log line (as written by ``Cost``)."""
+    names = [f.name for f in fields(Usage)]
+    roles = record.get("usage", {}).get("roles", {})
+    return {role: Usage(**{n: u[n] for n in names}) for role, u in roles.items()}
