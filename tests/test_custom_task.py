@@ -709,3 +709,35 @@ def test_cli_prompts_file_with_custom_records(tmp_path):
     assert proc.returncode == 0, proc.stderr
     # the prompt and the Empty and CoT baselines, each on the 8 test records
     assert "3 prompt(s) x test split = 24 scorer examples" in proc.stdout
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "resume_pre_issue12"
+
+
+def test_resume_from_a_checkpoint_written_before_the_recorder(tmp_path):
+    # crashed/: the example task (real-time para momentum, exact racing: a partial eval score
+    # and the eval_partial_log key) interrupted in step 1 by the code from before the step log
+    # had one owner (issue 12); expected/: that code's own resume of it. Resumed now, the
+    # results and the checkpoint are byte-identical and the step log equal but for its timing.
+    config = preset_config("gpo", tmp_path, "runs")
+    realtime = {"momentum_update_name": "real-time", "momentum_selection_name": "-"}
+    opt = dataclasses.replace(config.opt, num_search_epochs=2, **realtime)
+    config = dataclasses.replace(config, opt=opt, eval_racing="exact")
+    folder = RunFolder.create(config, name="r")
+    task_dir = folder.task_dir(TASK)
+    task_dir.mkdir(parents=True)
+    for f in (FIXTURE / "crashed").iterdir():
+        (task_dir / f.name).write_bytes(f.read_bytes())
+    assert "eval_partial_log" in read_json(task_dir / "checkpoint.json")["results"]
+    optimizer = optimizer_fake()
+    run_custom(config, folder, optimizer)
+    assert len(optimizer.calls) == 3 * 2  # steps 1-3 only: the merge and the candidates
+    for name in ("results_dict.json", "checkpoint.json"):
+        assert (task_dir / name).read_bytes() == (FIXTURE / "expected" / name).read_bytes()
+
+    def timeless(path: Path) -> list[dict]:
+        return [
+            {k: v for k, v in r.items() if k not in ("usage", "seconds")} for r in read_jsonl(path)
+        ]
+
+    assert timeless(task_dir / "steps.jsonl") == timeless(FIXTURE / "expected" / "steps.jsonl")

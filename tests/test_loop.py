@@ -253,38 +253,3 @@ def test_meta_prompt_shows_the_stored_eval_score_of_a_rechosen_initial_prompt(tm
     shown = round(state.initial_eval, 2)
     assert f"Prompt: Let's think step by step. GOOD\nScore: {shown}\n" in steps[2]["meta_prompt"]
     assert "Score: 0.0\n" not in steps[2]["meta_prompt"]
-
-
-FIXTURE = Path(__file__).parent / "fixtures" / "resume_pre_issue12"
-
-
-def test_resume_from_a_checkpoint_written_before_the_recorder(tmp_path, data_dir):
-    # crashed/: a run (real-time para momentum, exact racing: a partial eval score and the
-    # eval_partial_log key) interrupted after step 0 by the code before the step log had one
-    # owner; expected/: that code's own resume of it. Resumed now, every file is the same.
-    config = make_config(tmp_path, data_dir)
-    opt = dataclasses.replace(
-        config.opt,
-        num_search_epochs=2,
-        momentum_update_name="real-time",
-        momentum_selection_name="-",
-    )
-    config = dataclasses.replace(config, opt=opt, eval_racing="exact")
-    folder = RunFolder.create(config, name="old")
-    task_dir = folder.task_dir(TASK)
-    task_dir.mkdir(parents=True)
-    for f in (FIXTURE / "crashed").iterdir():
-        (task_dir / f.name).write_bytes(f.read_bytes())
-    assert "eval_partial_log" in read_json(task_dir / "checkpoint.json")["results"]
-    optimizer = optimizer_fake()
-    run(config, folder, optimizer)
-    assert len(optimizer.calls) == 3 * 2  # steps 1-3 only: merge + candidates each
-    for name in ("results_dict.json", "checkpoint.json"):
-        assert (task_dir / name).read_bytes() == (FIXTURE / "expected" / name).read_bytes()
-
-    def timeless(path: Path) -> list[dict]:
-        return [
-            {k: v for k, v in r.items() if k not in ("usage", "seconds")} for r in read_jsonl(path)
-        ]
-
-    assert timeless(task_dir / "steps.jsonl") == timeless(FIXTURE / "expected" / "steps.jsonl")
