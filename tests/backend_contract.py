@@ -7,8 +7,9 @@ Plain functions taking a real ``LLM``; each backend's test module calls them. Th
 from __future__ import annotations
 
 from gpo.llm.base import LLM, ChatMessage, Completion, GenerationParams, user_message
+from helpers import greedy
 
-GREEDY = GenerationParams(temperature=0.0, max_tokens=16, seed=0)
+GREEDY = greedy(max_tokens=16)
 SAMPLED = GenerationParams(temperature=1.0, max_tokens=16, seed=11)
 
 CHAT_PROMPTS = (

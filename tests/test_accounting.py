@@ -13,9 +13,7 @@ from gpo.llm.base import Completion, GenerationParams, Prompt
 from gpo.llm.cache import ResponseCache
 from gpo.llm.fake import FakeLLM, constant
 from gpo.llm.pricing import DEFAULT_PRICES, ModelPrice, cost_usd, price_of
-
-GREEDY = GenerationParams()
-SAMPLED = GenerationParams(temperature=1.0, max_tokens=512)
+from helpers import GREEDY, SAMPLED
 
 
 class Failing:

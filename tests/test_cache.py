@@ -15,12 +15,10 @@ from gpo.errors import ConfigError
 from gpo.llm.base import ChatMessage, Completion, GenerationParams, Prompt, user_message
 from gpo.llm.cache import CachedLLM, ModelIdentity, ResponseCache, cache_key, model_identity
 from gpo.llm.fake import FakeLLM
+from helpers import GREEDY, REPO, SAMPLED
 
-REPO = Path(__file__).resolve().parents[1]
 SECRET = "sk-THIS-IS-A-SECRET-12345"
 IDENT = ModelIdentity("llamacpp", "smollm2", "/models/smollm2.gguf", True)
-GREEDY = GenerationParams(temperature=0.0, max_tokens=256, seed=0)
-SAMPLED = GenerationParams(temperature=1.0, max_tokens=512, seed=0)
 
 
 def echo(prompt: Prompt, params: GenerationParams, i: int) -> str:

@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import EMBEDDER, LOCAL_MODELS, assert_one_line_error, run_main_expecting_error
 
-MAIN = REPO / "src" / "optimization" / "main.py"
-
-
-def run_main(args: list[str], tmp_path: Path, env: dict | None = None, data_dir=None):
-    out = tmp_path / "out"
-    full_env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    full_env["GPO_DATA_URL"] = "http://127.0.0.1:9/unreachable.tar.gz"
-    full_env.update(env or {})
-    cmd = [sys.executable, str(MAIN), f"--output_dir={out}", "--no_cache", *args]
-    if data_dir is not None:
-        cmd.append(f"--data_dir={data_dir}")
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=full_env, timeout=300, cwd=tmp_path
-    )
-    return proc, out
-
-
-def assert_one_line_error(proc, out: Path, *fragments: str) -> None:
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
-    for frag in fragments:
-        assert frag in lines[0], lines[0]
-    # no run folder that could look finished
-    assert not out.exists() or not any(out.iterdir())
-
-
-SMOL = [
-    "--dataset=bbh",
-    "--task_name=navigate",
-    "--scorer_llm_name=smollm2-135m",
-    "--optimizer_llm_name=smollm2-135m",
-    "--embedding_model=all-minilm-l6-v2",
-]
+SMOL = ["--dataset=bbh", "--task_name=navigate", *LOCAL_MODELS, EMBEDDER]
 
 BAD_FLAGS = [
     (["--dataset=bbx"], ["--dataset", "did you mean 'bbh'"]),
@@ -140,13 +102,15 @@ BAD_FLAGS = [
 
 
 @pytest.mark.parametrize("args,fragments", BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
-def test_bad_flag_values(args, fragments, tmp_path, data_dir):
-    proc, out = run_main(args, tmp_path, data_dir=data_dir)
-    assert_one_line_error(proc, out, *fragments)
+def test_bad_flag_values(args, fragments, main_in_process, data_dir):
+    # in this process: parsing and validation are what is checked here; the tests below run
+    # main.py as a subprocess (exit status and stderr of the real process)
+    outcome, out = main_in_process(args, data_dir=data_dir)
+    assert_one_line_error(outcome, out, *fragments)
 
 
 def test_missing_data_offline(tmp_path):
-    proc, out = run_main(
+    proc, out = run_main_expecting_error(
         ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
         tmp_path,
         data_dir=tmp_path / "nodata",
@@ -163,7 +127,7 @@ def test_malformed_data_names_file_and_line(tmp_path, data_dir):
     lines = (dst / "test.jsonl").read_text().split("\n")
     lines[2] = '{"input": "broken'
     (dst / "test.jsonl").write_text("\n".join(lines))
-    proc, out = run_main(
+    proc, out = run_main_expecting_error(
         ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
         tmp_path,
         data_dir=root,
@@ -172,20 +136,21 @@ def test_malformed_data_names_file_and_line(tmp_path, data_dir):
 
 
 def test_missing_api_key(tmp_path, data_dir):
-    proc, out = run_main(
+    proc, out = run_main_expecting_error(
         ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=gpt-4"], tmp_path, data_dir=data_dir
     )
     assert_one_line_error(proc, out, "OPENAI_API_KEY")
 
 
 def test_unreachable_server(tmp_path, data_dir):
-    proc, out = run_main(
+    proc, out = run_main_expecting_error(
         [
             "--dataset=wsc",
             "--only_evaluate",
             "--scorer_llm_name=some-model",
             "--scorer_backend=openai",
             "--openai_base_url=http://127.0.0.1:9/v1",
+            "--max_retries=0",  # the retries are not what is tested (test_faults.py is)
             "--max_examples=2",
         ],
         tmp_path,
@@ -196,13 +161,14 @@ def test_unreachable_server(tmp_path, data_dir):
 
 def test_key_never_written(tmp_path, data_dir):
     secret = "sk-test-secret-value-1234567890abcdef"
-    proc, out = run_main(
+    proc, out = run_main_expecting_error(
         [
             "--dataset=wsc",
             "--only_evaluate",
             "--scorer_llm_name=some-model",
             "--scorer_backend=openai",
             "--openai_base_url=http://127.0.0.1:9/v1",
+            "--max_retries=0",  # the retries are not what is tested (test_faults.py is)
             f"--openai_api_key={secret}",
             "--max_examples=2",
         ],
@@ -219,7 +185,7 @@ def test_key_never_written(tmp_path, data_dir):
 def test_harmless_flags_are_ignored_with_a_warning_saying_what(tmp_path, data_dir):
     # --gpus with no GPU backend, and more demonstrations than the few-shot file holds (the
     # original uses them all): a warning, and the run goes on (here a dry run).
-    proc, out = run_main(
+    proc, out = run_main_expecting_error(
         [
             "--dataset=bbh",
             "--task_name=navigate",

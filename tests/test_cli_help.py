@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
-from conftest import REPO
 from gpo.cli import app
 from gpo.cli.flags import FLAGS
 from gpo.cli.usage import GROUPS, help_request, project_flags
-
-MAIN = REPO / "src" / "optimization" / "main.py"
+from helpers import REPO, run_script
 
 
 def main_py(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(MAIN), *args], capture_output=True, text=True, timeout=120
-    )
+    return run_script(args, REPO, timeout=120)
 
 
 @pytest.mark.parametrize("arg", ["--help", "-h"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from gpo.cli.custom_task import check_custom_task, write_task_skeleton
 from gpo.cli.optimize import best_record, run_task
 from gpo.cli.presets import PRESETS, preset_values
@@ -34,9 +32,8 @@ from gpo.llm.fake import FakeLLM
 from gpo.optimization.components import build_components
 from gpo.results.io import append_jsonl, read_json, read_jsonl
 from gpo.results.run_folder import RunFolder
+from helpers import EXAMPLES, REPO, SMOLLM2, assert_one_line_error
 
-EXAMPLES = REPO / "examples"
-MAIN = REPO / "src" / "optimization" / "main.py"
 TASK = "review_sentiment"
 
 
@@ -401,71 +398,51 @@ def test_unknown_task_names(tmp_path):
 # ---------------------------------------------------------------- the CLI
 
 
-def run_main(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    env["GPO_DATA_URL"] = "http://127.0.0.1:9/unreachable.tar.gz"
-    cmd = [sys.executable, str(MAIN), f"--output_dir={tmp_path / 'out'}", "--no_cache", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
-
-
-def assert_one_line_error(proc, tmp_path: Path, *fragments: str) -> None:
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    out = tmp_path / "out"
-    assert not out.exists() or not any(out.iterdir())  # nothing written
-
-
 COMMON = [
     "--dataset=custom",
-    "--scorer_llm_name=smollm2-135m",
-    "--optimizer_llm_name=smollm2-135m",
+    f"--scorer_llm_name={SMOLLM2}",
+    f"--optimizer_llm_name={SMOLLM2}",
     "--preset=ape",
 ]
 
 
 @pytest.mark.parametrize("only_evaluate", [False, True], ids=["optimize", "only_evaluate"])
-def test_cli_errors_before_any_model_loads(tmp_path, only_evaluate):
+def test_cli_errors_before_any_model_loads(tmp_path, only_evaluate, main_in_process):
     data = tmp_path / "data"
     make_task(data, metric="python:my_metric:score")
     (data / "t" / "my_metric.py").write_text(
         "def score(answer, record):\n    raise ValueError('bad')\n"
     )
     extra = ["--only_evaluate"] if only_evaluate else []
-    proc = run_main([*COMMON, "--task_name=t", f"--data_dir={data}", *extra], tmp_path)
-    assert_one_line_error(
-        proc, tmp_path, "task.json:2:", "failed on the first record", "ValueError"
-    )
+    proc, out = main_in_process([*COMMON, "--task_name=t", f"--data_dir={data}", *extra])
+    assert_one_line_error(proc, out, "task.json:2:", "failed on the first record", "ValueError")
 
 
-def test_cli_split_too_small_for_batch(tmp_path):
+def test_cli_split_too_small_for_batch(tmp_path, main_in_process):
     data = tmp_path / "data"
     make_task(data, n=3)
-    proc = run_main(
-        [*COMMON, "--task_name=t", f"--data_dir={data}", "--opt_batch_size=8"], tmp_path
+    proc, out = main_in_process(
+        [*COMMON, "--task_name=t", f"--data_dir={data}", "--opt_batch_size=8"]
     )
     assert_one_line_error(
-        proc, tmp_path, str(data / "t" / "train.jsonl"), "--opt_batch_size=8", "add train records"
+        proc, out, str(data / "t" / "train.jsonl"), "--opt_batch_size=8", "add train records"
     )
 
 
-def test_cli_missing_split_and_unknown_task(tmp_path):
+def test_cli_missing_split_and_unknown_task(tmp_path, main_in_process):
     data = tmp_path / "data"
     make_task(data)
     (data / "t" / "test.jsonl").unlink()
-    proc = run_main([*COMMON, "--task_name=t", f"--data_dir={data}", "--only_evaluate"], tmp_path)
-    assert_one_line_error(proc, tmp_path, "test.jsonl: missing")
-    proc = run_main([*COMMON, "--task_name=u", f"--data_dir={data}"], tmp_path)
-    assert_one_line_error(proc, tmp_path, "no custom task 'u'", "--init_task")
+    proc, out = main_in_process([*COMMON, "--task_name=t", f"--data_dir={data}", "--only_evaluate"])
+    assert_one_line_error(proc, out, "test.jsonl: missing")
+    proc, out = main_in_process([*COMMON, "--task_name=u", f"--data_dir={data}"])
+    assert_one_line_error(proc, out, "no custom task 'u'", "--init_task")
 
 
-def test_cli_init_task_then_dry_run(tmp_path):
+def test_cli_init_task_then_dry_run(tmp_path, main_in_process):
     data = tmp_path / "data"
-    proc = run_main(
-        ["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"], tmp_path
+    proc, out = main_in_process(
+        ["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"]
     )
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {data / 'mine'}" in proc.stdout
@@ -477,11 +454,11 @@ def test_cli_init_task_then_dry_run(tmp_path):
         "test.jsonl",
         "train.jsonl",
     ]
-    proc = run_main(
-        ["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"], tmp_path
+    proc, out = main_in_process(
+        ["--dataset=custom", "--task_name=mine", f"--data_dir={data}", "--init_task"]
     )
-    assert_one_line_error(proc, tmp_path, "already exists")
-    proc = run_main(
+    assert_one_line_error(proc, out, "already exists")
+    proc, out = main_in_process(
         [
             *COMMON,
             "--task_name=mine",
@@ -490,7 +467,6 @@ def test_cli_init_task_then_dry_run(tmp_path):
             "--format_data_num=1",
             "--dry_run",
         ],
-        tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     assert any(line.startswith("mine ") for line in proc.stdout.splitlines()), proc.stdout
@@ -692,19 +668,18 @@ def test_several_tasks_and_all(tmp_path):
         bench.resolve_tasks(["a_task", "a_task"])
 
 
-def test_cli_prompts_file_with_custom_records(tmp_path):
+def test_cli_prompts_file_with_custom_records(tmp_path, main_in_process):
     prompts = tmp_path / "prompts.jsonl"
     record = {"dataset": "custom", "task": TASK, "prompt": "Is the review positive or negative?"}
     prompts.write_text(json.dumps(record) + "\n")
-    proc = run_main(
+    proc, out = main_in_process(
         [
             "--only_evaluate",
             f"--prompts_file={prompts}",
             f"--data_dir={EXAMPLES}",
-            "--scorer_llm_name=smollm2-135m",
+            f"--scorer_llm_name={SMOLLM2}",
             "--dry_run",
         ],
-        tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     # the prompt and the Empty and CoT baselines, each on the 8 test records

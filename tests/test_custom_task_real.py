@@ -12,17 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-from test_e2e_real import only_run_folder, run_main
+from helpers import EXAMPLES, SMOLLM2, only_run_folder, run_main
 
 pytestmark = pytest.mark.real
 
-EXAMPLES = REPO / "examples"
 TASK = "review_sentiment"
 TINY = [
     "--dataset=custom",
     f"--task_name={TASK}",
-    "--scorer_llm_name=smollm2-135m",
+    f"--scorer_llm_name={SMOLLM2}",
     "--scorer_max_tokens=24",
     "--second_round_max_tokens=6",
     "--n_threads=1",
@@ -84,7 +82,7 @@ def test_optimize_the_example_task_one_step(tmp_path):
         [
             *TINY,
             f"--data_dir={EXAMPLES}",
-            "--optimizer_llm_name=smollm2-135m",
+            f"--optimizer_llm_name={SMOLLM2}",
             "--optimizer_max_tokens=48",
             "--preset=ape",
             "--max_examples=3",

@@ -7,39 +7,14 @@ from __future__ import annotations
 import csv as csv_module
 import io
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-
-MAIN = REPO / "src" / "optimization" / "main.py"
-FAST = ["--scorer_max_tokens=48", "--second_round_max_tokens=12", "--no_cache"]
+from helpers import FAST, REPO, SMOLLM2, TINY_GPO, only_run_folder, run_main, script_env
 
 pytestmark = pytest.mark.real
-
-
-def run_main(args: list[str], tmp_path: Path, timeout: int = 1500) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(MAIN), f"--output_dir={tmp_path / 'out'}", *args]
-    proc = subprocess.run(
-        cmd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=tmp_path,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
-
-
-def only_run_folder(tmp_path: Path) -> Path:
-    [folder] = list((tmp_path / "out").iterdir())
-    assert json.loads((folder / "status.json").read_text())["state"] == "finished"
-    return folder
 
 
 CASES = [
@@ -58,7 +33,7 @@ def test_only_evaluate_each_dataset(dataset, task, label, tmp_path, data_dir):
             f"--dataset={dataset}",
             f"--task_name={task}",
             "--only_evaluate",
-            "--scorer_llm_name=smollm2-135m",
+            f"--scorer_llm_name={SMOLLM2}",
             "--max_examples=2",
             f"--data_dir={data_dir}",
             *FAST,
@@ -108,7 +83,7 @@ def test_prompts_file_next_to_baselines(tmp_path, data_dir):
         [
             "--only_evaluate",
             f"--prompts_file={pf}",
-            "--scorer_llm_name=smollm2-135m",
+            f"--scorer_llm_name={SMOLLM2}",
             "--max_examples=2",
             f"--data_dir={data_dir}",
             *FAST,
@@ -133,16 +108,8 @@ def test_prompts_file_next_to_baselines(tmp_path, data_dir):
 def test_real_gpo_optimization(tmp_path, data_dir):
     proc = run_main(
         [
-            "--preset=gpo",
-            "--dataset=bbh",
-            "--task_name=navigate",
-            "--scorer_llm_name=smollm2-135m",
-            "--optimizer_llm_name=smollm2-135m",
-            "--embedding_model=all-minilm-l6-v2",
-            "--max_examples=4",
-            "--num_generated_instructions_in_each_step=2",
+            *TINY_GPO,
             "--num_search_epochs=2",
-            "--opt_batch_size=4",
             "--optimizer_max_tokens=96",
             f"--data_dir={data_dir}",
             *FAST,
@@ -182,14 +149,13 @@ def test_real_gpo_optimization(tmp_path, data_dir):
 
 
 def test_gpo_sh_dry_run(tmp_path, data_dir):
-    env = {
-        **os.environ,
-        "SCORER": "smollm2-135m",
-        "OPTIMIZER": "smollm2-135m",
-        "TASK": "navigate",
-        "PYTHON": sys.executable,
-        "EXTRA_ARGS": f"--dry_run --data_dir={data_dir} --output_dir={tmp_path}/out",
-    }
+    env = script_env(
+        SCORER=SMOLLM2,
+        OPTIMIZER=SMOLLM2,
+        TASK="navigate",
+        PYTHON=sys.executable,
+        EXTRA_ARGS=f"--dry_run --data_dir={data_dir} --output_dir={tmp_path}/out",
+    )
     proc = subprocess.run(
         ["bash", str(REPO / "GPO.sh")], capture_output=True, text=True, env=env, timeout=300
     )

@@ -16,6 +16,7 @@ from gpo.errors import ConfigError
 from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.fake import FakeLLM
 from gpo.results.io import read_json, read_jsonl
+from helpers import EXPERIMENT, run_script
 
 SECRET = "sk-test-never-on-disk"
 
@@ -298,19 +299,9 @@ def test_report_of_a_partial_run_and_bad_folders(tmp_path, data_dir, flags_parse
 
 
 def test_command_line_help_and_one_line_errors(tmp_path):
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
-    script = str(REPO / "src" / "optimization" / "experiment.py")
-    shown = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True)
+    shown = run_script(["--help"], tmp_path, script=EXPERIMENT)
     assert shown.returncode == 0 and "--presets" in shown.stdout and "--seeds" in shown.stdout
-    bad = subprocess.run(
-        [sys.executable, script, "--presets=gpo,xyz", f"--output_dir={tmp_path}"],
-        capture_output=True,
-        text=True,
-    )
+    bad = run_script(["--presets=gpo,xyz", f"--output_dir={tmp_path}"], tmp_path, script=EXPERIMENT)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines()[-1].startswith("error: --presets='xyz' is not valid")
 

@@ -7,29 +7,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-
-EXPERIMENT = REPO / "src" / "optimization" / "experiment.py"
-REPORT = REPO / "src" / "optimization" / "report.py"
+from helpers import EMBEDDER, EXPERIMENT, LOCAL_MODELS, REPORT, run_script, script_env
 
 pytestmark = pytest.mark.real
-
-
-def run_experiment(args: list[str], cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(EXPERIMENT), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
 
 
 def test_real_grid_table_report_and_resume(tmp_path, data_dir):
@@ -39,9 +22,8 @@ def test_real_grid_table_report_and_resume(tmp_path, data_dir):
         "--seeds=0,1",
         "--dataset=bbh",
         "--task_name=navigate",
-        "--scorer_llm_name=smollm2-135m",
-        "--optimizer_llm_name=smollm2-135m",
-        "--embedding_model=all-minilm-l6-v2",
+        *LOCAL_MODELS,
+        EMBEDDER,
         "--max_examples=3",
         "--num_search_epochs=1",
         "--num_generated_instructions_in_each_step=2",
@@ -53,7 +35,7 @@ def test_real_grid_table_report_and_resume(tmp_path, data_dir):
         f"--cache_dir={tmp_path / 'cache'}",
         f"--data_dir={data_dir}",
     ]
-    proc = run_experiment([*grid, f"--output_dir={out}"], tmp_path)
+    proc = run_script([*grid, f"--output_dir={out}"], tmp_path, script=EXPERIMENT, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     [root] = list(out.iterdir())
     assert "| GPO |" in proc.stdout and "| CoT |" in proc.stdout  # the table is printed
@@ -80,7 +62,9 @@ def test_real_grid_table_report_and_resume(tmp_path, data_dir):
     assert provenance["models"][0]["sha256"] and provenance["packages"]["numpy"]
 
     stamps = {p: p.stat().st_mtime_ns for p in (root / "runs").rglob("steps.jsonl")}
-    resumed = run_experiment([f"--resume={root}", "--n_threads=1"], tmp_path, timeout=300)
+    resumed = run_script(
+        [f"--resume={root}", "--n_threads=1"], tmp_path, script=EXPERIMENT, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "loading scorer" not in resumed.stderr  # no model is even loaded
     log = [json.loads(line) for line in (root / "cells.jsonl").read_text().splitlines()]
@@ -88,9 +72,7 @@ def test_real_grid_table_report_and_resume(tmp_path, data_dir):
     assert stamps == {p: p.stat().st_mtime_ns for p in (root / "runs").rglob("steps.jsonl")}
 
     (root / "report.md").unlink()
-    regenerated = subprocess.run(
-        [sys.executable, str(REPORT), str(root)], capture_output=True, text=True, timeout=300
-    )
+    regenerated = run_script([str(root)], tmp_path, script=REPORT, timeout=300)
     assert regenerated.returncode == 0, regenerated.stderr[-2000:]
     assert (root / "report.md").read_text() == report
 
@@ -99,13 +81,12 @@ def test_real_grid_table_report_and_resume(tmp_path, data_dir):
     out2 = tmp_path / "out-ray"
     env_home = tmp_path / "home"
     env_home.mkdir()
-    ray_run = subprocess.run(
-        [sys.executable, str(EXPERIMENT), *grid, f"--output_dir={out2}", "--workers=2"],
-        capture_output=True,
-        text=True,
+    ray_run = run_script(
+        [*grid, f"--output_dir={out2}", "--workers=2"],
+        tmp_path,
+        script=EXPERIMENT,
+        env=script_env(HOME=str(env_home)),
         timeout=600,
-        cwd=tmp_path,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "HOME": str(env_home)},
     )
     assert ray_run.returncode == 0, ray_run.stderr[-3000:]
     [root2] = list(out2.iterdir())

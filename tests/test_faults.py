@@ -29,19 +29,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from fault_proxy import Fault, FaultProxy
 from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
-from gpo.llm.base import GenerationParams
 from gpo.llm.factory import BackendOptions
 from gpo.llm.openai_backend import OpenAIBackend
+from helpers import EMBEDDER, MAIN, greedy, run_script, script_env
 from servers import LlamaServer, start_llama_server
 
-MAIN = REPO / "src" / "optimization" / "main.py"
 MODEL = "smollm2-http"  # any name: the server serves its one model
 SPEC = ModelSpec(MODEL, "openai", MODEL, True, False)
-GREEDY = GenerationParams(temperature=0.0, max_tokens=8)
+GREEDY = greedy(max_tokens=8)
 PROMPT = "Name a colour."
 RETRIES = 2  # --max_retries in these tests: bounded and quick
 HTTP = [
@@ -80,20 +78,8 @@ def proxy(server) -> Iterator[FaultProxy]:
         yield p
 
 
-def run_main(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, str(MAIN), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-        env=env,
-    )
-
-
 def evaluate(proxy: FaultProxy, tmp_path: Path, data_dir: Path) -> subprocess.CompletedProcess:
-    return run_main(
+    return run_script(
         [
             *EVALUATE,
             *HTTP,
@@ -241,7 +227,7 @@ OPTIMIZE = [
     "--task_name=navigate",
     f"--optimizer_llm_name={MODEL}",
     "--optimizer_backend=openai",
-    "--embedding_model=all-minilm-l6-v2",
+    EMBEDDER,
     "--max_examples=4",
     "--num_generated_instructions_in_each_step=2",
     "--num_search_epochs=2",
@@ -279,7 +265,7 @@ def test_killed_server_stops_the_run_and_resume_completes(tmp_path, data_dir):
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 cwd=tmp_path,
-                env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                env=script_env(),
             )
         try:
             folder = wait_for_step_0(proc, out)
@@ -305,7 +291,7 @@ def test_killed_server_stops_the_run_and_resume_completes(tmp_path, data_dir):
 
         second = stack.enter_context(start_llama_server(_gguf(), n_threads=1))
         proxy.set_upstream(second.base_url)
-        resumed = run_main(
+        resumed = run_script(
             [
                 f"--resume={folder}",
                 f"--max_retries={RETRIES}",

@@ -10,6 +10,7 @@ import logging
 
 import pytest
 
+from fake_loop import TASK, make_config, run
 from gpo.cli.presets import PRESETS, preset_values
 from gpo.config import OptimizerConfig, RunConfig
 from gpo.data.base import AnswerKind, Example, TaskData, TaskSpec
@@ -36,7 +37,6 @@ from gpo.optimization.screening import (
 from gpo.results.io import read_jsonl
 from gpo.results.report import write_report
 from gpo.results.run_folder import RunFolder
-from test_loop import TASK, make_config, run
 
 CURRENT = "Let's think step by step."
 LONG = " ".join(["Word"] + ["word"] * 39)  # polished candidates start upper-case

@@ -10,7 +10,7 @@ import pytest
 
 from gpo.optimization.guards import GUARD_NAMES, build_guards
 from gpo.optimization.screening import compliance_line
-from test_e2e_real import FAST, only_run_folder, run_main
+from helpers import EMBEDDER, FAST, LOCAL_MODELS, only_run_folder, run_main
 
 pytestmark = pytest.mark.real
 
@@ -21,9 +21,8 @@ def test_gpo_plus_real_step(tmp_path, data_dir):
             "--preset=gpo+",
             "--dataset=bbh",
             "--task_name=navigate",
-            "--scorer_llm_name=smollm2-135m",
-            "--optimizer_llm_name=smollm2-135m",
-            "--embedding_model=all-minilm-l6-v2",
+            *LOCAL_MODELS,
+            EMBEDDER,
             "--max_examples=4",
             "--num_generated_instructions_in_each_step=2",
             "--num_search_epochs=1",

@@ -36,6 +36,7 @@ from gpo.optimization.selection import (
     build_selection,
 )
 from gpo.results.records import LogEntry
+from helpers import greedy
 
 # Similarity to U under FakeEmbedder(dim=1024): E2 0.94 > E3 0.84 > E0 0.60 > E1 0.0
 E0 = TrajectoryEntry("solve the math problem carefully", 0.3, -1, -1)
@@ -244,7 +245,7 @@ def test_k_list_feedback_momentum_joins_texts() -> None:
 
 # --- real-time updates ------------------------------------------------------------------------
 
-GREEDY = GenerationParams(temperature=0.0, max_tokens=512)
+GREEDY = greedy(max_tokens=512)
 
 
 def test_real_time_para_first_call_sets_momentum_to_current() -> None:

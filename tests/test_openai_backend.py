@@ -24,11 +24,12 @@ from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import ChatMessage, GenerationParams, user_message
 from gpo.llm.factory import BackendOptions
 from gpo.llm.openai_backend import OpenAIBackend
+from helpers import greedy
 from servers import LlamaServer, free_port, llama_server  # noqa: F401 (fixture)
 
 CHAT_SPEC = ModelSpec("test-chat", "openai", "test-model", True, False)
 RAW_SPEC = ModelSpec("test-raw", "openai", "test-model", False, False)
-PARAMS = GenerationParams(temperature=0.0, max_tokens=16, seed=0)
+PARAMS = greedy(max_tokens=16)
 
 
 @dataclass(frozen=True)

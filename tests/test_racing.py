@@ -260,7 +260,7 @@ def _level_optimizer(seed: int) -> FakeLLM:
 
 
 def _run_loop(tmp_path: Path, data_dir: Path, mode: str, seed: int, **opt):
-    from tests.test_loop import TASK, make_config
+    from fake_loop import TASK, make_config
 
     config = make_config(tmp_path, data_dir)
     config = dataclasses.replace(

@@ -9,16 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from test_cli_errors import assert_one_line_error
-from test_cli_errors import run_main as run_main_expecting_error
-from test_e2e_real import run_main
+from helpers import LOCAL_MODELS, assert_one_line_error, run_main
 
 ARGS = [
     "--preset=ape",
     "--dataset=bbh",
     "--task_name=navigate",
-    "--scorer_llm_name=smollm2-135m",
-    "--optimizer_llm_name=smollm2-135m",
+    *LOCAL_MODELS,
     "--max_examples=6",
     "--opt_batch_size=6",
     "--num_search_epochs=1",
@@ -76,8 +73,6 @@ def test_exact_racing_matches_full_evaluation_on_the_real_model(tmp_path, data_d
         (["--eval_racing=statistical", "--racing_confidence=1.5"], ["--racing_confidence"]),
     ],
 )
-def test_bad_racing_flags(flags, fragments, tmp_path):
-    proc, out = run_main_expecting_error(
-        ["--dataset=bbh", "--task_name=navigate", *flags], tmp_path
-    )
-    assert_one_line_error(proc, out, *fragments)
+def test_bad_racing_flags(flags, fragments, main_in_process):
+    outcome, out = main_in_process(["--dataset=bbh", "--task_name=navigate", *flags])
+    assert_one_line_error(outcome, out, *fragments)

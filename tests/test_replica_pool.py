@@ -13,10 +13,11 @@ import time
 import pytest
 
 from gpo.errors import BackendError, ConfigError, ReplicaUnavailable
-from gpo.llm.base import Completion, GenerationParams
+from gpo.llm.base import Completion
 from gpo.llm.replica_pool import ReplicaPool, split_base_urls
+from helpers import greedy
 
-PARAMS = GenerationParams(temperature=0.0, max_tokens=8)
+PARAMS = greedy(max_tokens=8)
 
 
 class Replica:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -22,21 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import MAIN, TINY_GPO, script_env
 
-MAIN = REPO / "src" / "optimization" / "main.py"
-TASK = "navigate"
+TASK = "navigate"  # TINY_GPO's task
 RUN_FLAGS = [
-    "--preset=gpo",
-    "--dataset=bbh",
-    f"--task_name={TASK}",
-    "--scorer_llm_name=smollm2-135m",
-    "--optimizer_llm_name=smollm2-135m",
-    "--embedding_model=all-minilm-l6-v2",
-    "--max_examples=4",
-    "--num_generated_instructions_in_each_step=2",
+    *TINY_GPO,
     "--num_search_epochs=2",
-    "--opt_batch_size=4",
     "--scorer_max_tokens=32",
     "--second_round_max_tokens=16",
     "--optimizer_max_tokens=64",
@@ -69,17 +59,15 @@ class Runs:
     uninterrupted: Invocation
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-
-
 def _command(data_dir: Path, *flags: str) -> list[str]:
     return [sys.executable, str(MAIN), f"--data_dir={data_dir}", *COMMON, *flags]
 
 
 def _run(cmd: list[str], cwd: Path) -> Invocation:
     started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd, env=_env())
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd, env=script_env()
+    )
     return Invocation(proc.returncode, time.monotonic() - started, proc.stderr)
 
 
@@ -114,7 +102,9 @@ def _run_and_kill(cmd: list[str], cwd: Path, out: Path) -> Invocation:
     stderr_path = cwd / "interrupted.stderr"
     started = time.monotonic()
     with open(stderr_path, "w") as stderr:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, cwd=cwd, env=_env())
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=stderr, cwd=cwd, env=script_env()
+        )
     try:
         while not _step_1_half_done(out):
             if proc.poll() is not None:

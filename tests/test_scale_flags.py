@@ -10,9 +10,9 @@ import pytest
 from gpo.cli.flags import strip_credentials
 from gpo.llm.base import Completion
 from gpo.llm.cache import ResponseCache, WorkerCache, merge_cache_parts
-from test_cli_errors import assert_one_line_error, run_main
+from helpers import SMOLLM2, assert_one_line_error
 
-BASE = ["--dataset=bbh", "--task_name=navigate", "--scorer_llm_name=smollm2-135m"]
+BASE = ["--dataset=bbh", "--task_name=navigate", f"--scorer_llm_name={SMOLLM2}"]
 
 
 @pytest.mark.parametrize(
@@ -26,9 +26,9 @@ BASE = ["--dataset=bbh", "--task_name=navigate", "--scorer_llm_name=smollm2-135m
         (["--workers=2", "--only_evaluate"], ["--workers", "--only_evaluate"]),
     ],
 )
-def test_bad_scale_out_flags_fail_in_one_line(flags, fragments, tmp_path: Path) -> None:
-    proc, out = run_main([*BASE, *flags], tmp_path)
-    assert_one_line_error(proc, out, *fragments)
+def test_bad_scale_out_flags_fail_in_one_line(flags, fragments, main_in_process) -> None:
+    outcome, out = main_in_process([*BASE, *flags])
+    assert_one_line_error(outcome, out, *fragments)
 
 
 def test_every_replica_url_loses_its_credentials() -> None:

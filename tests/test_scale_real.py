@@ -30,11 +30,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from fault_proxy import FaultProxy
+from helpers import LOCAL_MODELS, MAIN, script_env
 from servers import start_llama_server
 
-MAIN = REPO / "src" / "optimization" / "main.py"
 TASKS = ("navigate", "sports_understanding")
 RUN = [
     "--preset=gpo",
@@ -53,7 +52,6 @@ RUN = [
     "--n_threads=1",
     "--log_level=INFO",
 ]
-LOCAL = ["--scorer_llm_name=smollm2-135m", "--optimizer_llm_name=smollm2-135m"]
 HTTP = [
     "--scorer_llm_name=smollm2-http",
     "--scorer_backend=openai",
@@ -70,13 +68,7 @@ pytestmark = [pytest.mark.real, pytest.mark.timeout(1200)]
 def _env(root: Path) -> dict[str, str]:
     home = root / "home"  # nothing may land in the real home directory
     home.mkdir(exist_ok=True)
-    return {
-        **os.environ,
-        "HOME": str(home),
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
+    return script_env(HOME=str(home), RAY_USAGE_STATS_ENABLED="0")
 
 
 def _command(data_dir: Path, root: Path, name: str, *flags: str) -> list[str]:
@@ -133,7 +125,7 @@ def root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def single(root: Path, data_dir: Path) -> dict:
     """The reference: the same run in one process (--workers=1, no Ray)."""
-    _run(_command(data_dir, root, "single", *LOCAL), root)
+    _run(_command(data_dir, root, "single", *LOCAL_MODELS), root)
     return _results(_folder(root, "single"))
 
 
@@ -183,7 +175,8 @@ def test_two_workers_on_two_nodes_give_the_single_process_results(
     root: Path, data_dir: Path, single: dict, cluster: str
 ) -> None:
     proc = _run(
-        _command(data_dir, root, "ray", *LOCAL, "--workers=2", f"--ray_address={cluster}"), root
+        _command(data_dir, root, "ray", *LOCAL_MODELS, "--workers=2", f"--ray_address={cluster}"),
+        root,
     )
     folder = _folder(root, "ray")
     assert _results(folder) == single
@@ -220,7 +213,9 @@ def _wait_for_a_task_in_progress(proc: subprocess.Popen, out: Path) -> tuple[Pat
 def test_a_worker_killed_during_a_task_changes_nothing(
     root: Path, data_dir: Path, single: dict, cluster: str
 ) -> None:
-    cmd = _command(data_dir, root, "killed", *LOCAL, "--workers=2", f"--ray_address={cluster}")
+    cmd = _command(
+        data_dir, root, "killed", *LOCAL_MODELS, "--workers=2", f"--ray_address={cluster}"
+    )
     with open(root / "killed.stderr", "w") as err:
         proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=root, env=_env(root)

@@ -24,8 +24,8 @@ from gpo.llm.vllm_backend import (
     engine_kwargs,
     sampling_kwargs,
 )
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 INNER = REPO / "tests" / "vllm_inner" / "check_vllm_backend.py"
 DEFAULT_VENV = Path.home() / ".cache" / "gpo" / "vllm-venv"
 

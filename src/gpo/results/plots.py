@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -50,6 +51,36 @@ def score_figure(
     (dashed), and the test score of the final best prompt at the "best" position (stars)."""
     fig = Figure(figsize=(9.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
+    colors = plot_eval_lines(ax, eval_lines)
+    for s in test_lines:
+        ax.plot(
+            s.x,
+            s.y,
+            ls="--",
+            marker="s",
+            ms=5,
+            mfc="none",
+            color=colors.get(s.label, "k"),
+            label=f"{s.label} (test)",
+        )
+    plot_best_points(ax, best_points, colors)
+    ticks = list(range(n_steps + 2))
+    ax.set_xticks(ticks, ["init", *[str(t) for t in range(1, n_steps + 1)], "best"])
+    if n_steps > 20:  # thin the labels of long runs
+        for k, label in enumerate(ax.get_xticklabels()):
+            label.set_visible(k in (0, n_steps + 1) or k % 5 == 0)
+    ax.set_xlabel("optimization step (init = initial prompt, best = final best-on-eval prompt)")
+    ax.set_ylabel("score x100")
+    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no overlap
+    return fig
+
+
+def plot_eval_lines(ax: Axes, eval_lines: Sequence[Series]) -> dict[str, str]:
+    """One solid line per series, its band shaded (the band's legend entry once); returns each
+    label's colour, which its test line and best point reuse."""
     colors = {}
     banded = False
     for i, s in enumerate(eval_lines):
@@ -66,17 +97,11 @@ def score_figure(
                 label=None if banded else "shaded: 95% interval of the mean",
             )
             banded = True
-    for s in test_lines:
-        ax.plot(
-            s.x,
-            s.y,
-            ls="--",
-            marker="s",
-            ms=5,
-            mfc="none",
-            color=colors.get(s.label, "k"),
-            label=f"{s.label} (test)",
-        )
+    return colors
+
+
+def plot_best_points(ax: Axes, best_points: Sequence[Series], colors: dict[str, str]) -> None:
+    """Stars with their interval, side by side at the "best" position."""
     for k, s in enumerate(best_points):
         shift = 0.08 * (k - (len(best_points) - 1) / 2)  # side by side, not on top of each other
         yerr = None
@@ -93,18 +118,6 @@ def score_figure(
             label=f"{s.label} best prompt (test)",
             ls="none",
         )
-    ticks = list(range(n_steps + 2))
-    ax.set_xticks(ticks, ["init", *[str(t) for t in range(1, n_steps + 1)], "best"])
-    if n_steps > 20:  # thin the labels of long runs
-        for k, label in enumerate(ax.get_xticklabels()):
-            label.set_visible(k in (0, n_steps + 1) or k % 5 == 0)
-    ax.set_xlabel("optimization step (init = initial prompt, best = final best-on-eval prompt)")
-    ax.set_ylabel("score x100")
-    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no overlap
-    return fig
 
 
 def step_outline(x: Sequence[float], y: Sequence[float]) -> tuple[list[float], list[float]]:

@@ -31,6 +31,7 @@ from gpo.results.reading import ROLES, RunData, TaskLog, is_run_folder, read_run
 from gpo.results.statistics import bootstrap_interval
 from gpo.results.table import (
     Experiment,
+    Table,
     build_table,
     display,
     format_csv,
@@ -343,16 +344,31 @@ def write_experiment_report(root: Path) -> Path:
     table_md = format_markdown(table, exp)
     atomic_write_text(root / "table.md", table_md)
     atomic_write_text(root / "table.csv", format_csv(table))
-    plots = Path(root) / PLOTS
-    presets = list(exp.spec["presets"])
-    logs_by_method = {
+    has_budget = write_experiment_plots(exp, table, Path(root) / PLOTS)
+    lines = [f"# Experiment report: {Path(root).name}", "", *experiment_summary(exp), ""]
+    lines += [table_md, *experiment_figure_sections(has_budget)]
+    lines += experiment_prompt_table(exp)
+    path = Path(root) / "report.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def method_logs(exp: Experiment) -> dict[str, list[TaskLog]]:
+    """The task logs of every preset's cells, by preset (in the grid's order)."""
+    return {
         m: [
             exp.runs[c.cell_id].tasks[c.task]
             for c in exp.cells
             if c.method == m and c.cell_id in exp.runs and c.task in exp.runs[c.cell_id].tasks
         ]
-        for m in presets
+        for m in exp.spec["presets"]
     }
+
+
+def write_experiment_plots(exp: Experiment, table: Table, plots: Path) -> bool:
+    """scores.png, step_size.png (when a method has a word budget panel) and usage.png; returns
+    whether step_size.png was written."""
+    logs_by_method = method_logs(exp)
     T = max((n_steps(v) for v in logs_by_method.values()), default=0)
     save_png(experiment_score_figure(exp, logs_by_method, T), plots / "scores.png")
     panels = [budget_panel(display(m), logs) for m, logs in logs_by_method.items() if logs]
@@ -377,8 +393,12 @@ def write_experiment_report(root: Path) -> Path:
         ),
         plots / "usage.png",
     )
-    lines = [f"# Experiment report: {Path(root).name}", "", *experiment_summary(exp), ""]
-    lines += [table_md, "## Score per step", ""]
+    return bool(panels)
+
+
+def experiment_figure_sections(has_budget: bool) -> list[str]:
+    """The report's figure sections: score per step, word budget (when drawn), usage."""
+    lines = ["## Score per step", ""]
     lines += [
         "Eval score of the chosen prompt per step, mean over tasks and seeds; the band is the 95% "
         "bootstrap interval of that mean over the (task, seed) runs. Stars: test score of the "
@@ -387,7 +407,7 @@ def write_experiment_report(root: Path) -> Path:
         f"![score per step]({PLOTS}/scores.png)",
         "",
     ]
-    if panels:
+    if has_budget:
         lines += [
             "## Word budget (learning rate) vs measured change",
             "",
@@ -399,10 +419,7 @@ def write_experiment_report(root: Path) -> Path:
             "",
         ]
     lines += ["## Requests and tokens per method", "", f"![usage]({PLOTS}/usage.png)", ""]
-    lines += experiment_prompt_table(exp)
-    path = Path(root) / "report.md"
-    atomic_write_text(path, "\n".join(lines) + "\n")
-    return path
+    return lines
 
 
 def report_is_stale(root: Path) -> bool:

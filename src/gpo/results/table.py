@@ -219,6 +219,20 @@ def best_methods(table: Table, column: str) -> set[str]:
 
 
 def format_markdown(table: Table, exp: Experiment) -> str:
+    """The experiment's table as Markdown: scores, the reference against each method, cost."""
+    lines = score_section(table)
+    seeds = ", ".join(map(str, exp.seeds))
+    tasks = "; ".join(f"{d}: {len(exp.tasks(d))}" for d in exp.datasets)
+    lines += ["", f"Seeds: {seeds}. Tasks per dataset: {tasks}."]
+    if table.reference is not None and table.comparisons:
+        lines += comparison_section(table)
+    lines += cost_section(table)
+    return "\n".join(lines) + "\n"
+
+
+def score_section(table: Table) -> list[str]:
+    """Test score x100 per method and column; the best of a column in bold, partial cells
+    marked (k/n runs)."""
     lines = [
         "## Test score x100 by method",
         "",
@@ -248,36 +262,42 @@ def format_markdown(table: Table, exp: Experiment) -> str:
         lines.append(f"| {display(m)} | " + " | ".join(row) + " |")
     if incomplete:
         lines += ["", "(k/n runs): only k of the n runs of the cell have finished so far."]
-    seeds = ", ".join(map(str, exp.seeds))
-    tasks = "; ".join(f"{d}: {len(exp.tasks(d))}" for d in exp.datasets)
-    lines += ["", f"Seeds: {seeds}. Tasks per dataset: {tasks}."]
-    if table.reference is not None and table.comparisons:
-        ref = display(table.reference)
+    return lines
+
+
+def comparison_section(table: Table) -> list[str]:
+    """The reference method against each other method, paired over (task, seed)."""
+    ref = display(table.reference)
+    lines = [
+        "",
+        f"## {ref} against each method",
+        "",
+        f"Paired over (task, seed): a win is a pair where {ref}'s test score is higher. "
+        f"Mean difference = {ref} - method (x100). p: two-sided paired bootstrap "
+        f"({table.n_resamples} resamples of the pairs).",
+        "",
+        "| method | wins | ties | losses | mean difference | p |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m, c in table.comparisons.items():
+        diff = "-" if math.isnan(c.mean_difference) else f"{c.mean_difference:+.1f}"
+        lines.append(
+            f"| {display(m)} | {c.wins} | {c.ties} | {c.losses} | {diff} | {c.p_value:.3g} |"
+        )
+    few = min(c.wins + c.ties + c.losses for c in table.comparisons.values())
+    if few < FEW_PAIRS:
         lines += [
             "",
-            f"## {ref} against each method",
-            "",
-            f"Paired over (task, seed): a win is a pair where {ref}'s test score is higher. "
-            f"Mean difference = {ref} - method (x100). p: two-sided paired bootstrap "
-            f"({table.n_resamples} resamples of the pairs).",
-            "",
-            "| method | wins | ties | losses | mean difference | p |",
-            "|---|---|---|---|---|---|",
+            f"Only {few} pair(s) for some methods: with fewer than {FEW_PAIRS} pairs the "
+            "bootstrap p-value is unreliable (it cannot show variation the pairs never had: "
+            "a few identical differences give the smallest possible p). Add tasks or seeds.",
         ]
-        for m, c in table.comparisons.items():
-            diff = "-" if math.isnan(c.mean_difference) else f"{c.mean_difference:+.1f}"
-            lines.append(
-                f"| {display(m)} | {c.wins} | {c.ties} | {c.losses} | {diff} | {c.p_value:.3g} |"
-            )
-        few = min(c.wins + c.ties + c.losses for c in table.comparisons.values())
-        if few < FEW_PAIRS:
-            lines += [
-                "",
-                f"Only {few} pair(s) for some methods: with fewer than {FEW_PAIRS} pairs the "
-                "bootstrap p-value is unreliable (it cannot show variation the pairs never had: "
-                "a few identical differences give the smallest possible p). Add tasks or seeds.",
-            ]
-    lines += [
+    return lines
+
+
+def cost_section(table: Table) -> list[str]:
+    """Model requests, tokens, cache hits and wall time per method."""
+    lines = [
         "",
         "## Cost per method",
         "",
@@ -297,7 +317,7 @@ def format_markdown(table: Table, exp: Experiment) -> str:
             f"{c['scorer_prompt_tokens']:.0f} + {c['scorer_completion_tokens']:.0f} | "
             f"{c['cache_hits']:.0f} | {format_seconds(c['wall_seconds'])} |"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def format_seconds(s: float) -> str:
