@@ -81,6 +81,11 @@ def no_network_env(**extra: str) -> dict[str, str]:
     return {**env, "GPO_DATA_URL": "http://127.0.0.1:9/unreachable.tar.gz", **extra}
 
 
+def command(args: Sequence[str], script: Path = MAIN) -> list[str]:
+    """``python <script> args`` as an argument list (for ``subprocess.Popen``)."""
+    return [sys.executable, str(script), *args]
+
+
 def run_script(
     args: Sequence[str],
     cwd: Path,
@@ -91,7 +96,7 @@ def run_script(
 ) -> subprocess.CompletedProcess:
     """``python <script> args`` in ``cwd``, output captured (not checked)."""
     return subprocess.run(
-        [sys.executable, str(script), *args],
+        command(args, script),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -6,7 +6,13 @@ import shutil
 
 import pytest
 
-from helpers import EMBEDDER, LOCAL_MODELS, assert_one_line_error, run_main_expecting_error
+from helpers import (
+    EMBEDDER,
+    LOCAL_MODELS,
+    SMOLLM2,
+    assert_one_line_error,
+    run_main_expecting_error,
+)
 
 SMOL = ["--dataset=bbh", "--task_name=navigate", *LOCAL_MODELS, EMBEDDER]
 
@@ -37,8 +43,8 @@ BAD_FLAGS = [
             "--task_name=navigate",
             "--util_gradient_name=generate",
             "--gradient_name=-",
-            "--scorer_llm_name=smollm2-135m",
-            "--optimizer_llm_name=smollm2-135m",
+            f"--scorer_llm_name={SMOLLM2}",
+            f"--optimizer_llm_name={SMOLLM2}",
         ],
         ["--gradient_name=feedback"],
     ),
@@ -48,8 +54,8 @@ BAD_FLAGS = [
             "--task_name=navigate",
             "--preset=gpo",
             "--decay_strategy=-",
-            "--scorer_llm_name=smollm2-135m",
-            "--optimizer_llm_name=smollm2-135m",
+            f"--scorer_llm_name={SMOLLM2}",
+            f"--optimizer_llm_name={SMOLLM2}",
         ],
         ["--decay_strategy"],
     ),
@@ -59,8 +65,8 @@ BAD_FLAGS = [
             "--task_name=navigate",
             "--preset=ape",
             "--enforce_step_size",
-            "--scorer_llm_name=smollm2-135m",
-            "--optimizer_llm_name=smollm2-135m",
+            f"--scorer_llm_name={SMOLLM2}",
+            f"--optimizer_llm_name={SMOLLM2}",
         ],
         ["--enforce_step_size", "wo_lr", "--learning_rate_name=w_lr"],
     ),
@@ -74,7 +80,7 @@ BAD_FLAGS = [
             "--only_evaluate",
             "--include_qa=false",
             "--instruction_pos=A_begin",
-            "--scorer_llm_name=smollm2-135m",
+            f"--scorer_llm_name={SMOLLM2}",
         ],
         ["include_qa"],
     ),
@@ -109,17 +115,16 @@ def test_bad_flag_values(args, fragments, main_in_process, data_dir):
     assert_one_line_error(outcome, out, *fragments)
 
 
-def test_missing_data_offline(tmp_path):
-    proc, out = run_main_expecting_error(
-        ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
-        tmp_path,
+def test_missing_data_offline(tmp_path, main_in_process):
+    proc, out = main_in_process(
+        ["--dataset=wsc", "--only_evaluate", f"--scorer_llm_name={SMOLLM2}"],
         data_dir=tmp_path / "nodata",
     )
     assert_one_line_error(proc, out, "GPO_DATA_DIR")
     assert not any((tmp_path / "nodata").rglob("*.jsonl"))
 
 
-def test_malformed_data_names_file_and_line(tmp_path, data_dir):
+def test_malformed_data_names_file_and_line(tmp_path, data_dir, main_in_process):
     root = tmp_path / "data"
     src = data_dir / "common-nlp" / "WSC"
     dst = root / "common-nlp" / "WSC"
@@ -127,17 +132,15 @@ def test_malformed_data_names_file_and_line(tmp_path, data_dir):
     lines = (dst / "test.jsonl").read_text().split("\n")
     lines[2] = '{"input": "broken'
     (dst / "test.jsonl").write_text("\n".join(lines))
-    proc, out = run_main_expecting_error(
-        ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=smollm2-135m"],
-        tmp_path,
-        data_dir=root,
+    proc, out = main_in_process(
+        ["--dataset=wsc", "--only_evaluate", f"--scorer_llm_name={SMOLLM2}"], data_dir=root
     )
     assert_one_line_error(proc, out, "test.jsonl", ":3")
 
 
-def test_missing_api_key(tmp_path, data_dir):
-    proc, out = run_main_expecting_error(
-        ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=gpt-4"], tmp_path, data_dir=data_dir
+def test_missing_api_key(main_in_process, data_dir):
+    proc, out = main_in_process(
+        ["--dataset=wsc", "--only_evaluate", "--scorer_llm_name=gpt-4"], data_dir=data_dir
     )
     assert_one_line_error(proc, out, "OPENAI_API_KEY")
 
@@ -182,21 +185,20 @@ def test_key_never_written(tmp_path, data_dir):
             assert secret.encode() not in f.read_bytes(), f
 
 
-def test_harmless_flags_are_ignored_with_a_warning_saying_what(tmp_path, data_dir):
+def test_harmless_flags_are_ignored_with_a_warning_saying_what(main_in_process, data_dir):
     # --gpus with no GPU backend, and more demonstrations than the few-shot file holds (the
     # original uses them all): a warning, and the run goes on (here a dry run).
-    proc, out = run_main_expecting_error(
+    proc, out = main_in_process(
         [
             "--dataset=bbh",
             "--task_name=navigate",
             "--only_evaluate",
-            "--scorer_llm_name=smollm2-135m",
+            f"--scorer_llm_name={SMOLLM2}",
             "--gpus=abc",
             "--evaluate_generated_ins_on_few_shot",
             "--few_shot_number=9",
             "--dry_run",
         ],
-        tmp_path,
         data_dir=data_dir,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

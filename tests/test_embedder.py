@@ -162,10 +162,6 @@ def test_missing_library_names_the_install(monkeypatch: pytest.MonkeyPatch) -> N
         SentenceTransformerEmbedder("all-minilm-l6-v2")
 
 
-def test_build_embedder_fake() -> None:
-    assert isinstance(build_embedder("fake"), FakeEmbedder)
-
-
 @pytest.mark.real
 def test_real_minilm_similar_sentences_score_higher() -> None:
     pytest.importorskip("sentence_transformers")

@@ -22,7 +22,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.factory import BackendOptions
 from gpo.llm.openai_backend import OpenAIBackend
-from helpers import EMBEDDER, MAIN, greedy, run_script, script_env
+from helpers import EMBEDDER, command, greedy, run_script, script_env
 from servers import LlamaServer, start_llama_server
 
 MODEL = "smollm2-http"  # any name: the server serves its one model
@@ -261,7 +260,7 @@ def test_killed_server_stops_the_run_and_resume_completes(tmp_path, data_dir):
         url = f"--openai_base_url={proxy.base_url}"
         with open(tmp_path / "first.stderr", "w") as err:
             proc = subprocess.Popen(
-                [sys.executable, str(MAIN), *OPTIMIZE, *common, url, f"--output_dir={out}"],
+                command([*OPTIMIZE, *common, url, f"--output_dir={out}"]),
                 stdout=subprocess.DEVNULL,
                 stderr=err,
                 cwd=tmp_path,

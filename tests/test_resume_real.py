@@ -14,14 +14,13 @@ import json
 import logging
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from helpers import MAIN, TINY_GPO, script_env
+from helpers import TINY_GPO, command, run_script, script_env
 
 TASK = "navigate"  # TINY_GPO's task
 RUN_FLAGS = [
@@ -60,14 +59,12 @@ class Runs:
 
 
 def _command(data_dir: Path, *flags: str) -> list[str]:
-    return [sys.executable, str(MAIN), f"--data_dir={data_dir}", *COMMON, *flags]
+    return [f"--data_dir={data_dir}", *COMMON, *flags]
 
 
 def _run(cmd: list[str], cwd: Path) -> Invocation:
     started = time.monotonic()
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd, env=script_env()
-    )
+    proc = run_script(cmd, cwd, timeout=TIMEOUT)
     return Invocation(proc.returncode, time.monotonic() - started, proc.stderr)
 
 
@@ -103,7 +100,7 @@ def _run_and_kill(cmd: list[str], cwd: Path, out: Path) -> Invocation:
     started = time.monotonic()
     with open(stderr_path, "w") as stderr:
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=stderr, cwd=cwd, env=script_env()
+            command(cmd), stdout=subprocess.DEVNULL, stderr=stderr, cwd=cwd, env=script_env()
         )
     try:
         while not _step_1_half_done(out):

@@ -22,7 +22,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from fault_proxy import FaultProxy
-from helpers import LOCAL_MODELS, MAIN, script_env
+from helpers import LOCAL_MODELS, command, run_script, script_env
 from servers import start_llama_server
 
 TASKS = ("navigate", "sports_understanding")
@@ -73,8 +72,6 @@ def _env(root: Path) -> dict[str, str]:
 
 def _command(data_dir: Path, root: Path, name: str, *flags: str) -> list[str]:
     return [
-        sys.executable,
-        str(MAIN),
         *RUN,
         f"--data_dir={data_dir}",
         f"--output_dir={root / name / 'out'}",
@@ -89,9 +86,7 @@ def _folder(root: Path, name: str) -> Path:
 
 
 def _run(cmd: list[str], root: Path) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=root, env=_env(root)
-    )
+    proc = run_script(cmd, root, env=_env(root), timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return proc
 
@@ -218,7 +213,7 @@ def test_a_worker_killed_during_a_task_changes_nothing(
     )
     with open(root / "killed.stderr", "w") as err:
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=root, env=_env(root)
+            command(cmd), stdout=subprocess.DEVNULL, stderr=err, cwd=root, env=_env(root)
         )
     try:
         folder, task = _wait_for_a_task_in_progress(proc, root / "killed" / "out")
@@ -255,7 +250,7 @@ def test_two_server_replicas_share_the_requests_and_survive_one_dying(
         cmd = _command(data_dir, root, "replicas", *HTTP, f"--openai_base_url={urls}")
         with open(root / "replicas.stderr", "w") as err:
             proc = subprocess.Popen(
-                cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=root, env=_env(root)
+                command(cmd), stdout=subprocess.DEVNULL, stderr=err, cwd=root, env=_env(root)
             )
         try:
             _wait_for_a_task_in_progress(proc, root / "replicas" / "out")
