@@ -43,8 +43,8 @@ BAD_FLAGS = [
             "--task_name=navigate",
             "--util_gradient_name=generate",
             "--gradient_name=-",
-            f"--scorer_llm_name={SMOLLM2}",
-            f"--optimizer_llm_name={SMOLLM2}",
+            "--scorer_llm_name=smollm2-135m",
+            "--optimizer_llm_name=smollm2-135m",
         ],
         ["--gradient_name=feedback"],
     ),
@@ -54,8 +54,8 @@ BAD_FLAGS = [
             "--task_name=navigate",
             "--preset=gpo",
             "--decay_strategy=-",
-            f"--scorer_llm_name={SMOLLM2}",
-            f"--optimizer_llm_name={SMOLLM2}",
+            "--scorer_llm_name=smollm2-135m",
+            "--optimizer_llm_name=smollm2-135m",
         ],
         ["--decay_strategy"],
     ),
@@ -65,8 +65,8 @@ BAD_FLAGS = [
             "--task_name=navigate",
             "--preset=ape",
             "--enforce_step_size",
-            f"--scorer_llm_name={SMOLLM2}",
-            f"--optimizer_llm_name={SMOLLM2}",
+            "--scorer_llm_name=smollm2-135m",
+            "--optimizer_llm_name=smollm2-135m",
         ],
         ["--enforce_step_size", "wo_lr", "--learning_rate_name=w_lr"],
     ),
@@ -80,7 +80,7 @@ BAD_FLAGS = [
             "--only_evaluate",
             "--include_qa=false",
             "--instruction_pos=A_begin",
-            f"--scorer_llm_name={SMOLLM2}",
+            "--scorer_llm_name=smollm2-135m",
         ],
         ["include_qa"],
     ),
@@ -109,8 +109,8 @@ BAD_FLAGS = [
 
 @pytest.mark.parametrize("args,fragments", BAD_FLAGS, ids=[" ".join(a) for a, _ in BAD_FLAGS])
 def test_bad_flag_values(args, fragments, main_in_process, data_dir):
-    # in this process: parsing and validation are what is checked here; the tests below run
-    # main.py as a subprocess (exit status and stderr of the real process)
+    # in this process: parsing and validation are what is checked here; test_unreachable_server
+    # and test_key_never_written run main.py as a subprocess (the real process's exit status)
     outcome, out = main_in_process(args, data_dir=data_dir)
     assert_one_line_error(outcome, out, *fragments)
 
