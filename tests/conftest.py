@@ -57,6 +57,6 @@ def main_in_process(tmp_path, monkeypatch, capsys) -> Callable[..., tuple[Outcom
         for name, value in wanted.items():
             monkeypatch.setenv(name, value)
         command = error_command(args, tmp_path, data_dir)
-        return run_main_in_process(command, tmp_path, capsys), tmp_path / "out"
+        return run_main_in_process(command, capsys), tmp_path / "out"
 
     return run

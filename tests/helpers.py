@@ -147,7 +147,7 @@ def run_main_expecting_error(
     return proc, tmp_path / "out"
 
 
-def run_main_in_process(args: Sequence[str], tmp_path: Path, capsys) -> Outcome:
+def run_main_in_process(args: Sequence[str], capsys) -> Outcome:
     """main.py's ``run`` in this process (pytest's ``capsys`` captures its output): for tests of
     flag validation, where starting a Python process would only cost time. The caller provides
     the environment (see the ``main_in_process`` fixture); absl's flags are reset before and
