@@ -40,7 +40,7 @@ NEIGHBOUR_WARMUP_S = 3.0
 def _spec_and_options(n_threads: int, n_threads_batch: int, backend: str = "llamacpp"):
     sys.path.insert(0, str(SRC))
     from gpo.llm.aliases import resolve_model
-    from gpo.llm.factory import BackendOptions
+    from gpo.llm.options import BackendOptions
 
     if backend == "hf":  # transformers on the converted folder (python -m gpo.llm.convert)
         from gpo.llm.convert import default_hf_dir

@@ -72,7 +72,7 @@ def smollm2_dir() -> Path:
 @pytest.fixture(scope="session")
 def hf_llm(smollm2_dir: Path):
     from gpo.llm.aliases import ModelSpec
-    from gpo.llm.factory import BackendOptions
+    from gpo.llm.options import BackendOptions
     from gpo.llm.hf import HFBackend
 
     spec = ModelSpec("smollm2-135m-hf", "hf", str(smollm2_dir), None, True)

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from gpo.llm import threads
-from gpo.llm.factory import BackendOptions
+from gpo.llm.options import BackendOptions
 
 
 @pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 1), (3, 1), (8, 4), (64, 32)])

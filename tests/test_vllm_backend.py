@@ -40,7 +40,7 @@ def test_cuda_visible_devices_joins_gpu_ids() -> None:
 
 def test_engine_kwargs_follow_the_original_call() -> None:
     from gpo.llm.aliases import ModelSpec
-    from gpo.llm.factory import BackendOptions
+    from gpo.llm.options import BackendOptions
 
     spec = ModelSpec("llama2-chat-7b", "vllm", "/models/llama", True, True)
     kwargs = engine_kwargs(spec, BackendOptions(gpus=("0", "1"), seed=3, n_ctx=4096))

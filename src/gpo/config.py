@@ -1,6 +1,6 @@
 """Frozen, typed run configuration: flags live only at the CLI edge, this flows down.
 
-Secrets (API keys) are deliberately absent: they travel in ``gpo.llm.factory.BackendOptions`` and
+Secrets (API keys) are deliberately absent: they travel in ``gpo.llm.options.BackendOptions`` and
 never reach ``configs_dict.json``, logs or cache keys.
 """
 

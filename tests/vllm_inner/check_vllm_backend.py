@@ -29,7 +29,7 @@ TIMINGS: dict[str, float] = {}
 @pytest.fixture(scope="module")
 def vllm_llm():
     from gpo.llm.aliases import ModelSpec
-    from gpo.llm.factory import BackendOptions
+    from gpo.llm.options import BackendOptions
     from gpo.llm.vllm_backend import VLLMBackend
 
     model_dir = os.environ["GPO_VLLM_MODEL_DIR"]

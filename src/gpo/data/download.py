@@ -26,9 +26,8 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
-from gpo.data.registry import Benchmark
 from gpo.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -43,6 +42,15 @@ MANIFEST_PATH = Path(__file__).with_name("manifest.json")
 IGNORED_FILES = frozenset({".DS_Store"})
 LOCAL_COPY_HINT = f"pass --data_dir or set {ENV_DATA_DIR} to a local copy of the GPO data/ folder"
 _CHUNK = 1 << 16
+
+
+class DatasetFolder(Protocol):
+    """What the download needs of a benchmark (``gpo.data.registry.Benchmark`` has it): its name
+    and its folder under the data root. Declared here so that this module does not import the
+    registry (which imports the custom tasks, which read the data root from here)."""
+
+    name: str
+    folder: str
 
 
 def resolve_data_dir(flag_value: str | None) -> Path:
@@ -130,7 +138,7 @@ def _check_folder(root: Path, folder: str, manifest: dict[str, str], source: str
 
 
 def verify_dataset(
-    benchmark: Benchmark, data_dir: Path, *, manifest_path: Path | None = None
+    benchmark: DatasetFolder, data_dir: Path, *, manifest_path: Path | None = None
 ) -> int:
     """Check an installed dataset folder file by file; return the number of files checked."""
     root = Path(data_dir)
@@ -228,7 +236,7 @@ def _extract_folder(archive: Path, folder: str, root: Path, source: str) -> int:
 
 
 def ensure_dataset(
-    benchmark: Benchmark,
+    benchmark: DatasetFolder,
     data_dir: Path,
     *,
     download: bool = True,

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gpo.errors import BackendError
+from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import (
     ChatMessage,
     Completion,
@@ -23,6 +24,7 @@ from gpo.llm.base import (
     Prompt,
     batch_sample_indices,
 )
+from gpo.llm.options import BackendOptions
 from gpo.llm.threads import log_threads
 
 logger = logging.getLogger(__name__)
@@ -94,10 +96,12 @@ class HFBackend:
 
     backend = "hf"
 
-    def __init__(self, spec: Any, options: Any, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
-        self.name: str = str(getattr(spec, "alias", None) or spec.model)
+    def __init__(
+        self, spec: ModelSpec, options: BackendOptions, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> None:
+        self.name: str = str(spec.alias or spec.model)
         self._batch_size = max(1, int(batch_size))
-        self._n_ctx: int | None = getattr(options, "n_ctx", None)
+        self._n_ctx: int | None = options.n_ctx
         self._torch, self._tokenizer, self._model = _load(spec, options)
         self.is_chat: bool = resolve_is_chat(spec, self._tokenizer)
         self._eos = eos_token_ids(self._tokenizer, self._model.generation_config)
@@ -211,7 +215,7 @@ class SeededSampler:
         return out.scatter_(1, choice, 0.0)
 
 
-def _load(spec: Any, options: Any) -> tuple[Any, Any, Any]:
+def _load(spec: ModelSpec, options: BackendOptions) -> tuple[Any, Any, Any]:
     """Import torch/transformers lazily and load tokenizer + model from ``spec.model``."""
     try:
         import torch
@@ -221,16 +225,16 @@ def _load(spec: Any, options: Any) -> tuple[Any, Any, Any]:
             f"the hf backend needs torch and transformers ({exc}); "
             "run: pip install torch==2.13.0 transformers accelerate"
         ) from exc
-    gpus = tuple(getattr(options, "gpus", ()) or ())
+    gpus = tuple(options.gpus)
     use_cuda = bool(gpus) and torch.cuda.is_available()
     if gpus and not use_cuda:
         logger.info("CUDA is not available (gpus %s ignored); running on CPU", gpus)
-    threads = getattr(options, "n_threads", None)
+    threads = options.n_threads
     if threads and not use_cuda:
         # process-wide in torch; like llama.cpp, all cores collapses beside busy neighbours
         torch.set_num_threads(int(threads))
         log_threads("torch", int(threads))
-    dtype = _torch_dtype(torch, getattr(options, "dtype", "auto") or "auto", use_cuda)
+    dtype = _torch_dtype(torch, options.dtype or "auto", use_cuda)
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec.model, trust_remote_code=True)
         model = AutoModelForCausalLM.from_pretrained(spec.model, trust_remote_code=True)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
-from gpo.llm.factory import BackendOptions
+from gpo.llm.options import BackendOptions
 from gpo.llm.threads import log_threads
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from gpo.errors import BackendError, ReplicaUnavailable
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
-from gpo.llm.factory import BackendOptions
+from gpo.llm.options import BackendOptions
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gpo.errors import BackendError
+from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
 from gpo.llm.hf import encode_prompt, flatten_chat, resolve_is_chat
+from gpo.llm.options import BackendOptions
 
 logger = logging.getLogger(__name__)
 
@@ -43,21 +45,20 @@ def cuda_visible_devices(gpus: Sequence[str]) -> str:
     return ",".join(cleaned)
 
 
-def engine_kwargs(spec: Any, options: Any) -> dict[str, Any]:
+def engine_kwargs(spec: ModelSpec, options: BackendOptions) -> dict[str, Any]:
     """Keyword arguments of ``vllm.LLM`` for a model spec and backend options.
 
     ``tensor_parallel_size`` is the number of GPUs (1 on CPU); ``max_model_len`` is ``n_ctx``
     (None lets vLLM use the model's own context length).
     """
-    gpus = tuple(getattr(options, "gpus", ()) or ())
     return {
         "model": spec.model,
-        "tensor_parallel_size": max(1, len(gpus)),
-        "gpu_memory_utilization": float(getattr(options, "gpu_memory_utilization", 0.9)),
+        "tensor_parallel_size": max(1, len(options.gpus)),
+        "gpu_memory_utilization": float(options.gpu_memory_utilization),
         "trust_remote_code": True,
-        "seed": int(getattr(options, "seed", 0)),
-        "dtype": getattr(options, "dtype", "auto") or "auto",
-        "max_model_len": getattr(options, "n_ctx", None),
+        "seed": int(options.seed),
+        "dtype": options.dtype or "auto",
+        "max_model_len": options.n_ctx,
     }
 
 
@@ -89,10 +90,13 @@ class VLLMBackend:
     backend = "vllm"
 
     def __init__(
-        self, spec: Any, options: Any, engine_overrides: Mapping[str, Any] | None = None
+        self,
+        spec: ModelSpec,
+        options: BackendOptions,
+        engine_overrides: Mapping[str, Any] | None = None,
     ) -> None:
         vllm = _import_vllm()
-        self.name: str = str(getattr(spec, "alias", None) or spec.model)
+        self.name: str = str(spec.alias or spec.model)
         self._sampling_params = vllm.SamplingParams
         self._tokens_prompt = _tokens_prompt_class()
         self._client_errors = _client_error_classes()
