@@ -16,17 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
+from gpo.llm.fan_out import progress_bar
 from gpo.llm.options import BackendOptions
 from gpo.llm.threads import log_threads
 
 log = logging.getLogger(__name__)
-
-_PROGRESS_MIN_PROMPTS = 4  # show a progress bar for calls with more prompts than this
 
 
 @dataclass(frozen=True)
@@ -116,12 +113,7 @@ class LlamaCppBackend:
     ) -> list[Completion]:
         indices = batch_sample_indices(prompts, sample_indices)
         out: list[Completion] = []
-        bar = tqdm(
-            total=len(prompts),
-            desc=f"{self.name} (llama.cpp)",
-            disable=len(prompts) <= _PROGRESS_MIN_PROMPTS,
-            leave=False,
-        )
+        bar = progress_bar(len(prompts), f"{self.name} (llama.cpp)")
         with bar:
             for prompt, index in zip(prompts, indices):
                 out.append(self._generate_one(prompt, params, index))

@@ -17,15 +17,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
-
-from tqdm import tqdm
 
 from gpo.errors import BackendError, ReplicaUnavailable
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
+from gpo.llm.fan_out import fan_out
 from gpo.llm.options import BackendOptions
 
 log = logging.getLogger(__name__)
@@ -33,7 +31,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 OPENAI_URL = "https://api.openai.com/v1"
 _PLACEHOLDER_KEY = "sk-no-key-required"  # local servers accept any key
-_PROGRESS_MIN_PROMPTS = 4
 _BACKOFF_BASE = 0.5  # seconds before the first retry
 _BACKOFF_CAP = 30.0  # longest computed backoff
 _RETRY_AFTER_CAP = 120.0  # longest server-requested wait we honour
@@ -243,29 +240,15 @@ class OpenAIBackend:
         params: GenerationParams,
         sample_indices: Sequence[int] | None = None,
     ) -> list[Completion]:
-        indices = batch_sample_indices(prompts, sample_indices)
-        if not prompts:
-            return []
-        workers = min(self._max_concurrency, len(prompts))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gpo-openai")
-        bar = tqdm(
-            total=len(prompts),
+        return fan_out(
+            self._generate_one,
+            prompts,
+            params,
+            batch_sample_indices(prompts, sample_indices),
+            workers=self._max_concurrency,
             desc=f"{self.name} (http)",
-            disable=len(prompts) <= _PROGRESS_MIN_PROMPTS,
-            leave=False,
+            thread_prefix="gpo-openai",
         )
-        try:
-            futures = [
-                pool.submit(self._generate_one, p, params, i) for p, i in zip(prompts, indices)
-            ]
-            results = []
-            for future in futures:  # in prompt order
-                results.append(future.result())
-                bar.update(1)
-            return results
-        finally:
-            bar.close()
-            pool.shutdown(wait=True, cancel_futures=True)
 
     def generate_one(self, prompt: Prompt, params: GenerationParams, index: int) -> Completion:
         """One request (sample ``index`` of its prompt), with this backend's retries; a replica

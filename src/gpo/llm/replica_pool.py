@@ -18,20 +18,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from tqdm import tqdm
-
 from gpo.errors import BackendError, ConfigError, ReplicaUnavailable
 from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
+from gpo.llm.fan_out import fan_out
 
 log = logging.getLogger(__name__)
 
 SET_ASIDE_SECONDS = 20.0  # how long a failed replica gets no requests
 REPLICA_RETRIES = 1  # each replica's own retries; the pool's retry is another replica
-_PROGRESS_MIN_PROMPTS = 4
 
 
 class Replica(Protocol):
@@ -125,27 +122,15 @@ class ReplicaPool:
         params: GenerationParams,
         sample_indices: Sequence[int] | None = None,
     ) -> list[Completion]:
-        indices = batch_sample_indices(prompts, sample_indices)
-        if not prompts:
-            return []
-        workers = min(self.max_concurrency * len(self.replicas), len(prompts))
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gpo-replica")
-        bar = tqdm(
-            total=len(prompts),
+        return fan_out(
+            self._send,
+            prompts,
+            params,
+            batch_sample_indices(prompts, sample_indices),
+            workers=self.max_concurrency * len(self.replicas),
             desc=f"{self.name} ({len(self.replicas)} replicas)",
-            disable=len(prompts) <= _PROGRESS_MIN_PROMPTS,
-            leave=False,
+            thread_prefix="gpo-replica",
         )
-        try:
-            futures = [pool.submit(self._send, p, params, i) for p, i in zip(prompts, indices)]
-            results = []
-            for future in futures:  # in prompt order
-                results.append(future.result())
-                bar.update(1)
-            return results
-        finally:
-            bar.close()
-            pool.shutdown(wait=True, cancel_futures=True)
 
     def _send(self, prompt: Prompt, params: GenerationParams, index: int) -> Completion:
         """One request: to the least busy live replica; on failure to another one."""

@@ -1,0 +1,54 @@
+"""Concurrent requests of one batch: the fan-out of the HTTP backend and of the replica pool.
+
+A batch's prompts are independent requests (GPO_REFERENCE 3.3, one per candidate x example), so
+they go out on a thread pool, at most ``workers`` at a time, and the replies come back in prompt
+order, with one progress bar for the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from tqdm import tqdm
+
+from gpo.llm.base import Completion, GenerationParams, Prompt
+
+PROGRESS_MIN_PROMPTS = 4  # show a progress bar for calls with more prompts than this
+
+Send = Callable[[Prompt, GenerationParams, int], Completion]
+
+
+def progress_bar(total: int, desc: str) -> tqdm:
+    """The progress bar of one batch (hidden for small batches, gone when done)."""
+    return tqdm(total=total, desc=desc, disable=total <= PROGRESS_MIN_PROMPTS, leave=False)
+
+
+def fan_out(
+    send: Send,
+    prompts: Sequence[Prompt],
+    params: GenerationParams,
+    indices: Sequence[int],
+    *,
+    workers: int,
+    desc: str,
+    thread_prefix: str,
+) -> list[Completion]:
+    """``send(prompt, params, index)`` for every prompt on up to ``workers`` threads; the
+    completions in prompt order. The first failure propagates and cancels what has not started."""
+    if not prompts:
+        return []
+    pool = ThreadPoolExecutor(
+        max_workers=min(workers, len(prompts)), thread_name_prefix=thread_prefix
+    )
+    bar = progress_bar(len(prompts), desc)
+    try:
+        futures = [pool.submit(send, p, params, i) for p, i in zip(prompts, indices)]
+        results = []
+        for future in futures:  # in prompt order
+            results.append(future.result())
+            bar.update(1)
+        return results
+    finally:
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
