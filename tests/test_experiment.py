@@ -12,6 +12,7 @@ import pytest
 
 from gpo.cli import experiment
 from gpo.cli.build import ModelPool
+from gpo.cli.runtime import Runtime
 from gpo.errors import ConfigError
 from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.fake import FakeLLM
@@ -46,7 +47,7 @@ class FakePool(ModelPool):
         self.scorer, self.optimizer = scorer_fake(), optimizer_fake()
         self.failing = optimizer_fake(fail=True)
         self.fail_seed = fail_seed
-        super().__init__(load=self._load_fake)
+        super().__init__(Runtime(load_llm=self._load_fake))
 
     def _load_fake(self, spec, options):
         if spec.alias == "fake-scorer":
@@ -171,12 +172,11 @@ def test_grid_runs_cells_baselines_table_report_and_resume(tmp_path, data_dir, f
 
 
 def test_a_failed_cell_does_not_stop_the_others_and_resume_reruns_it(
-    tmp_path, data_dir, flags_parsed, monkeypatch, capsys
+    tmp_path, data_dir, flags_parsed, capsys
 ):
     argv = flags_parsed(grid_args(tmp_path, data_dir, "--baselines="))
-    monkeypatch.setattr(experiment, "ModelPool", lambda: FakePool(fail_seed=1))
     with pytest.raises(SystemExit) as exit_info:
-        experiment.main(argv)
+        experiment.main(argv, runtime=FakePool(fail_seed=1).runtime)
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "gpo-bbh-navigate-seed1 (failed)" in err and "ape-bbh-navigate-seed1 (failed)" in err

@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from gpo.cli.common import make_scorer
 from gpo.cli.flags import CliRequest
+from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.config import ModelConfig, RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import Benchmark, get_benchmark
-from gpo.llm.accounting import Ledger, wrap_llm
+from gpo.evaluation.scorer import Scorer
+from gpo.llm.accounting import Ledger
 from gpo.llm.aliases import ModelSpec, resolve_model
-from gpo.llm.base import LLM, GenerationParams, user_message
+from gpo.llm.base import LLM
 from gpo.llm.cache import ResponseCache, WorkerCache
-from gpo.llm.factory import BackendOptions, build_llm
-from gpo.llm.threads import default_threads
+from gpo.llm.options import BackendOptions
+from gpo.optimization.components import needs_embedder
+
+if TYPE_CHECKING:
+    from gpo.llm.embedder import Embedder
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +66,10 @@ def resolve_specs(config: RunConfig, req: CliRequest, need_optimizer: bool):
 
 
 def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
+    """The backends' options; without --n_threads, BackendOptions' own default (half the cores)."""
+    threads = {"n_threads": req.n_threads} if req.n_threads else {}
     return BackendOptions(
-        n_threads=req.n_threads or default_threads(),
+        **threads,
         max_retries=req.max_retries,
         max_concurrency=req.max_concurrency,
         gpus=config.gpus,
@@ -92,17 +101,6 @@ def open_worker_cache(config: RunConfig, name: str) -> WorkerCache | None:
     return WorkerCache(part, ResponseCache(shared, read_only=True) if shared.is_file() else None)
 
 
-def smoke_test(llm: LLM, role: str) -> None:
-    """One tiny greedy request, as the original's start-up check (5.1): a dead server or a bad
-    key fails here, before any run folder exists."""
-    prompt = user_message("Reply with OK.") if llm.is_chat else "Reply with OK."
-    llm.generate([prompt], GenerationParams(temperature=0.0, max_tokens=1))
-    log.info("%s %s is up", role, llm.name)
-
-
-LoadLLM = Callable[[ModelSpec, BackendOptions], LLM]
-
-
 class ModelPool:
     """Loaded backends and embedders reused by the runs of one process (an experiment's cells).
 
@@ -110,11 +108,11 @@ class ModelPool:
     old one first, so at most one engine per model is in memory.
     """
 
-    def __init__(self, load: LoadLLM = build_llm) -> None:
-        self._load = load
+    def __init__(self, runtime: Runtime = DEFAULT_RUNTIME) -> None:
+        self.runtime = runtime
         self._llms: dict[ModelSpec, tuple[BackendOptions, LLM]] = {}
-        self._embedders: dict[str, object] = {}
-        self._caches: dict[str, ResponseCache] = {}
+        self._embedders: dict[str, Embedder] = {}
+        self._caches: dict[str, ResponseCache | WorkerCache | None] = {}
 
     def llm(self, spec: ModelSpec, options: BackendOptions) -> LLM:
         held = self._llms.get(spec)
@@ -122,18 +120,16 @@ class ModelPool:
             return held[1]
         if held is not None:
             held[1].close()
-        llm = self._load(spec, options)
+        llm = self.runtime.load_llm(spec, options)
         self._llms[spec] = (options, llm)
         return llm
 
-    def embedder(self, name: str):
+    def embedder(self, name: str) -> Embedder:
         if name not in self._embedders:
-            from gpo.llm.embedder import build_embedder
-
-            self._embedders[name] = build_embedder(name)
+            self._embedders[name] = self.runtime.load_embedder(name)
         return self._embedders[name]
 
-    def cache(self, config: RunConfig) -> ResponseCache | None:
+    def cache(self, config: RunConfig) -> ResponseCache | WorkerCache | None:
         """The response cache of ``config`` (one open SQLite file per folder)."""
         if config.cache_dir is None:
             return None
@@ -146,8 +142,22 @@ class ModelPool:
             llm.close()
         self._llms.clear()
         for cache in self._caches.values():
-            cache.close()
+            if cache is not None:
+                cache.close()
         self._caches.clear()
+
+
+class WorkerModelPool(ModelPool):
+    """A Ray worker's pool: loaded models as usual, responses cached in this worker's own part
+    (``open_worker_cache``) over the shared cache read-only."""
+
+    def cache(self, config: RunConfig) -> ResponseCache | WorkerCache | None:
+        if config.cache_dir is None:
+            return None
+        if config.cache_dir not in self._caches:
+            name = f"{socket.gethostname()}-{os.getpid()}"
+            self._caches[config.cache_dir] = open_worker_cache(config, name)
+        return self._caches[config.cache_dir]
 
 
 def build_models(
@@ -155,25 +165,19 @@ def build_models(
     req: CliRequest,
     specs: tuple[ModelSpec, ModelSpec | None],
     ledger: Ledger,
-    pool: ModelPool | None = None,
-    cache: ResponseCache | WorkerCache | None | str = "config",
+    pool: ModelPool,
 ) -> Models:
-    """Load the scorer (and optimizer); one engine is shared when both roles use the same model.
-
-    A ``pool`` reuses loaded backends and the open cache across runs (an experiment's cells);
-    ``cache="config"`` opens the cache of ``config.cache_dir``, a Ray worker passes its own."""
-    options = backend_options(config, req)
-    load = pool.llm if pool is not None else build_llm
-    if cache == "config":
-        cache = pool.cache(config) if pool is not None else open_cache(config)
+    """Load the scorer (and optimizer) through ``pool`` (which reuses loaded backends and the
+    open cache across runs); one engine is shared when both roles use the same model."""
+    runtime, options, cache = pool.runtime, backend_options(config, req), pool.cache(config)
     scorer_spec, optimizer_spec = specs
     if "vllm" in (scorer_spec.backend, getattr(optimizer_spec, "backend", None)):
         # the original's --gpus -> CUDA_VISIBLE_DEVICES, set here at the edge (an explicit
         # environment setting wins)
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", ",".join(config.gpus))
     log.info("loading scorer %s (%s backend)", scorer_spec.alias, scorer_spec.backend)
-    scorer_inner = load(scorer_spec, options)
-    smoke_test(scorer_inner, "scorer")
+    scorer_inner = pool.llm(scorer_spec, options)
+    runtime.check_llm(scorer_inner, "scorer")
     optimizer = None
     if optimizer_spec is not None:
         if optimizer_spec == scorer_spec:
@@ -182,15 +186,57 @@ def build_models(
             log.info(
                 "loading optimizer %s (%s backend)", optimizer_spec.alias, optimizer_spec.backend
             )
-            optimizer_inner = load(optimizer_spec, options)
-            smoke_test(optimizer_inner, "optimizer")
-        optimizer = wrap_llm(optimizer_inner, "optimizer", ledger, cache)
-    scorer = wrap_llm(scorer_inner, "scorer", ledger, cache)
+            optimizer_inner = pool.llm(optimizer_spec, options)
+            runtime.check_llm(optimizer_inner, "optimizer")
+        optimizer = runtime.wrap_llm(optimizer_inner, "optimizer", ledger, cache)
+    scorer = runtime.wrap_llm(scorer_inner, "scorer", ledger, cache)
     return Models(scorer, optimizer, scorer_spec, optimizer_spec)
+
+
+def scorer_for(models: Models, benchmark: Benchmark, config: RunConfig, pool: ModelPool) -> Scorer:
+    """The Scorer of ``benchmark`` on the loaded scorer model (rounds sent the runtime's way)."""
+    return make_scorer(
+        models.scorer, models.scorer_spec, benchmark, config, pool.runtime.scorer_replies
+    )
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """What an optimization runs on: its ledger, models, scorer and (relevance momentum's)
+    embedder; the same wiring for the single-process command and each Ray worker."""
+
+    ledger: Ledger
+    models: Models
+    scorer: Scorer
+    embedder: Embedder | None
+
+
+def load_run(
+    config: RunConfig,
+    req: CliRequest,
+    specs: tuple[ModelSpec, ModelSpec | None],
+    benchmark: Benchmark,
+    pool: ModelPool,
+) -> LoadedRun:
+    """Load everything an optimization run needs through ``pool`` and its runtime."""
+    embedder = pool.embedder(config.opt.embedding_model) if needs_embedder(config.opt) else None
+    ledger = pool.runtime.make_ledger()
+    models = build_models(config, req, specs, ledger, pool)
+    return LoadedRun(ledger, models, scorer_for(models, benchmark, config, pool), embedder)
 
 
 def model_label(model: ModelConfig) -> str:
     return model.name
 
 
-__all__ = ["ModelPool", "Models", "build_models", "get_benchmark", "load_tasks", "resolve_specs"]
+__all__ = [
+    "LoadedRun",
+    "ModelPool",
+    "Models",
+    "WorkerModelPool",
+    "build_models",
+    "get_benchmark",
+    "load_run",
+    "load_tasks",
+    "resolve_specs",
+]

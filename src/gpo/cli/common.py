@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from gpo.config import RunConfig
 from gpo.data.registry import Benchmark
-from gpo.evaluation.scorer import Scorer, ScorerSettings
+from gpo.evaluation.scorer import Replies, Scorer, ScorerSettings, generate_unique
 from gpo.llm.aliases import ModelSpec, chat_few_shot_layout, second_round_enabled
 from gpo.llm.base import LLM
 from gpo.results.run_folder import RunFolder
@@ -28,7 +28,13 @@ def initial_instruction_for(dataset: str, task: str, instruction: str) -> str:
     return instruction
 
 
-def make_scorer(llm: LLM, spec: ModelSpec, benchmark: Benchmark, config: RunConfig) -> Scorer:
+def make_scorer(
+    llm: LLM,
+    spec: ModelSpec,
+    benchmark: Benchmark,
+    config: RunConfig,
+    replies: Replies = generate_unique,
+) -> Scorer:
     s = config.scoring
     settings = ScorerSettings(
         instruction_pos=s.instruction_pos,
@@ -40,7 +46,7 @@ def make_scorer(llm: LLM, spec: ModelSpec, benchmark: Benchmark, config: RunConf
         max_tokens=config.scorer.max_tokens,
         second_round_max_tokens=s.second_round_max_tokens,
     )
-    return Scorer(llm, benchmark, settings)
+    return Scorer(llm, benchmark, settings, replies)
 
 
 def attach_run_log(folder: RunFolder) -> logging.Handler:

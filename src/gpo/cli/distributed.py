@@ -21,32 +21,31 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from gpo.cli.build import CACHE_FILE, CACHE_PARTS, Models, build_models, open_worker_cache
-from gpo.cli.common import emit, guarded, make_scorer
+from gpo.cli.build import CACHE_FILE, CACHE_PARTS, LoadedRun, WorkerModelPool, load_run
+from gpo.cli.common import emit, guarded
 from gpo.cli.flags import CliRequest
 from gpo.cli.optimize import (
     best_record,
     open_run_folder,
+    prepare_or_plan,
     result_line,
     run_task,
     task_finished,
     write_usage_summary,
 )
 from gpo.cli.ray_runner import RayOptions, UnitSpec, WorkerContext, run_units
+from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
-from gpo.evaluation.scorer import Scorer
 from gpo.llm.accounting import Ledger
 from gpo.llm.cache import merge_cache_parts
-from gpo.optimization.components import build_components, needs_embedder
+from gpo.optimization.components import build_components
 from gpo.optimization.state import steps_per_epoch
 from gpo.results.io import append_jsonl
 from gpo.results.run_folder import RunFolder
@@ -71,47 +70,32 @@ class TaskReport:
     line: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoadedWorker:
     """A worker's models, loaded once and used for unit after unit."""
 
     config: RunConfig
     folder: RunFolder
-    models: Models
-    scorer: Scorer
-    embedder: Any
-    ledger: Ledger
+    run: LoadedRun
 
 
 @dataclass(frozen=True)
 class LoadWorker:
-    """The setup of one Ray worker (a picklable callable run inside the worker process)."""
+    """The setup of one Ray worker (a picklable callable run inside the worker process): the
+    same wiring as the single-process command (``load_run``), with this worker's cache part."""
 
     request: CliRequest
     config: RunConfig
     specs: tuple
     folder: str
+    runtime: Runtime = DEFAULT_RUNTIME
 
     def __call__(self) -> LoadedWorker:
-        from gpo.cli.app import setup_logging
-
         setup_logging(self.request.log_level)
         config = self.config
-        ledger = Ledger()
-        cache = open_worker_cache(config, f"{socket.gethostname()}-{os.getpid()}")
-        models = build_models(config, self.request, self.specs, ledger, cache=cache)
-        embedder = None
-        if needs_embedder(config.opt):
-            from gpo.llm.embedder import build_embedder
-
-            embedder = build_embedder(config.opt.embedding_model)
-        scorer = make_scorer(
-            models.scorer,
-            models.scorer_spec,
-            get_benchmark(config.dataset, config.data_dir),
-            config,
-        )
-        return LoadedWorker(config, RunFolder(Path(self.folder)), models, scorer, embedder, ledger)
+        benchmark = get_benchmark(config.dataset, config.data_dir)
+        run = load_run(config, self.request, self.specs, benchmark, WorkerModelPool(self.runtime))
+        return LoadedWorker(config, RunFolder(Path(self.folder)), run)
 
 
 def run_task_unit(worker: LoadedWorker, unit: UnitSpec, context: WorkerContext) -> TaskReport:
@@ -127,22 +111,22 @@ def run_task_unit(worker: LoadedWorker, unit: UnitSpec, context: WorkerContext) 
             config.opt,
             config.scoring,
             payload.exemplars,
-            worker.embedder,
+            worker.run.embedder,
             config.optimizer.max_tokens,
         )
 
         def budget() -> str | None:
-            return shared_budget_reason(worker.ledger, context, config)
+            return shared_budget_reason(worker.run.ledger, context, config)
 
         outcome = run_task(
             config,
             folder,
             task,
             payload.data,
-            worker.scorer,
-            worker.models.optimizer,
+            worker.run.scorer,
+            worker.run.models.optimizer,
             components,
-            worker.ledger,
+            worker.run.ledger,
             budget,
         )
         return TaskReport(best_record(config, task, outcome), result_line(config, task, outcome))
@@ -199,14 +183,13 @@ def merge_worker_caches(config: RunConfig) -> None:
         merge_cache_parts(root / CACHE_FILE, root / CACHE_PARTS)
 
 
-def run_on_workers(
-    request: CliRequest,
-    config: RunConfig,
-    specs: tuple,
-    data: dict[str, TaskData],
-    formats: dict[str, list[int]],
-) -> RunFolder:
-    """The driver: schedule the unfinished tasks on Ray workers, write the run-level files."""
+def run_on_workers(request: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> RunFolder | None:
+    """The driver of ``--workers`` > 1 (None for ``--dry_run``): schedule the unfinished tasks
+    on Ray workers (each loading its models with ``runtime``), write the run-level files."""
+    prepared = prepare_or_plan(request)
+    if prepared is None:
+        return None
+    config, _, specs, data, formats = prepared
     cpus = 1.0
     if request.n_threads is None:  # one llama.cpp thread per reserved CPU, not all cores each
         request = dataclasses.replace(request, n_threads=int(cpus))
@@ -227,7 +210,7 @@ def run_on_workers(
     def body() -> None:
         merge_worker_caches(config)  # leftovers of an interrupted run first
         units = task_units(config, data, formats, folder)
-        setup = LoadWorker(request, config, specs, str(folder.root.resolve()))
+        setup = LoadWorker(request, config, specs, str(folder.root.resolve()), runtime)
         try:
             run_units(units, setup, run_task_unit, options, on_result)
         finally:

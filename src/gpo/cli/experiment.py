@@ -29,6 +29,8 @@ from gpo.cli.grid import FAILED, STOPPED, CellResult, Executor, build_cells, run
 from gpo.cli.optimize import RESUME_FLAGS
 from gpo.cli.plan import CHARS_PER_TOKEN, task_plan
 from gpo.cli.presets import PAPER_PRESETS, PRESETS
+from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.data.registry import DATASET_CHOICES, get_benchmark
 from gpo.errors import ConfigError
@@ -332,9 +334,15 @@ def run_experiment(
 
 
 def execute(
-    argv: Sequence[str], pool: ModelPool | None = None, executor: Executor = run_serial
+    argv: Sequence[str],
+    pool: ModelPool | None = None,
+    executor: Executor = run_serial,
+    runtime: Runtime = DEFAULT_RUNTIME,
 ) -> tuple[ExperimentFolder, list[CellResult]] | None:
-    """Plan (``--dry_run``: print and return None), or run the grid and write table and report."""
+    """Plan (``--dry_run``: print and return None), or run the grid and write table and report.
+
+    The cells load their models through ``pool`` (default: a pool of ``runtime``; Ray workers
+    make their own pools of ``runtime``)."""
     if FLAGS.resume:
         template = config_from_flags()
         spec, cells, folder = resumed_grid(template)
@@ -365,9 +373,9 @@ def execute(
     if template.workers > 1 and executor is run_serial:
         from gpo.cli.grid_workers import ray_executor
 
-        executor = ray_executor(template)
+        executor = ray_executor(template, runtime)
     own_pool = pool is None
-    pool = pool or ModelPool()
+    pool = pool or ModelPool(runtime)
     try:
         results = run_experiment(folder, cells, template, pool, executor)
     finally:
@@ -380,11 +388,9 @@ def execute(
     return folder, results
 
 
-def main(argv: Sequence[str]) -> None:
-    from gpo.cli.app import setup_logging
-
+def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
     setup_logging(FLAGS.log_level.upper())
-    outcome = execute(argv)
+    outcome = execute(argv, runtime=runtime)
     if outcome is None:
         return
     folder, results = outcome

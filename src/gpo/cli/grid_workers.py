@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpo.cli.build import ModelPool, open_worker_cache
+from gpo.cli.build import ModelPool, WorkerModelPool
 from gpo.cli.distributed import merge_worker_caches
 from gpo.cli.flags import CliRequest
 from gpo.cli.grid import CellResult, CellRunner, Executor, run_cell
+from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
-from gpo.llm.cache import ResponseCache
 from gpo.results.experiment_folder import BASELINE, CellSpec
 from gpo.results.io import append_jsonl
 
@@ -35,29 +34,16 @@ BASELINE_SIZE = 1.0  # a baseline scores two splits once; an optimization cell i
 OPTIMIZE_SIZE = 10.0
 
 
-class WorkerModelPool(ModelPool):
-    """A worker's pool: loaded models as usual, responses cached in this worker's own part."""
-
-    def cache(self, config: RunConfig) -> ResponseCache | None:
-        if config.cache_dir is None:
-            return None
-        if config.cache_dir not in self._caches:
-            name = f"{socket.gethostname()}-{os.getpid()}"
-            self._caches[config.cache_dir] = open_worker_cache(config, name)
-        return self._caches[config.cache_dir]
-
-
 @dataclass(frozen=True)
 class CellWorker:
     """The setup of one Ray worker (picklable, called inside the worker process)."""
 
     log_level: str
+    runtime: Runtime = DEFAULT_RUNTIME
 
     def __call__(self) -> ModelPool:
-        from gpo.cli.app import setup_logging
-
         setup_logging(self.log_level)
-        return WorkerModelPool()
+        return WorkerModelPool(self.runtime)
 
 
 def run_cell_unit(pool: ModelPool, unit, context) -> CellResult:
@@ -80,8 +66,9 @@ def absolute(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, **paths)
 
 
-def ray_executor(template: CliRequest) -> Executor:
-    """An executor that runs the cells on ``template.workers`` Ray workers."""
+def ray_executor(template: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> Executor:
+    """An executor that runs the cells on ``template.workers`` Ray workers (each with a model
+    pool of ``runtime``)."""
     from gpo.cli.ray_runner import RayOptions, UnitSpec, run_units
 
     options = RayOptions(
@@ -114,7 +101,7 @@ def ray_executor(template: CliRequest) -> Executor:
             merge_worker_caches(config)
         try:
             results = run_units(
-                units, CellWorker(template.log_level), run_cell_unit, options, on_result
+                units, CellWorker(template.log_level, runtime), run_cell_unit, options, on_result
             )
         finally:
             for config in configs:

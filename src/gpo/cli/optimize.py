@@ -13,16 +13,16 @@ from functools import partial
 from pathlib import Path
 
 from gpo.cli import preflight
-from gpo.cli.build import ModelPool, build_models, load_tasks, resolve_specs
+from gpo.cli.build import ModelPool, load_run, load_tasks, resolve_specs
 from gpo.cli.common import (
     emit,
     guarded,
     initial_instruction_for,
-    make_scorer,
     write_report_safely,
 )
 from gpo.cli.flags import FLAGS, CliRequest
 from gpo.cli.plan import plan_lines
+from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
@@ -33,7 +33,7 @@ from gpo.evaluation.scorer import Scorer
 from gpo.llm.accounting import Ledger
 from gpo.llm.base import LLM
 from gpo.optimization import loop
-from gpo.optimization.components import Components, build_components, needs_embedder
+from gpo.optimization.components import Components, build_components
 from gpo.optimization.guards import build_guards
 from gpo.optimization.loop import TaskOutcome
 from gpo.optimization.screening import ScreeningPolicy, compliance_line
@@ -116,29 +116,39 @@ def prepare(request: CliRequest):
     return config, benchmark, specs, data, formats
 
 
-def run_optimize(
-    request: CliRequest, pool: ModelPool | None = None, folder_name: str | None = None
-) -> RunFolder | None:
-    """Optimize every task of the request into a run folder (None for ``--dry_run``).
-
-    ``pool`` reuses loaded models across runs (an experiment's cells); ``folder_name`` names the
-    new run folder (an experiment's cell id) instead of the original's timestamped name.
-    """
-    config, benchmark, specs, data, formats = prepare(request)
+def prepare_or_plan(request: CliRequest):
+    """``prepare``'s checked run, or None after printing the plan of ``--dry_run``."""
+    prepared = prepare(request)
     if request.dry_run:
+        config, _, specs, data, _ = prepared
         emit(plan_lines(config, specs, data))
         return None
-    if request.workers > 1:
-        from gpo.cli.distributed import run_on_workers
+    return prepared
 
-        return run_on_workers(request, config, specs, data, formats)
+
+def run_optimize(
+    request: CliRequest,
+    pool: ModelPool | None = None,
+    folder_name: str | None = None,
+    runtime: Runtime = DEFAULT_RUNTIME,
+) -> RunFolder | None:
+    """Optimize every task of the request in this process into a run folder (None for
+    ``--dry_run``; ``--workers`` > 1 is ``gpo.cli.distributed.run_on_workers``).
+
+    ``pool`` reuses loaded models across runs (an experiment's cells) and brings its runtime;
+    without one, a pool of ``runtime`` is made (and closed at the end). ``folder_name`` names
+    the new run folder (an experiment's cell id) instead of the original's timestamped name.
+    """
+    prepared = prepare_or_plan(request)
+    if prepared is None:
+        return None
+    config, benchmark, specs, data, formats = prepared
     own_pool = pool is None
-    pool = pool or ModelPool()
-    embedder = pool.embedder(config.opt.embedding_model) if needs_embedder(config.opt) else None
-    ledger = Ledger()
-    models = build_models(config, request, specs, ledger, pool)
+    pool = pool or ModelPool(runtime)
+    loaded = load_run(config, request, specs, benchmark, pool)
+    embedder, ledger, scorer = loaded.embedder, loaded.ledger, loaded.scorer
+    models = loaded.models
     folder = open_run_folder(request, config, folder_name)
-    scorer = make_scorer(models.scorer, models.scorer_spec, benchmark, config)
 
     def body() -> None:
         for task, task_data in data.items():

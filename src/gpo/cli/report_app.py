@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from gpo.cli.app import fail
+from gpo.cli.startup import fail
 from gpo.errors import GPOError
 
 

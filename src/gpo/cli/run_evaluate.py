@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 
 from gpo.cli import preflight
-from gpo.cli.build import ModelPool, build_models, load_tasks, resolve_specs
+from gpo.cli.build import ModelPool, build_models, load_tasks, resolve_specs, scorer_for
 from gpo.cli.common import (
     emit,
     guarded,
     initial_instruction_for,
-    make_scorer,
     write_report_safely,
 )
 from gpo.cli.evaluate import (
@@ -22,10 +22,10 @@ from gpo.cli.evaluate import (
     with_baselines,
 )
 from gpo.cli.flags import CliRequest
+from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
-from gpo.llm.accounting import Ledger
 from gpo.results.io import atomic_write_json
 from gpo.results.run_folder import RunFolder
 
@@ -62,11 +62,19 @@ def load_record_tasks(
     return tasks
 
 
-def run_evaluate(
-    request: CliRequest, pool: ModelPool | None = None, folder_name: str | None = None
-) -> RunFolder | None:
-    """Score the request's prompts into a run folder (None for ``--dry_run``); ``pool`` and
-    ``folder_name`` as for ``run_optimize``."""
+@dataclass(frozen=True)
+class EvaluationPlan:
+    """What ``--only_evaluate`` will score, checked before any model loads."""
+
+    config: RunConfig
+    records: list[PromptRecord]
+    datasets: list[str]
+    specs: tuple
+    tasks: dict[tuple[str, str], TaskData]  # (dataset, task) -> its data
+
+
+def plan_evaluation(request: CliRequest) -> EvaluationPlan:
+    """The prompts to score, their datasets and tasks (loaded), the scorer's spec; all checked."""
     config = request.config
     records = planned_records(request)
     datasets = list(dict.fromkeys(r.dataset for r in records))
@@ -79,28 +87,44 @@ def run_evaluate(
     tasks = preflight.validate_run(
         config, specs, lambda: load_record_tasks(config, records), optimizing=False
     )
+    return EvaluationPlan(config, records, datasets, specs, tasks)
+
+
+def dry_run_line(plan: EvaluationPlan) -> str:
+    n = sum(len(plan.tasks[(r.dataset, r.task)].test) for r in plan.records)
+    scorer = plan.specs[0]
+    return (
+        f"dry run: {len(plan.records)} prompt(s) x test split = {n} scorer examples "
+        f"(x2 with the second round) on {scorer.alias} ({scorer.backend})"
+    )
+
+
+def run_evaluate(
+    request: CliRequest,
+    pool: ModelPool | None = None,
+    folder_name: str | None = None,
+    runtime: Runtime = DEFAULT_RUNTIME,
+) -> RunFolder | None:
+    """Score the request's prompts into a run folder (None for ``--dry_run``); ``pool``,
+    ``folder_name`` and ``runtime`` as for ``run_optimize``."""
+    plan = plan_evaluation(request)
     if request.dry_run:
-        n = sum(len(tasks[(r.dataset, r.task)].test) for r in records)
-        emit(
-            [
-                f"dry run: {len(records)} prompt(s) x test split = {n} scorer examples "
-                f"(x2 with the second round) on {specs[0].alias} ({specs[0].backend})"
-            ]
-        )
+        emit([dry_run_line(plan)])
         return None
+    config = plan.config
     own_pool = pool is None
-    pool = pool or ModelPool()
-    ledger = Ledger()
-    models = build_models(config, request, specs, ledger, pool)
+    pool = pool or ModelPool(runtime)
+    ledger = pool.runtime.make_ledger()
+    models = build_models(config, request, plan.specs, ledger, pool)
     folder = RunFolder.create(config, name=folder_name)
     log.info("run folder: %s", folder.root)
     scorers = {
-        d: make_scorer(models.scorer, models.scorer_spec, get_benchmark(d, config.data_dir), config)
-        for d in datasets
+        d: scorer_for(models, get_benchmark(d, config.data_dir), config, pool)
+        for d in plan.datasets
     }
 
     def body():
-        results = score_records(folder, scorers, tasks, records)
+        results = score_records(folder, scorers, plan.tasks, plan.records)
         emit(format_table(results))
         usage = ledger.to_dict()
         atomic_write_json(folder.root / "usage_summary.json", usage)

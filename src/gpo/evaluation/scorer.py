@@ -10,7 +10,7 @@ identical prompts are sent only once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gpo.data.base import Example, TaskData
@@ -69,7 +69,7 @@ class _Item:
     prompt: Prompt
 
 
-def _generate_unique(llm: LLM, prompts: Sequence[Prompt], max_tokens: int) -> list[str]:
+def generate_unique(llm: LLM, prompts: Sequence[Prompt], max_tokens: int) -> list[str]:
     """Greedy replies to ``prompts``, sending each distinct prompt once and fanning out after."""
     unique = list(dict.fromkeys(prompts))
     if not unique:
@@ -86,12 +86,25 @@ def _generate_unique(llm: LLM, prompts: Sequence[Prompt], max_tokens: int) -> li
     return [by_prompt[p] for p in prompts]
 
 
+Replies = Callable[[LLM, Sequence[Prompt], int], list[str]]  # (llm, prompts, max_tokens) -> texts
+
+
 class Scorer:
     """Scores instructions on a benchmark split with a scorer LLM (``settings`` as checked by
-    ``validate_scoring_settings`` in the run's preflight)."""
+    ``validate_scoring_settings`` in the run's preflight).
 
-    def __init__(self, llm: LLM, benchmark: Benchmark, settings: ScorerSettings) -> None:
+    ``replies`` sends one round of greedy prompts (default ``generate_unique``); the benchmark
+    passes an instrumented one (``gpo.cli.runtime.Runtime.scorer_replies``)."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        benchmark: Benchmark,
+        settings: ScorerSettings,
+        replies: Replies = generate_unique,
+    ) -> None:
         self.llm = llm
+        self.replies = replies
         self.benchmark = benchmark
         self.settings = settings
 
@@ -115,7 +128,7 @@ class Scorer:
         """Score every instruction on every selected example: one LLM call per round."""
         examples = _select(task.split(split), indices, split)
         items = [self._item(ins, ex, task) for ins in instructions for ex in examples]
-        first = _generate_unique(self.llm, [it.prompt for it in items], self.settings.max_tokens)
+        first = self.replies(self.llm, [it.prompt for it in items], self.settings.max_tokens)
         second: list[tuple[str, str] | None] = [None] * len(items)
         if self._second_round(task):
             second = self._run_second_round(items, first, task)
@@ -188,7 +201,7 @@ class Scorer:
             conversations.append(
                 second_round_conversation(it.user_text, answer, request, s.include_qa)
             )
-        replies = _generate_unique(self.llm, conversations, s.second_round_max_tokens)
+        replies = self.replies(self.llm, conversations, s.second_round_max_tokens)
         return [(render_prompt(c), r) for c, r in zip(conversations, replies)]
 
     def _row(
