@@ -12,9 +12,10 @@ runs in four modes, each in a fresh process, output folder and cache folder:
                cache layer's folding of identical prompts is switched off)
 
 Each mode runs ``gpo.cli.app.run`` (the code path of ``src/optimization/main.py``) in a child
-process of this script, which wraps the composition root to time model loading, the smoke test
-and embedding inference. Counters come from the run's own ``usage_summary.json``. Framework
-overhead is ``(wall - backend - model load - embedding)/wall``; the target is below 5%.
+process of this script, with a ``gpo.cli.runtime.Runtime`` whose factories are timed (model
+loading, the smoke test, embedding inference) and counted (the Ledger, the scorer's rounds).
+Counters come from the run's own ``usage_summary.json``. Framework overhead is
+``(wall - backend - model load - embedding)/wall``; the target is below 5%.
 
     python benchmarks/run_benchmark.py [--quick] [--data_dir DIR] [--out PATH] [--profile]
 """
@@ -182,10 +183,10 @@ def _timed(fn: Any, timers: Timers, key: str) -> Any:
     return wrapper
 
 
-def _scorer_generate(original: Any, timers: Timers, fold: bool) -> Any:
+def _scorer_replies(original: Any, timers: Timers, fold: bool) -> Any:
     """The scorer's round function, counting prompts; ``fold=False`` sends duplicates too."""
 
-    def generate(llm: Any, prompts: Sequence[Any], max_tokens: int) -> list[str]:
+    def replies(llm: Any, prompts: Sequence[Any], max_tokens: int) -> list[str]:
         from gpo.llm.base import GenerationParams
 
         timers.add("scorer_prompts", len(prompts))
@@ -197,38 +198,36 @@ def _scorer_generate(original: Any, timers: Timers, fold: bool) -> Any:
         params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
         return [c.text for c in llm.generate(list(prompts), params)]
 
-    return generate
+    return replies
 
 
-def instrument(timers: Timers, unbatched: bool) -> None:
-    """Wrap the composition root's seams in this (child) process only."""
-    import gpo.cli.build as build
-    import gpo.cli.optimize as optimize
-    import gpo.evaluation.scorer as scorer
-    import gpo.llm.embedder as embedder
+def bench_runtime(timers: Timers, unbatched: bool) -> Any:
+    """The production Runtime with its seams timed and counted (passed to ``gpo.cli.app.run``;
+    nothing of gpo is replaced). ``unbatched`` sends every prompt alone through the wrapped LLM
+    (so ``CachedLLM`` never sees two at once) and switches off the Scorer's folding."""
+    from gpo.cli.runtime import DEFAULT_RUNTIME
 
-    build.build_llm = _timed(build.build_llm, timers, "llm_load_s")
-    build.smoke_test = _timed(build.smoke_test, timers, "smoke_s")
-    load_embedder = _timed(embedder.build_embedder, timers, "embedder_load_s")
-    embedder.build_embedder = lambda *a: TimedEmbedder(load_embedder(*a), timers)
-    scorer._generate_unique = _scorer_generate(scorer._generate_unique, timers, not unbatched)
+    base = DEFAULT_RUNTIME
+    load_embedder = _timed(base.load_embedder, timers, "embedder_load_s")
 
-    class RecordingLedger(optimize.Ledger):
-        def __init__(self) -> None:
-            super().__init__()
-            timers.ledgers.append(self)
+    def wrap_llm(inner: Any, role: str, ledger: Any, cache: Any) -> Any:
+        llm = base.wrap_llm(inner, role, ledger, cache)
+        return OneByOneLLM(llm) if unbatched else llm
 
-    optimize.Ledger = RecordingLedger
-    if unbatched:
-        build_models = optimize.build_models
+    def make_ledger() -> Any:
+        ledger = base.make_ledger()
+        timers.ledgers.append(ledger)
+        return ledger
 
-        def one_by_one_models(*args: Any) -> Any:
-            models = build_models(*args)
-            return dataclasses.replace(
-                models, scorer=OneByOneLLM(models.scorer), optimizer=OneByOneLLM(models.optimizer)
-            )
-
-        optimize.build_models = one_by_one_models
+    return dataclasses.replace(
+        base,
+        load_llm=_timed(base.load_llm, timers, "llm_load_s"),
+        check_llm=_timed(base.check_llm, timers, "smoke_s"),
+        wrap_llm=wrap_llm,
+        load_embedder=lambda name: TimedEmbedder(load_embedder(name), timers),
+        make_ledger=make_ledger,
+        scorer_replies=_scorer_replies(base.scorer_replies, timers, fold=not unbatched),
+    )
 
 
 def child_main(mode: str, result_path: Path, profile_path: Path | None, argv: list[str]) -> None:
@@ -238,13 +237,13 @@ def child_main(mode: str, result_path: Path, profile_path: Path | None, argv: li
     from gpo.cli.app import run
 
     timers = Timers()
-    instrument(timers, unbatched=mode == "unbatched")
+    runtime = bench_runtime(timers, unbatched=mode == "unbatched")
     imported = time.perf_counter()
     if profile_path is None:
-        run([str(MAIN), *argv])
+        run([str(MAIN), *argv], runtime)
     else:
         profiler = cProfile.Profile()
-        profiler.runcall(run, [str(MAIN), *argv])
+        profiler.runcall(run, [str(MAIN), *argv], runtime)
         profiler.dump_stats(str(profile_path))
     wall = time.perf_counter() - start
     from gpo.llm.accounting import Usage
