@@ -133,18 +133,25 @@ def _seconds_per_scorer_generation(folder: Path) -> float:
     return float(scorer["backend_seconds"]) / max(1, int(scorer["requests"]))
 
 
-def replay(task_ref: str, work: Path, modes: list[str], confidence: float, round_size: int | None):
-    """Per mode: generations per step, replay seconds, agreement with the recorded choice."""
+@dataclass
+class Replay:
+    """A recorded run's task, rescored from the response cache by a counting scorer."""
+
+    folder: Path
+    data: Any
+    scorer: Any
+    counting: Any  # the CountingLLM under the scorer
+    ledger: Any
+
+
+def _replay_setup(task_ref: str, work: Path) -> Replay:
     sys.path.insert(0, str(SRC))
     from gpo.cli.common import make_scorer
     from gpo.config import RunConfig
     from gpo.data.registry import get_benchmark
-    from gpo.evaluation.racing import RacingSettings
     from gpo.llm.accounting import Ledger, wrap_llm
     from gpo.llm.aliases import resolve_model
     from gpo.llm.cache import ResponseCache
-    from gpo.optimization.proposal import NextPromptRule
-    from gpo.results.io import read_jsonl
 
     folder = _run_folder(work, task_ref)
     config = RunConfig.from_json(json.loads((folder / "run_config.json").read_text()))
@@ -157,45 +164,58 @@ def replay(task_ref: str, work: Path, modes: list[str], confidence: float, round
     counting = CountingLLM(
         wrap_llm(CacheOnlyLLM(spec.alias, spec.backend, True), "scorer", ledger, cache)
     )
-    scorer = make_scorer(counting, spec, bench, config)
-    steps_path = folder / "result_by_instruction" / task / "steps.jsonl"
-    steps = [s for s in read_jsonl(steps_path) if "candidates" in s]
+    return Replay(folder, data, make_scorer(counting, spec, bench, config), counting, ledger)
+
+
+def _replay_step(
+    replay: Replay, step: dict, chosen_before: list[str], modes: list[str], settings: Any
+) -> list[dict]:
+    """One recorded step under every racing mode: generations, seconds, same choice or not."""
+    from gpo.evaluation.racing import RacingSettings
+    from gpo.optimization.proposal import NextPromptRule
+
+    new = [c["prompt"] for c in step["candidates"] if c["status"] == "new"]
+    reused = {c["prompt"]: c["eval_score"] for c in step["candidates"] if c["status"] == "reused"}
+    rule = NextPromptRule(step["current_prompt"], reused, frozenset(chosen_before))
+    rows = []
+    for mode in modes:
+        replay.counting.prompts = 0
+        started = time.monotonic()
+        if new:
+            race = replay.scorer.race(
+                new, replay.data, "eval", rule, RacingSettings(mode, *settings)
+            )
+            chosen = rule.winner(race.ranking_scores())
+        else:
+            chosen = rule.winner({})
+        rows.append(
+            {
+                "step": step["global_step"],
+                "mode": mode,
+                "generations": replay.counting.prompts,
+                "seconds": time.monotonic() - started,
+                "same_choice": chosen == step["chosen"]["prompt"],
+            }
+        )
+    return rows
+
+
+def replay(task_ref: str, work: Path, modes: list[str], confidence: float, round_size: int | None):
+    """Per mode: generations per step, replay seconds, agreement with the recorded choice."""
+    from gpo.results.io import read_jsonl
+
+    run = _replay_setup(task_ref, work)
+    task = task_ref.split(":")[1]
+    steps_path = run.folder / "result_by_instruction" / task / "steps.jsonl"
     chosen_before: list[str] = []
     rows = []
-    for step in steps:
-        new = [c["prompt"] for c in step["candidates"] if c["status"] == "new"]
-        reused = {
-            c["prompt"]: c["eval_score"] for c in step["candidates"] if c["status"] == "reused"
-        }
-        before = set(chosen_before)
-        current = step["current_prompt"]
-
-        rule = NextPromptRule(current, reused, frozenset(before))
-
-        for mode in modes:
-            counting.prompts = 0
-            started = time.monotonic()
-            if new:
-                race = scorer.race(
-                    new, data, "eval", rule, RacingSettings(mode, confidence, round_size)
-                )
-                chosen = rule.winner(race.ranking_scores())
-            else:
-                chosen = rule.winner({})
-            rows.append(
-                {
-                    "task": task_ref,
-                    "step": step["global_step"],
-                    "mode": mode,
-                    "generations": counting.prompts,
-                    "seconds": time.monotonic() - started,
-                    "same_choice": chosen == step["chosen"]["prompt"],
-                }
-            )
+    for step in (s for s in read_jsonl(steps_path) if "candidates" in s):
+        for row in _replay_step(run, step, chosen_before, modes, (confidence, round_size)):
+            rows.append({"task": task_ref, **row})
         chosen_before.append(step["chosen"]["prompt"])
-    misses = ledger.snapshot().by_role.get("scorer")
+    misses = run.ledger.snapshot().by_role.get("scorer")
     misses = 0 if misses is None else misses.requests  # real model calls (cache misses)
-    return rows, _seconds_per_scorer_generation(folder), misses, len(data.eval)
+    return rows, _seconds_per_scorer_generation(run.folder), misses, len(run.data.eval)
 
 
 def summarize(all_rows: list[dict[str, Any]], spg: dict[str, float], modes: list[str]) -> list[str]:

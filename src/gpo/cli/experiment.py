@@ -333,6 +333,27 @@ def run_experiment(
     return results
 
 
+def create_folder(
+    argv: Sequence[str], template: CliRequest, spec: dict, cells: Sequence[CellSpec]
+) -> tuple[ExperimentFolder, list[CellSpec]]:
+    """A new grid's experiment folder with its spec and provenance; the cells' runs go inside."""
+    base = template.config
+    folder = ExperimentFolder.create(
+        Path(base.output_dir).expanduser(),
+        experiment_folder_name(
+            spec["datasets"], base.scorer.name, base.optimizer.name, dt.datetime.now()
+        ),
+    )
+    runs = str(folder.runs_dir)
+    cells = [
+        dataclasses.replace(c, config=dataclasses.replace(c.config, output_dir=runs)) for c in cells
+    ]
+    spec["command"] = redacted_argv(argv)
+    folder.write_spec(spec, cells)
+    write_provenance(folder, argv, cells, template)
+    return folder, cells
+
+
 def execute(
     argv: Sequence[str],
     pool: ModelPool | None = None,
@@ -354,21 +375,7 @@ def execute(
         emit(plan_lines(cells, plans, FLAGS.scorer_tokens_per_second))
         return None
     if folder is None:
-        base = template.config
-        folder = ExperimentFolder.create(
-            Path(base.output_dir).expanduser(),
-            experiment_folder_name(
-                spec["datasets"], base.scorer.name, base.optimizer.name, dt.datetime.now()
-            ),
-        )
-        runs = str(folder.runs_dir)
-        cells = [
-            dataclasses.replace(c, config=dataclasses.replace(c.config, output_dir=runs))
-            for c in cells
-        ]
-        spec["command"] = redacted_argv(argv)
-        folder.write_spec(spec, cells)
-        write_provenance(folder, argv, cells, template)
+        folder, cells = create_folder(argv, template, spec, cells)
     log.info("experiment folder: %s (%d cells)", folder.root, len(cells))
     if template.workers > 1 and executor is run_serial:
         from gpo.cli.grid_workers import ray_executor
