@@ -202,9 +202,9 @@ def _replay_step(
 
 def replay(task_ref: str, work: Path, modes: list[str], confidence: float, round_size: int | None):
     """Per mode: generations per step, replay seconds, agreement with the recorded choice."""
+    run = _replay_setup(task_ref, work)  # puts src/ on sys.path
     from gpo.results.io import read_jsonl
 
-    run = _replay_setup(task_ref, work)
     task = task_ref.split(":")[1]
     steps_path = run.folder / "result_by_instruction" / task / "steps.jsonl"
     chosen_before: list[str] = []
