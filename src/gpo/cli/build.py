@@ -1,5 +1,8 @@
 """The composition root: names from the config become objects (benchmarks, LLMs, cache, ledger).
 
+How each object is made comes from the pool's ``Runtime`` (``gpo.cli.runtime``); ``load_run`` is
+the one wiring of an optimization run, for the single-process command and every Ray worker.
+
 Everything that can be checked without loading a model is checked in ``validate`` first, so bad
 input fails in one line before any weights load or any folder is made.
 """
@@ -105,7 +108,8 @@ class ModelPool:
     """Loaded backends and embedders reused by the runs of one process (an experiment's cells).
 
     One backend per model spec is kept; a request with other options (another seed) closes the
-    old one first, so at most one engine per model is in memory.
+    old one first, so at most one engine per model is in memory. Backends and embedders are
+    made by ``runtime``, which the runs that use the pool share.
     """
 
     def __init__(self, runtime: Runtime = DEFAULT_RUNTIME) -> None:
