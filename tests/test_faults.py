@@ -31,8 +31,8 @@ import pytest
 from fault_proxy import Fault, FaultProxy
 from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
-from gpo.llm.options import BackendOptions
 from gpo.llm.openai_backend import OpenAIBackend
+from gpo.llm.options import BackendOptions
 from helpers import EMBEDDER, command, greedy, run_script, script_env
 from servers import LlamaServer, start_llama_server
 

@@ -72,8 +72,8 @@ def smollm2_dir() -> Path:
 @pytest.fixture(scope="session")
 def hf_llm(smollm2_dir: Path):
     from gpo.llm.aliases import ModelSpec
-    from gpo.llm.options import BackendOptions
     from gpo.llm.hf import HFBackend
+    from gpo.llm.options import BackendOptions
 
     spec = ModelSpec("smollm2-135m-hf", "hf", str(smollm2_dir), None, True)
     llm = HFBackend(spec, BackendOptions(gpus=(), n_ctx=2048, n_threads=2))

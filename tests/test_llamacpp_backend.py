@@ -18,8 +18,8 @@ from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec, resolve_model
 from gpo.llm.base import GenerationParams, user_message
 from gpo.llm.factory import build_llm
-from gpo.llm.options import BackendOptions
 from gpo.llm.llamacpp import LlamaCppBackend
+from gpo.llm.options import BackendOptions
 
 OPTIONS = BackendOptions(n_threads=1, n_ctx=1024)  # 1 thread: fastest on shared cores
 

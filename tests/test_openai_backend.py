@@ -22,8 +22,8 @@ from backend_contract import check_chat_and_raw, run_all_checks
 from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import ChatMessage, GenerationParams, user_message
-from gpo.llm.options import BackendOptions
 from gpo.llm.openai_backend import OpenAIBackend
+from gpo.llm.options import BackendOptions
 from helpers import greedy
 from servers import LlamaServer, free_port, llama_server  # noqa: F401 (fixture)
 
