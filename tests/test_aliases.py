@@ -16,7 +16,8 @@ from gpo.llm.aliases import (
     resolve_model,
     second_round_enabled,
 )
-from gpo.llm.factory import BackendOptions, build_llm
+from gpo.llm.factory import build_llm
+from gpo.llm.options import BackendOptions
 
 
 def test_llama2_aliases_fix_the_duplicate_key_bug() -> None:

@@ -3,8 +3,9 @@
 How each object is made comes from the pool's ``Runtime`` (``gpo.cli.runtime``); ``load_run`` is
 the one wiring of an optimization run, for the single-process command and every Ray worker.
 
-Everything that can be checked without loading a model is checked in ``validate`` first, so bad
-input fails in one line before any weights load or any folder is made.
+Everything that can be checked without loading a model is checked once before, by
+``gpo.cli.preflight.validate_run``, so bad input fails in one line before any weights load or any
+folder is made.
 """
 
 from __future__ import annotations

@@ -8,12 +8,11 @@ llama_cpp, openai, vllm or torch.
 
 from __future__ import annotations
 
-import difflib
-
 from gpo.errors import ConfigError
 from gpo.llm.aliases import BACKENDS, ModelSpec
 from gpo.llm.base import LLM
 from gpo.llm.options import BackendOptions
+from gpo.names import did_you_mean
 
 
 def build_llm(spec: ModelSpec, options: BackendOptions) -> LLM:
@@ -36,10 +35,9 @@ def build_llm(spec: ModelSpec, options: BackendOptions) -> LLM:
         from gpo.llm.hf import HFBackend
 
         return HFBackend(spec, options)
-    close = difflib.get_close_matches(spec.backend, BACKENDS, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ConfigError(
-        f"unknown backend {spec.backend!r}{hint}; choose one of {', '.join(BACKENDS)}"
+        f"unknown backend {spec.backend!r}{did_you_mean(spec.backend, BACKENDS)}; "
+        f"choose one of {', '.join(BACKENDS)}"
     )
 
 
