@@ -508,8 +508,13 @@ def test_k_list_string_scores_as_percent() -> None:
     )
 
 
-def test_k_list_string_empty_selection_is_header_only() -> None:
-    assert mp.k_list_string([]) == mp.K_LIST_HEADER + "\n\n"
+def test_k_list_string_empty_selection_is_header_and_four_newlines() -> None:
+    # The original joins the (empty) list of blocks and then always appends "\n\n".
+    assert mp.k_list_string([]) == mp.K_LIST_HEADER + "\n\n\n\n"
+    text = mp.generate_without(
+        mp.CandidateInputs(U, U_SCORE, EX, "Q_end", k_list=mp.k_list_string([]))
+    )
+    assert f"{mp.K_LIST_HEADER}\n\n\n\nThe current prompt is:\n{U}\n\n" in text
 
 
 def test_current_score_as_percent_in_no_momentum_variant() -> None:

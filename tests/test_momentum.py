@@ -231,6 +231,17 @@ def test_k_list_para_momentum_percent() -> None:
     assert out.text.endswith("Prompt: answer with one letter\nScore: 50.00\n\n")
 
 
+def test_k_list_para_momentum_with_no_selected_entries_shows_header_and_four_newlines() -> None:
+    # Importance with --momentum_selection_num=0 selects nothing; the original still writes
+    # the header, its blank line, the empty join and the closing "\n\n".
+    out = build_para_momentum("k-list", "importance", 0).apply(context(trajectory=TRAJ))
+    assert out.log == (LogEntry("selected_para_history_list", ([],), 1, 2),)
+    assert out.text == (
+        "Here are some earlier prompts, each with its score. Scores go from 0 to 100; the higher "
+        "the score, the better the prompt.\n\n\n\n"
+    )
+
+
 def test_k_list_feedback_momentum_joins_texts() -> None:
     out = KListFeedbackMomentum(ImportanceSelection(), 2).apply(context(gradients=GRADS))
     texts = [g.text for g in (G3, G0, G2)]

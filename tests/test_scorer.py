@@ -183,6 +183,20 @@ def test_few_shot_non_chat_strips_colons_before_whitespace_and_the_first_line() 
     assert [r.parsed_answer for r in report.rows] == ["(b)"] * 3
 
 
+def test_few_shot_non_chat_keeps_a_colon_behind_leading_whitespace() -> None:
+    # Erratum in GPO_REFERENCE 8: the original cuts the RAW answer with
+    # ans.strip(":").strip().split("\n")[0], so "\n: abutted ..." parses as ": abutted ..."
+    # and scores 0 on word_sorting (trimming whitespace first would give "abutted ..." and 1).
+    spec = TaskSpec("bbh", "word_sorting", AnswerKind.WORD_SORTING, True)
+    example = Example(0, "Sort: zebra abutted", "abutted zebra")
+    task = TaskData(spec, (), (example,), (), (Example(0, "D0", "a b"),), ())
+    llm = FakeLLM(constant("\n: abutted zebra\nQ: next demo"), is_chat=False)
+    settings = ScorerSettings(few_shot=True, few_shot_number=1)
+    report = Scorer(llm, FakeBenchmark(), settings).score("I", task, "eval")
+    assert report.rows[0].parsed_answer == ": abutted zebra"
+    assert report.rows[0].accuracy == 0.0
+
+
 def test_gpt_scorer_in_few_shot_mode_gets_the_plain_string_as_one_user_message() -> None:
     # The original treats only Llama-2-chat as chat: a GPT scorer (no second round) gets the
     # non-chat few-shot string as one user message, its answer is cut to the first line, and

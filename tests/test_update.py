@@ -76,10 +76,15 @@ def test_with_word_budget_inserts_before_last_line() -> None:
     assert with_word_budget("a\nb\nwrap", 7) == (
         "a\nb\nYou may change at most 7 words of the current prompt.\n\nwrap"
     )
-    assert (
-        with_word_budget("wrap", 3)
-        == "You may change at most 3 words of the current prompt.\n\nwrap"
-    )
+
+
+def test_with_word_budget_on_a_one_line_meta_prompt_starts_with_a_newline() -> None:
+    # The original joins every line but the last (none here), then adds "\n", the budget
+    # line, "\n\n" and the last line, so a one-line meta-prompt gets a leading newline.
+    budget = "You may change at most 3 words of the current prompt."
+    assert with_word_budget("wrap", 3) == f"\n{budget}\n\nwrap"
+    assert with_word_budget("", 3) == f"\n{budget}\n\n"
+    assert LearningRate("w_lr").apply("wrap", 3) == f"\n{budget}\n\nwrap"
 
 
 def test_learning_rate_adds_the_budget_only_with_a_step_size() -> None:

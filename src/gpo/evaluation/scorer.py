@@ -210,13 +210,15 @@ class Scorer:
         if second is not None:
             text = second[1].strip()
         else:
-            text = answer.strip()
             s = self.settings
             if s.few_shot and not s.few_shot_layout_is_chat(self.llm.is_chat):
                 # Non-chat few-shot: the reply usually runs on into a new demonstration, so
-                # keep its first line, after trimming ":" and then whitespace, in that order
-                # as in the original (GPO_REFERENCE 8): ":\n(B)" gives "(B)".
-                text = text.strip(":").strip().split("\n")[0]
+                # keep its first line. As in the original (GPO_REFERENCE 8, erratum) the cut
+                # works on the RAW answer, colons first, then whitespace: ":\n(B)" gives "(B)"
+                # but "\n: abutted" gives ": abutted" (the colon behind the newline stays).
+                text = answer.strip(":").strip().split("\n")[0]
+            else:
+                text = answer.strip()
         graded = grade_example(task.spec, text, item.example)
         return ScoredExample(
             index=item.example.index,

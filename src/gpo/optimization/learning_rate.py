@@ -39,10 +39,13 @@ def learning_rate_problem(name: str, decay_strategy: str) -> str | None:
 
 
 def with_word_budget(meta_prompt: str, step_size: int) -> str:
-    """The meta-prompt with the budget line and an empty line before its last line."""
-    lines = meta_prompt.split("\n")
-    lines[-1:-1] = [word_budget_line(step_size), ""]
-    return "\n".join(lines)
+    """The meta-prompt with the budget line and an empty line before its last line.
+
+    As in the original: every line but the last, joined, then ``"\\n"``, the budget line,
+    ``"\\n\\n"`` and the last line. A one-line meta-prompt therefore starts with a newline.
+    """
+    *head, last = meta_prompt.split("\n")
+    return "\n".join(head) + f"\n{word_budget_line(step_size)}\n\n{last}"
 
 
 @dataclass(frozen=True)

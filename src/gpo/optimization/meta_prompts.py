@@ -144,13 +144,17 @@ def _scored_block(prompt: str, score: str) -> str:
 
 
 def k_list_string(items: Sequence[ScoredPrompt], *, scores_as_percent: bool = False) -> str:
-    """The para k-list: header, blank line, ``Prompt:``/``Score:`` blocks, each followed by a
-    blank line (so the string ends with one). Scores print at full precision (quirk 10.4)."""
-    blocks = "".join(
-        _scored_block(it.prompt, format_score(it.score, as_percent=scores_as_percent)) + "\n\n"
+    """The para k-list: header, blank line, ``Prompt:``/``Score:`` blocks separated by blank
+    lines, and a closing blank line. Scores print at full precision (quirk 10.4).
+
+    As in the original, the blocks are joined and ``"\\n\\n"`` is always appended, so an empty
+    selection gives the header followed by four newlines.
+    """
+    blocks = "\n\n".join(
+        _scored_block(it.prompt, format_score(it.score, as_percent=scores_as_percent))
         for it in items
     )
-    return f"{K_LIST_HEADER}\n\n{blocks}"
+    return f"{K_LIST_HEADER}\n\n{blocks}\n\n"
 
 
 def word_budget_line(k: int) -> str:
