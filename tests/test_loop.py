@@ -154,3 +154,56 @@ def test_meta_prompt_shows_the_stored_eval_score_of_a_rechosen_initial_prompt(tm
     shown = round(state.initial_eval, 2)
     assert f"Prompt: Let's think step by step. GOOD\nScore: {shown}\n" in steps[2]["meta_prompt"]
     assert "Score: 0.0\n" not in steps[2]["meta_prompt"]
+
+
+def test_a_kept_prompt_is_logged_and_plotted_at_its_stored_eval_score(tmp_path, data_dir, caplog):
+    # The quick start's case: every candidate scores 0 at step 1, so the rule keeps the initial
+    # prompt with the 0.0 placeholder. The step log, results_dict.json and the CSVs keep the
+    # original's 0.0; the log line, the report's plot and best_prompts.jsonl show its stored score.
+    from gpo.results.reading import read_run
+    from gpo.results.records import KEPT_CURRENT_PROMPT
+    from gpo.results.report import eval_series, write_report
+
+    config = make_config(tmp_path, data_dir)
+    config = dataclasses.replace(config, initial_instruction="Let's think step by step. GOOD")
+    folder = RunFolder.create(config)
+    with caplog.at_level("INFO", logger="gpo.optimization.loop"):
+        outcome = run(config, folder, FakeLLM(lambda p, params, i: "<START>Think plainly.<END>"))
+    init = outcome.state.initial_eval
+    assert 0.0 < init < 1.0
+    steps = read_jsonl(folder.steps_path(TASK))
+    assert steps[1]["chosen"] == {
+        "prompt": "Let's think step by step. GOOD",
+        "eval_score": 0.0,  # the original's placeholder, unchanged in the step log
+        "edit_distance": 0,
+        "test_score": None,
+    }
+    results = read_json(folder.task_dir(TASK) / "results_dict.json")
+    assert outcome.state.trajectory[1].score == 0.0
+    assert results["eval_log"]["-1_-1"][1] == init
+    lines = [r.getMessage() for r in caplog.records if " step " in r.getMessage()]
+    assert f"{KEPT_CURRENT_PROMPT}, eval {init:.4f} (edit distance 0)" in lines[0]
+    assert "chosen eval 0.0000" in lines[1] and KEPT_CURRENT_PROMPT not in lines[1]
+    best = read_jsonl(folder.best_prompts_path)[0]
+    assert best["last_prompt"] == "Think plainly." and best["last_eval_score"] == 0.0
+    report = write_report(folder.root).read_text()
+    assert f"Hollow diamonds (1 step): {KEPT_CURRENT_PROMPT}" in report
+    series = eval_series(TASK, read_run(folder.root).tasks[TASK])
+    assert list(series.y[:2]) == [100 * init, 100 * init]
+    assert list(series.kept_x) == [1] and list(series.kept_y) == [100 * init]
+    assert (folder.root / "plots" / "scores.png").stat().st_size > 1000
+
+
+def test_best_prompts_last_eval_score_of_a_kept_last_step_is_its_stored_score(tmp_path, data_dir):
+    config = make_config(tmp_path, data_dir)
+    config = dataclasses.replace(
+        config,
+        initial_instruction="Let's think step by step. GOOD",
+        opt=dataclasses.replace(config.opt, opt_batch_size=8),  # one step: the kept one
+    )
+    folder = RunFolder.create(config)
+    outcome = run(config, folder, FakeLLM(lambda p, params, i: "<START>Think plainly.<END>"))
+    assert [e.score for e in outcome.state.trajectory] == [outcome.state.initial_eval, 0.0]
+    best = read_jsonl(folder.best_prompts_path)[0]
+    assert best["last_prompt"] == "Let's think step by step. GOOD"
+    assert best["last_eval_score"] == outcome.state.initial_eval  # not the placeholder 0.0

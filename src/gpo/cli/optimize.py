@@ -275,7 +275,7 @@ def best_record(config: RunConfig, task: str, outcome: TaskOutcome) -> dict:
         "initial_eval_score": st.initial_eval,
         "initial_test_score": st.initial_test,
         "last_prompt": last.prompt,
-        "last_eval_score": last.score,
+        "last_eval_score": st.current_eval_score,  # stored score, never the kept placeholder
         "scorer": config.scorer.name,
         "optimizer": config.optimizer.name,
     }

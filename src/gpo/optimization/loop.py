@@ -23,7 +23,13 @@ from gpo.optimization.screening import budget_compliance
 from gpo.optimization.selection import TrajectoryEntry
 from gpo.optimization.state import TaskState
 from gpo.optimization.step import StepContext, run_step
-from gpo.results.records import Cost, FinalRecord, InitialRecord, StepRecord
+from gpo.results.records import (
+    KEPT_CURRENT_PROMPT,
+    Cost,
+    FinalRecord,
+    InitialRecord,
+    StepRecord,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +132,9 @@ def optimize_task(
         state.completed_steps = t + 1
         record = replace(record, cost=meter.cost())
         ctx.recorder.commit(state, record)
-        log_step(ctx, record)
+        log_step(ctx, record, shown_eval_score(state, record))
         bar.update(1)
-        bar.set_postfix(eval=f"{record.chosen.eval_score:.3f}")
+        bar.set_postfix(eval=f"{shown_eval_score(state, record):.3f}")
         check_budget(ctx, state, budget)
     bar.close()
     return finish_task(ctx, state, ledger)
@@ -143,11 +149,22 @@ def check_budget(ctx: StepContext, state: TaskState, budget: BudgetCheck) -> Non
         )
 
 
-def log_step(ctx: StepContext, r: StepRecord) -> None:
+def shown_eval_score(state: TaskState, r: StepRecord) -> float:
+    """The chosen prompt's eval score as shown to a person: its stored score when the step kept
+    the current prompt (the record holds the original's 0.0 placeholder), else the record's."""
+    if r.kept_current_prompt:
+        return state.scores.get(r.chosen.prompt, r.chosen.eval_score)
+    return r.chosen.eval_score
+
+
+def log_step(ctx: StepContext, r: StepRecord, shown_score: float) -> None:
+    """The step's log line; ``shown_score`` is :func:`shown_eval_score` (a kept current prompt
+    is reported with its stored eval score and says so)."""
     chosen, within = r.chosen, sum(bool(c.within_budget) for c in r.candidates)
+    what = f"{KEPT_CURRENT_PROMPT}, eval" if r.kept_current_prompt else "chosen eval"
     log.info(
         "%s step %d/%d (epoch %d, step %d): K=%s, %d candidates (%d new, %d rejected, "
-        "%d within K, %d resample rounds), chosen eval %.4f (edit distance %d) in %.0fs: %r",
+        "%d within K, %d resample rounds), %s %.4f (edit distance %d) in %.0fs: %r",
         r.task,
         r.global_step + 1,
         ctx.total_steps,
@@ -159,7 +176,8 @@ def log_step(ctx: StepContext, r: StepRecord) -> None:
         r.count("rejected"),
         within,
         r.resample_rounds,
-        chosen.eval_score,
+        what,
+        shown_score,
         chosen.edit_distance,
         r.cost.seconds,
         chosen.prompt[:80],

@@ -15,18 +15,34 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from gpo.results.records import KEPT_CURRENT_PROMPT
+
 ROLE_COLORS = {"scorer": "#1f77b4", "optimizer": "#ff7f0e"}
+
+
+# The legend entry of the kept-prompt marker (wrapped to fit the legend column).
+KEPT_LEGEND = KEPT_CURRENT_PROMPT.replace(" (", "\n(").replace(" 0.0 in", "\n0.0 in")
+KEPT_IN_A_RUN_LEGEND = KEPT_LEGEND + "\nin at least one run; the mean uses\nits stored score"
+KEPT_MARKER = "D"  # a hollow diamond on the eval line
 
 
 @dataclass(frozen=True)
 class Series:
-    """One line: y over x, with an optional band (low, high) around it."""
+    """One line: y over x, with an optional band (low, high) around it.
+
+    ``kept_x``/``kept_y``: the points of steps that kept the current prompt (the step log's
+    placeholder 0.0), already at the prompt's stored eval score; drawn with ``KEPT_MARKER``
+    and ``kept_label`` in the legend.
+    """
 
     label: str
     x: Sequence[float]
     y: Sequence[float]
     low: Sequence[float] | None = None
     high: Sequence[float] | None = None
+    kept_x: Sequence[float] = ()
+    kept_y: Sequence[float] = ()
+    kept_label: str = KEPT_LEGEND
 
 
 @dataclass(frozen=True)
@@ -83,9 +99,13 @@ def plot_eval_lines(ax: Axes, eval_lines: Sequence[Series]) -> dict[str, str]:
     label's colour, which its test line and best point reuse."""
     colors = {}
     banded = False
+    kept_labels: set[str] = set()
     for i, s in enumerate(eval_lines):
         (line,) = ax.plot(s.x, s.y, marker="o", ms=3, label=f"{s.label} (eval)", color=f"C{i % 10}")
         colors[s.label] = line.get_color()
+        if s.kept_x:
+            _kept_markers(ax, s.kept_x, s.kept_y, line.get_color(), None)
+            kept_labels.add(s.kept_label)
         if s.low is not None and s.high is not None:
             ax.fill_between(
                 s.x,
@@ -97,7 +117,27 @@ def plot_eval_lines(ax: Axes, eval_lines: Sequence[Series]) -> dict[str, str]:
                 label=None if banded else "shaded: 95% interval of the mean",
             )
             banded = True
+    for label in sorted(kept_labels):  # one legend entry each, in a neutral colour
+        _kept_markers(ax, [], [], "0.25", label)
     return colors
+
+
+def _kept_markers(
+    ax: Axes, x: Sequence[float], y: Sequence[float], color: str, label: str | None
+) -> None:
+    """Hollow diamonds at the kept-prompt steps (an empty one is the legend's entry)."""
+    ax.plot(
+        x,
+        y,
+        ls="none",
+        marker=KEPT_MARKER,
+        ms=8,
+        mfc="white",
+        mec=color,
+        mew=1.8,
+        zorder=3,
+        label=label if label is not None else "_nolegend_",
+    )
 
 
 def plot_best_points(ax: Axes, best_points: Sequence[Series], colors: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ Each carries its ``Cost`` (usage per role and wall seconds), measured by the loo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,6 +23,26 @@ from gpo.llm.accounting import Usage
 # The original's results_dict.json keys whose entries are keyed by "epoch_step[_index]"; the
 # other keys are lists of entries.
 KEYED_LOGS = ("train_log", "eval_log", "test_log", "eval_partial_log")
+
+# What a person is told when a step kept the current prompt through the ranking's placeholder.
+KEPT_CURRENT_PROMPT = (
+    "kept the current prompt (the original's placeholder score 0.0 in results_dict.json)"
+)
+# Candidate statuses whose eval score entered the step's ranking (new: evaluated at the step,
+# reused: its stored score); rejected and duplicate candidates add nothing to it.
+RANKED_STATUSES = ("new", "reused")
+
+
+def keeps_current_prompt(current: str, chosen: str, ranked: Iterable[str]) -> bool:
+    """Whether a step kept the current prompt U with the ranking's 0.0 placeholder (quirk 10.5).
+
+    The ranking starts as ``{U: 0.0}``; U's entry keeps that placeholder unless U was itself
+    a ranked candidate (``ranked``: the prompts of the step's new and reused candidates), which
+    gives it a real score. So the chosen score is the placeholder exactly when the step chose U
+    and U was not ranked: the step log and results_dict.json then hold 0.0 (the original's
+    value), while U's stored eval score (instruction_score_dict) is its real measurement.
+    """
+    return chosen == current and current not in set(ranked)
 
 
 @dataclass(frozen=True)
@@ -152,6 +173,12 @@ class StepRecord:
     def count(self, status: str) -> int:
         return sum(c.status == status for c in self.candidates)
 
+    @property
+    def kept_current_prompt(self) -> bool:
+        """The step kept the current prompt; ``chosen.eval_score`` is the 0.0 placeholder."""
+        ranked = (c.prompt for c in self.candidates if c.status in RANKED_STATUSES)
+        return keeps_current_prompt(self.current_prompt, self.chosen.prompt, ranked)
+
     def to_dict(self) -> dict[str, Any]:
         body = {f.name: getattr(self, f.name) for f in fields(self)[:13]}
         body["candidates"] = [c.to_dict() for c in self.candidates]
@@ -177,6 +204,12 @@ class FinalRecord:
         body |= {"prompt": self.prompt, "epoch": self.epoch, "step": self.step}
         body |= {"eval_score": self.eval_score, "test_score": self.test_score}
         return _with_cost(body, self.cost)
+
+
+def step_kept_current_prompt(record: dict[str, Any]) -> bool:
+    """:attr:`StepRecord.kept_current_prompt` of a steps.jsonl line (as ``to_dict`` wrote it)."""
+    ranked = (c["prompt"] for c in record["candidates"] if c["status"] in RANKED_STATUSES)
+    return keeps_current_prompt(record["current_prompt"], record["chosen"]["prompt"], ranked)
 
 
 def usage_of(record: dict[str, Any]) -> dict[str, Usage]:

@@ -20,6 +20,7 @@ from gpo.errors import ConfigError
 from gpo.results.experiment_folder import BASELINE, is_experiment_folder
 from gpo.results.io import atomic_write_text
 from gpo.results.plots import (
+    KEPT_IN_A_RUN_LEGEND,
     BudgetPanel,
     Series,
     budget_figure,
@@ -28,6 +29,8 @@ from gpo.results.plots import (
     usage_figure,
 )
 from gpo.results.reading import ROLES, RunData, TaskLog, is_run_folder, read_run
+from gpo.results.records import KEPT_CURRENT_PROMPT
+from gpo.results.shown_scores import chosen_scores
 from gpo.results.statistics import bootstrap_interval
 from gpo.results.table import (
     Experiment,
@@ -58,15 +61,50 @@ def write_report(root: Path) -> Path:
 
 
 def eval_curve(log: TaskLog) -> tuple[list[int], list[float]]:
-    """x = 0 (initial prompt), 1..T (prompt chosen at step t); y = its eval score x100."""
-    xs, ys = [], []
-    if log.initial is not None:
-        xs.append(0)
-        ys.append(100 * log.initial["eval_score"])
-    for r in log.steps:
-        xs.append(r["global_step"] + 1)
-        ys.append(100 * r["chosen"]["eval_score"])
-    return xs, ys
+    """x = 0 (initial prompt), 1..T (prompt chosen at step t); y = its eval score x100.
+
+    A step that kept the current prompt shows that prompt's stored eval score, not the step
+    log's placeholder 0.0 (:mod:`gpo.results.shown_scores`)."""
+    points = chosen_scores(log)
+    return [p.x for p in points], [100 * p.eval_score for p in points]
+
+
+def kept_steps(log: TaskLog) -> list[int]:
+    """The x of every step that kept the current prompt (its log holds the placeholder 0.0)."""
+    return [p.x for p in chosen_scores(log) if p.kept]
+
+
+def eval_series(label: str, log: TaskLog) -> Series:
+    """One task's eval line, its kept-prompt steps marked (at their stored eval score)."""
+    xs, ys = eval_curve(log)
+    kept = set(kept_steps(log))
+    kept_y = [y for x, y in zip(xs, ys) if x in kept]
+    return Series(label, xs, ys, kept_x=[x for x in xs if x in kept], kept_y=kept_y)
+
+
+def mean_eval_series(label: str, logs: Sequence[TaskLog]) -> Series | None:
+    """The mean eval line over task logs with its 95% band; a step is marked as kept when at
+    least one log kept the current prompt there (the mean uses that prompt's stored score)."""
+    per_x: dict[int, list[float]] = {}
+    kept: set[int] = set()
+    for log in logs:
+        for x, y in zip(*eval_curve(log)):
+            per_x.setdefault(x, []).append(y)
+        kept.update(kept_steps(log))
+    band = mean_band(per_x)
+    if band is None:
+        return None
+    marked = [(x, y) for x, y in zip(band.x, band.y) if x in kept]
+    return Series(
+        label,
+        band.x,
+        band.y,
+        band.low,
+        band.high,
+        kept_x=[x for x, _ in marked],
+        kept_y=[y for _, y in marked],
+        kept_label=KEPT_IN_A_RUN_LEGEND,
+    )
 
 
 def test_curve(log: TaskLog) -> tuple[list[int], list[float]]:
@@ -170,7 +208,7 @@ def write_run_report(run: RunData) -> Path:
             "## Score per step",
             "",
             "Eval score of the prompt chosen at each step (the initial prompt at `init`); test "
-            "where it was measured; stars: the final best-on-eval prompt.",
+            "where it was measured; stars: the final best-on-eval prompt." + kept_note(logs),
             "",
             f"![score per step]({PLOTS}/scores.png)",
             "",
@@ -240,7 +278,7 @@ def run_summary(run: RunData) -> list[str]:
 def run_score_figure(run: RunData, logs: list[TaskLog], T: int):
     title = f"Score per step: {name_hint(run)}"
     if len(logs) <= MANY_TASKS:
-        evals = [Series(log.task, *eval_curve(log)) for log in logs]
+        evals = [eval_series(log.task, log) for log in logs]
         tests = [Series(log.task, *t) for log in logs if (t := test_curve(log))[0]]
         best = [
             Series(task, [T + 1], [100 * b["test_score"]])
@@ -248,13 +286,8 @@ def run_score_figure(run: RunData, logs: list[TaskLog], T: int):
             if task in run.tasks
         ]
         return score_figure(title, evals, tests, best, T)
-    per_x: dict[int, list[float]] = {}
-    for log in logs:
-        for x, y in zip(*eval_curve(log)):
-            per_x.setdefault(x, []).append(y)
-    band = mean_band(per_x)
-    series = Series(f"mean of {len(logs)} tasks", band.x, band.y, band.low, band.high)
-    return score_figure(title, [series], n_steps=T)
+    series = mean_eval_series(f"mean of {len(logs)} tasks", logs)
+    return score_figure(title, [series] if series else [], n_steps=T)
 
 
 def usage_table(usage: dict) -> list[str]:
@@ -311,12 +344,10 @@ def prompt_table(run: RunData) -> list[str]:
             found = "initial" if b["epoch"] == -1 else f"epoch {b['epoch']}, step {b['step']}"
             best = (b["prompt"], b["eval_score"], b["test_score"], found)
         else:
-            cands = [(init["prompt"], init["eval_score"], -1)] + [
-                (r["chosen"]["prompt"], r["chosen"]["eval_score"], r["global_step"])
-                for r in log.steps
-            ]
-            p, s, t = max(cands, key=lambda c: (c[1], -c[2]))
-            best = (p, s, None, "initial" if t < 0 else f"global step {t + 1} (so far)")
+            # the trajectory so far, a kept prompt at its stored score (never the placeholder)
+            cands = [(c.prompt, c.eval_score, c.x) for c in chosen_scores(log)]
+            p, s, x = max(cands, key=lambda c: (c[1], -c[2]))
+            best = (p, s, None, "initial" if x == 0 else f"global step {x} (so far)")
         lines.append(
             f"| {task} | {_quote(init['prompt'])} | {_pct(init['eval_score'])} | "
             f"{_pct(init['test_score'])} | {_quote(best[0])} | {_pct(best[1])} | "
@@ -346,7 +377,8 @@ def write_experiment_report(root: Path) -> Path:
     atomic_write_text(root / "table.csv", format_csv(table))
     has_budget = write_experiment_plots(exp, table, Path(root) / PLOTS)
     lines = [f"# Experiment report: {Path(root).name}", "", *experiment_summary(exp), ""]
-    lines += [table_md, *experiment_figure_sections(has_budget)]
+    all_logs = [log for logs in method_logs(exp).values() for log in logs]
+    lines += [table_md, *experiment_figure_sections(has_budget, all_logs)]
     lines += experiment_prompt_table(exp)
     path = Path(root) / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
@@ -396,13 +428,24 @@ def write_experiment_plots(exp: Experiment, table: Table, plots: Path) -> bool:
     return bool(panels)
 
 
-def experiment_figure_sections(has_budget: bool) -> list[str]:
+def kept_note(logs: Sequence[TaskLog]) -> str:
+    """The score plot's note on kept-prompt steps ("" when no step kept the current prompt)."""
+    n = sum(len(kept_steps(log)) for log in logs)
+    if n == 0:
+        return ""
+    return (
+        f" Hollow diamonds ({n} step{'s' if n > 1 else ''}): {KEPT_CURRENT_PROMPT}; drawn at that "
+        "prompt's stored eval score, since the prompt did not change."
+    )
+
+
+def experiment_figure_sections(has_budget: bool, logs: Sequence[TaskLog] = ()) -> list[str]:
     """The report's figure sections: score per step, word budget (when drawn), usage."""
     lines = ["## Score per step", ""]
     lines += [
         "Eval score of the chosen prompt per step, mean over tasks and seeds; the band is the 95% "
         "bootstrap interval of that mean over the (task, seed) runs. Stars: test score of the "
-        "final best-on-eval prompts (mean, 95% interval).",
+        "final best-on-eval prompts (mean, 95% interval)." + kept_note(logs),
         "",
         f"![score per step]({PLOTS}/scores.png)",
         "",
@@ -454,17 +497,14 @@ def experiment_summary(exp: Experiment) -> list[str]:
 def experiment_score_figure(exp: Experiment, logs_by_method: dict, T: int):
     evals, tests, best = [], [], []
     for m, logs in logs_by_method.items():
-        per_x: dict[int, list[float]] = {}
         per_x_test: dict[int, list[float]] = {}
         for log in logs:
-            for x, y in zip(*eval_curve(log)):
-                per_x.setdefault(x, []).append(y)
             for x, y in zip(*test_curve(log)):
                 per_x_test.setdefault(x, []).append(y)
-        band = mean_band(per_x)
-        if band is None:
+        series = mean_eval_series(display(m), logs)
+        if series is None:
             continue
-        evals.append(Series(display(m), band.x, band.y, band.low, band.high))
+        evals.append(series)
         if per_x_test:
             xs = sorted(per_x_test)
             tests.append(Series(display(m), xs, [float(np.mean(per_x_test[x])) for x in xs]))
