@@ -118,3 +118,22 @@ def test_a_step_without_a_kept_prompt_has_no_marker() -> None:
     assert not [line for line in ax.get_lines() if line.get_marker() == KEPT_MARKER]
     assert KEPT_LEGEND not in [t.get_text() for t in ax.get_legend().get_texts()]
     assert list(series.kept_x) == []
+
+
+def test_the_experiment_plot_uses_the_same_rule() -> None:
+    from types import SimpleNamespace
+
+    from gpo.results.report import experiment_score_figure
+
+    other = task_log(
+        step(0, COT, "Be exact.", 0.5, candidate("Be exact.", 0.5, "new")), initial_eval=0.75
+    )
+    no_finals = SimpleNamespace(cells=(), runs={})  # only the stars read the cells
+    fig = experiment_score_figure(no_finals, {"gpo": [task_log(KEPT, MOVE, UP), other]}, 3)
+    ax = fig.axes[0]
+    mean = ax.get_lines()[0]
+    assert mean.get_label() == "GPO (eval)"
+    assert mean.get_ydata()[1] == pytest.approx(37.5)  # (25 stored + 50) / 2, not (0 + 50) / 2
+    [drawn] = [m for m in ax.get_lines() if m.get_marker() == KEPT_MARKER and len(m.get_xdata())]
+    assert list(drawn.get_xdata()) == [1] and drawn.get_ydata()[0] == pytest.approx(37.5)
+    assert KEPT_IN_A_RUN_LEGEND in [t.get_text() for t in ax.get_legend().get_texts()]
