@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from gpo.cli import experiment
-from gpo.cli.build import ModelPool
-from gpo.cli.runtime import Runtime
 from gpo.errors import ConfigError
+from gpo.experiments import experiment
 from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.fake import FakeLLM
 from gpo.results.io import read_json, read_jsonl
+from gpo.runs.build import ModelPool
+from gpo.runs.runtime import Runtime
 from helpers import EXPERIMENT, run_script
 
 SECRET = "sk-test-never-on-disk"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gpo.cli import experiment
 from gpo.cli.startup import launch
+from gpo.experiments import experiment
 
 USAGE = """\
 Compare methods as the paper's Table 5 does: every preset x task x seed, plus Empty and CoT.

@@ -3,7 +3,7 @@
 Flags live only here and in ``gpo.cli.app``; ``config_from_flags`` turns them into a frozen
 ``RunConfig``: each named value made canonical (the names and spellings come from the modules
 that implement them, see ``NAMED``) and each count checked. The combinations and the tasks are
-checked once, by ``gpo.cli.preflight.validate_run``, before any model loads.
+checked once, by ``gpo.runs.preflight.validate_run``, before any model loads.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from dataclasses import dataclass, fields
 
 from absl import flags
 
-from gpo.cli.evaluate import BASELINES
-from gpo.cli.presets import GPO_PLUS, PAPER_PRESETS, PRESETS, preset_values
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
 from gpo.data.registry import CUSTOM, DATASET_CHOICES, DATASETS
 from gpo.errors import ConfigError
@@ -29,6 +27,8 @@ from gpo.optimization.meta_prompts import BUILDER_NAMES
 from gpo.optimization.momentum import PARA_NAMES, UPDATE_NAMES
 from gpo.optimization.selection import SELECTION_NAMES, SELECTION_SPELLINGS
 from gpo.optimization.step_size import SCHEDULE_NAMES, SCHEDULE_SPELLINGS
+from gpo.runs.evaluate import BASELINES
+from gpo.runs.presets import GPO_PLUS, PAPER_PRESETS, PRESETS, preset_values
 
 FLAGS = flags.FLAGS
 

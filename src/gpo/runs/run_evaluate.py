@@ -6,28 +6,28 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from gpo.cli import preflight
-from gpo.cli.build import ModelPool, build_models, load_tasks, resolve_specs, scorer_for
-from gpo.cli.common import (
+from gpo.cli.flags import CliRequest
+from gpo.config import RunConfig
+from gpo.data.base import TaskData
+from gpo.data.registry import get_benchmark
+from gpo.results.io import atomic_write_json
+from gpo.results.run_folder import RunFolder
+from gpo.runs import preflight
+from gpo.runs.build import ModelPool, build_models, load_tasks, resolve_specs, scorer_for
+from gpo.runs.common import (
     emit,
     guarded,
     initial_instruction_for,
     write_report_safely,
 )
-from gpo.cli.evaluate import (
+from gpo.runs.evaluate import (
     PromptRecord,
     format_table,
     read_prompts_file,
     score_records,
     with_baselines,
 )
-from gpo.cli.flags import CliRequest
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
-from gpo.config import RunConfig
-from gpo.data.base import TaskData
-from gpo.data.registry import get_benchmark
-from gpo.results.io import atomic_write_json
-from gpo.results.run_folder import RunFolder
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 log = logging.getLogger(__name__)
 

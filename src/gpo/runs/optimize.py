@@ -12,17 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from gpo.cli import preflight
-from gpo.cli.build import ModelPool, load_run, load_tasks, resolve_specs
-from gpo.cli.common import (
-    emit,
-    guarded,
-    initial_instruction_for,
-    write_report_safely,
-)
 from gpo.cli.flags import FLAGS, CliRequest
-from gpo.cli.plan import plan_lines
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
@@ -42,6 +32,16 @@ from gpo.optimization.step import StepContext
 from gpo.results.io import append_jsonl, atomic_write_json, read_jsonl
 from gpo.results.recorder import TaskRecorder, usage_summary
 from gpo.results.run_folder import RunFolder
+from gpo.runs import preflight
+from gpo.runs.build import ModelPool, load_run, load_tasks, resolve_specs
+from gpo.runs.common import (
+    emit,
+    guarded,
+    initial_instruction_for,
+    write_report_safely,
+)
+from gpo.runs.plan import plan_lines
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def run_optimize(
     runtime: Runtime = DEFAULT_RUNTIME,
 ) -> RunFolder | None:
     """Optimize every task of the request in this process into a run folder (None for
-    ``--dry_run``; ``--workers`` > 1 is ``gpo.cli.distributed.run_on_workers``).
+    ``--dry_run``; ``--workers`` > 1 is ``gpo.scale.distributed.run_on_workers``).
 
     ``pool`` reuses loaded models across runs (an experiment's cells) and brings its runtime;
     without one, a pool of ``runtime`` is made (and closed at the end). ``folder_name`` names

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gpo.cli.build import ModelPool
-from gpo.cli.evaluate import BASELINES
 from gpo.cli.flags import CliRequest, optimizer_config
-from gpo.cli.presets import preset_values
 from gpo.config import RunConfig
 from gpo.results.experiment_folder import BASELINE, OPTIMIZE, CellSpec, cell_id
 from gpo.results.run_folder import RunFolder
+from gpo.runs.build import ModelPool
+from gpo.runs.evaluate import BASELINES
+from gpo.runs.presets import preset_values
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,8 @@ def cell_request(cell: CellSpec, template: CliRequest, resume: str | None) -> Cl
 def run_cell(cell: CellSpec, template: CliRequest, pool: ModelPool) -> CellResult:
     """Produce the cell's run folder: skip it when finished, resume it from its checkpoint when
     unfinished, else start it. A failure is recorded (status.json says failed) and returned."""
-    from gpo.cli.optimize import run_optimize
-    from gpo.cli.run_evaluate import run_evaluate
+    from gpo.runs.optimize import run_optimize
+    from gpo.runs.run_evaluate import run_evaluate
 
     root = Path(cell.config.output_dir) / cell.cell_id
     started = time.monotonic()

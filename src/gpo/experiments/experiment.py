@@ -22,18 +22,20 @@ from pathlib import Path
 from absl import flags
 
 from gpo.cli import flags as gpo_flags
-from gpo.cli.build import ModelPool, load_tasks, resolve_specs
-from gpo.cli.common import emit, write_report_safely
 from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
-from gpo.cli.grid import FAILED, STOPPED, CellResult, Executor, build_cells, run_cell, run_serial
-from gpo.cli.optimize import RESUME_FLAGS
-from gpo.cli.plan import CHARS_PER_TOKEN, task_plan
-from gpo.cli.presets import PAPER_PRESETS, PRESETS
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.data.registry import DATASET_CHOICES, get_benchmark
 from gpo.errors import ConfigError
+from gpo.experiments.grid import (
+    FAILED,
+    STOPPED,
+    CellResult,
+    Executor,
+    build_cells,
+    run_cell,
+    run_serial,
+)
 from gpo.names import choose
 from gpo.results.experiment_folder import (
     BASELINE,
@@ -44,6 +46,12 @@ from gpo.results.experiment_folder import (
 )
 from gpo.results.io import atomic_write_json
 from gpo.results.provenance import redacted_argv
+from gpo.runs.build import ModelPool, load_tasks, resolve_specs
+from gpo.runs.common import emit, write_report_safely
+from gpo.runs.optimize import RESUME_FLAGS
+from gpo.runs.plan import CHARS_PER_TOKEN, task_plan
+from gpo.runs.presets import PAPER_PRESETS, PRESETS
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +82,7 @@ def forget_flags() -> None:
 
 REPLICAS = (1, 8, 64)
 # --resume of an experiment accepts again the flags a run's --resume does (the rest comes from
-# experiment.json); RESUME_FLAGS is imported from gpo.cli.optimize
+# experiment.json); RESUME_FLAGS is imported from gpo.runs.optimize
 
 
 def parse_grid_flags() -> tuple[list[str], list[int], list[str]]:
@@ -184,8 +192,8 @@ def resumed_grid(template: CliRequest) -> tuple[dict, list[CellSpec], Experiment
 
 def validate_cells(cells: Sequence[CellSpec], template: CliRequest) -> dict[str, dict[str, int]]:
     """Check every cell as main.py would (before any model loads); return each cell's plan."""
-    from gpo.cli.grid import cell_request
-    from gpo.cli.optimize import prepare
+    from gpo.experiments.grid import cell_request
+    from gpo.runs.optimize import prepare
 
     plans = {}
     for c in cells:
@@ -378,7 +386,7 @@ def execute(
         folder, cells = create_folder(argv, template, spec, cells)
     log.info("experiment folder: %s (%d cells)", folder.root, len(cells))
     if template.workers > 1 and executor is run_serial:
-        from gpo.cli.grid_workers import ray_executor
+        from gpo.scale.grid_workers import ray_executor
 
         executor = ray_executor(template, runtime)
     own_pool = pool is None

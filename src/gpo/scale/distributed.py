@@ -25,20 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpo.cli.build import CACHE_FILE, CACHE_PARTS, LoadedRun, WorkerModelPool, load_run
-from gpo.cli.common import emit, guarded
 from gpo.cli.flags import CliRequest
-from gpo.cli.optimize import (
-    best_record,
-    open_run_folder,
-    prepare_or_plan,
-    result_line,
-    run_task,
-    task_finished,
-    write_usage_summary,
-)
-from gpo.cli.ray_runner import RayOptions, UnitSpec, WorkerContext, run_units
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
@@ -49,6 +36,19 @@ from gpo.optimization.components import build_components
 from gpo.optimization.state import steps_per_epoch
 from gpo.results.io import append_jsonl
 from gpo.results.run_folder import RunFolder
+from gpo.runs.build import CACHE_FILE, CACHE_PARTS, LoadedRun, WorkerModelPool, load_run
+from gpo.runs.common import emit, guarded
+from gpo.runs.optimize import (
+    best_record,
+    open_run_folder,
+    prepare_or_plan,
+    result_line,
+    run_task,
+    task_finished,
+    write_usage_summary,
+)
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.scale.ray_runner import RayOptions, UnitSpec, WorkerContext, run_units
 
 log = logging.getLogger(__name__)
 
