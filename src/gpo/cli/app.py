@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from gpo.cli import flags as gpo_flags
 from gpo.cli.startup import launch, setup_logging
+from gpo.runs.command import resumed, run_request
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 
@@ -24,22 +25,7 @@ def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
         return
     request = config_from_flags()
     setup_logging(request.log_level)
-    if request.resume:
-        from gpo.runs.optimize import resume_request
-
-        request = resume_request(request)
-    if request.config.only_evaluate:
-        from gpo.runs.run_evaluate import run_evaluate
-
-        run_evaluate(request, runtime=runtime)
-    elif request.workers > 1:
-        from gpo.scale.distributed import run_on_workers
-
-        run_on_workers(request, runtime)
-    else:
-        from gpo.runs.optimize import run_optimize
-
-        run_optimize(request, runtime=runtime)
+    run_request(resumed(request), runtime)
 
 
 def run(argv: Sequence[str] | None = None, runtime: Runtime = DEFAULT_RUNTIME) -> None:

@@ -225,6 +225,7 @@ class CliRequest:
     workers: int = 1
     ray_address: str | None = None
     gpus_per_worker: float = 0.0
+    split: str = "test"  # --only_evaluate's split (the Python API may score train or eval)
 
 
 def _value(name: str, preset: dict) -> object:

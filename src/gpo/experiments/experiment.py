@@ -15,7 +15,6 @@ import dataclasses
 import datetime as dt
 import logging
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,13 +22,10 @@ from absl import flags
 
 from gpo.cli import flags as gpo_flags
 from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
-from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.data.registry import DATASET_CHOICES, get_benchmark
 from gpo.errors import ConfigError
 from gpo.experiments.grid import (
-    FAILED,
-    STOPPED,
     CellResult,
     Executor,
     build_cells,
@@ -401,21 +397,3 @@ def execute(
     write_table(folder.root)
     write_report_safely(folder.root)
     return folder, results
-
-
-def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
-    setup_logging(FLAGS.log_level.upper())
-    outcome = execute(argv, runtime=runtime)
-    if outcome is None:
-        return
-    folder, results = outcome
-    emit([(folder.root / "table.md").read_text(encoding="utf-8")])
-    emit([f"experiment: {folder.root}", f"report: {folder.root / 'report.md'}"])
-    bad = [r for r in results if r.state in (FAILED, STOPPED)]
-    if bad:
-        names = ", ".join(f"{r.cell_id} ({r.state})" for r in bad)
-        sys.stderr.write(
-            f"error: {len(bad)} of {len(results)} cell(s) did not finish: {names}; see each "
-            f"cell's run.log, then rerun them with --resume={folder.root}\n"
-        )
-        sys.exit(1)

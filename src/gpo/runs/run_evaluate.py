@@ -90,11 +90,11 @@ def plan_evaluation(request: CliRequest) -> EvaluationPlan:
     return EvaluationPlan(config, records, datasets, specs, tasks)
 
 
-def dry_run_line(plan: EvaluationPlan) -> str:
-    n = sum(len(plan.tasks[(r.dataset, r.task)].test) for r in plan.records)
+def dry_run_line(plan: EvaluationPlan, split: str = "test") -> str:
+    n = sum(len(plan.tasks[(r.dataset, r.task)].split(split)) for r in plan.records)
     scorer = plan.specs[0]
     return (
-        f"dry run: {len(plan.records)} prompt(s) x test split = {n} scorer examples "
+        f"dry run: {len(plan.records)} prompt(s) x {split} split = {n} scorer examples "
         f"(x2 with the second round) on {scorer.alias} ({scorer.backend})"
     )
 
@@ -109,7 +109,7 @@ def run_evaluate(
     ``folder_name`` and ``runtime`` as for ``run_optimize``."""
     plan = plan_evaluation(request)
     if request.dry_run:
-        emit([dry_run_line(plan)])
+        emit([dry_run_line(plan, request.split)])
         return None
     config = plan.config
     own_pool = pool is None
@@ -124,7 +124,7 @@ def run_evaluate(
     }
 
     def body():
-        results = score_records(folder, scorers, plan.tasks, plan.records)
+        results = score_records(folder, scorers, plan.tasks, plan.records, request.split)
         emit(format_table(results))
         usage = ledger.to_dict()
         atomic_write_json(folder.root / "usage_summary.json", usage)
