@@ -29,6 +29,7 @@ from gpo.optimization.selection import SELECTION_NAMES, SELECTION_SPELLINGS
 from gpo.optimization.step_size import SCHEDULE_NAMES, SCHEDULE_SPELLINGS
 from gpo.runs.evaluate import BASELINES
 from gpo.runs.presets import GPO_PLUS, PAPER_PRESETS, PRESETS, preset_values
+from gpo.tracking.settings import MlflowSettings, mlflow_settings
 
 FLAGS = flags.FLAGS
 
@@ -194,6 +195,16 @@ flags.DEFINE_string(
     "once it cannot become the next prompt: same choices, fewer generations) or statistical "
     "(also stop when a confidence bound says it is behind; may choose differently).",
 )
+flags.DEFINE_string(
+    "mlflow_tracking_uri",
+    None,
+    "Also track the run in MLflow at this URI (http://host:port, file:./mlruns, databricks, ...; "
+    "needs pip install 'gpo[mlflow]'). Tracking problems are warnings; the run folder is whole.",
+)
+flags.DEFINE_bool(
+    "mlflow", False, "Track in MLflow's local store: --mlflow_tracking_uri=file:./mlruns."
+)
+flags.DEFINE_string("mlflow_experiment", "gpo", "MLflow experiment the tracked runs go to.")
 flags.DEFINE_float(
     "racing_confidence", 0.95, "--eval_racing=statistical: confidence of each drop, in (0, 1)."
 )
@@ -226,6 +237,7 @@ class CliRequest:
     ray_address: str | None = None
     gpus_per_worker: float = 0.0
     split: str = "test"  # --only_evaluate's split (the Python API may score train or eval)
+    mlflow: MlflowSettings | None = None  # where the run is tracked (None: not tracked)
 
 
 def _value(name: str, preset: dict) -> object:
@@ -314,6 +326,7 @@ def config_from_flags() -> CliRequest:
         workers=FLAGS.workers,
         ray_address=FLAGS.ray_address,
         gpus_per_worker=FLAGS.gpus_per_worker,
+        mlflow=mlflow_settings(FLAGS.mlflow_tracking_uri, FLAGS.mlflow, FLAGS.mlflow_experiment),
     )
 
 

@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from gpo.runs.optimize import RESUME_FLAGS
 from gpo.runs.plan import CHARS_PER_TOKEN, task_plan
 from gpo.runs.presets import PAPER_PRESETS, PRESETS
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.tracking.mlflow_tracker import EXPERIMENT_ARTIFACTS, Tracker, open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -385,6 +387,7 @@ def execute(
         from gpo.scale.grid_workers import ray_executor
 
         executor = ray_executor(template, runtime)
+    tracker, template = experiment_tracker(folder, spec, template)
     own_pool = pool is None
     pool = pool or ModelPool(runtime)
     try:
@@ -396,4 +399,28 @@ def execute(
 
     write_table(folder.root)
     write_report_safely(folder.root)
+    finish_experiment_tracking(tracker, results)
     return folder, results
+
+
+def experiment_tracker(
+    folder: ExperimentFolder, spec: dict, template: CliRequest
+) -> tuple[Tracker, CliRequest]:
+    """The experiment's MLflow run (the parent of every cell's run) and the cells' template
+    nested under it; untracked (or tracking down) the template's cells are not tracked."""
+    if template.mlflow is None:
+        return Tracker(None, folder.root), template
+    params = {k: v for k, v in spec.items() if k != "command"}
+    tracker = open_tracker(template.mlflow, folder.root, params, tags={"gpo.kind": "experiment"})
+    cells = None
+    if tracker.run_id is not None:
+        cells = dataclasses.replace(template.mlflow, parent_run_id=tracker.run_id)
+    return tracker, dataclasses.replace(template, mlflow=cells)
+
+
+def finish_experiment_tracking(tracker: Tracker, results: Sequence[CellResult]) -> None:
+    """Cell counts as metrics; table, report and plots as artifacts; the run ended."""
+    counts = Counter(r.state for r in results)
+    tracker.log_metrics({f"cells_{state}": n for state, n in counts.items()})
+    state = "finished" if set(counts) <= {"finished", "skipped"} else "failed"
+    tracker.finish(state, EXPERIMENT_ARTIFACTS)

@@ -127,6 +127,8 @@ def optimize_task(
         record = replace(record, cost=meter.cost())
         ctx.recorder.commit(state, record)
         log_step(ctx, record)
+        if ctx.on_step is not None:
+            ctx.on_step(record)
         bar.update(1)
         bar.set_postfix(eval=f"{record.chosen.eval_score:.3f}")
         check_budget(ctx, state, budget)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gpo.data.base import TaskData
@@ -59,6 +60,7 @@ class StepContext:
     test_every_step: bool
     screening: ScreeningPolicy = field(default_factory=ScreeningPolicy)  # off: the paper's
     racing: RacingSettings = RacingSettings()
+    on_step: Callable[[StepRecord], None] | None = None  # after each committed step (tracking)
 
 
 def step_seed(seed: int, task: str, t: int) -> int:

@@ -31,9 +31,10 @@ from gpo.optimization.state import steps_per_epoch
 from gpo.optimization.step import StepContext
 from gpo.results.io import append_jsonl, atomic_write_json, read_jsonl
 from gpo.results.recorder import TaskRecorder, usage_summary
+from gpo.results.records import StepRecord
 from gpo.results.run_folder import RunFolder
 from gpo.runs import preflight
-from gpo.runs.build import ModelPool, load_run, load_tasks, resolve_specs
+from gpo.runs.build import LoadedRun, ModelPool, load_run, load_tasks, resolve_specs
 from gpo.runs.common import (
     emit,
     guarded,
@@ -42,6 +43,8 @@ from gpo.runs.common import (
 )
 from gpo.runs.plan import plan_lines
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.runs.tracking import finish_tracking, run_tracker
+from gpo.tracking.mlflow_tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,9 @@ RESUME_FLAGS = (
     "workers",
     "ray_address",
     "gpus_per_worker",
+    "mlflow",
+    "mlflow_tracking_uri",
+    "mlflow_experiment",
 )
 
 
@@ -146,35 +152,57 @@ def run_optimize(
     own_pool = pool is None
     pool = pool or ModelPool(runtime)
     loaded = load_run(config, request, specs, benchmark, pool)
-    embedder, ledger, scorer = loaded.embedder, loaded.ledger, loaded.scorer
-    models = loaded.models
     folder = open_run_folder(request, config, folder_name)
+    tracker = run_tracker(request, folder, specs, "optimize")
 
     def body() -> None:
         for task, task_data in data.items():
             exemplars = tuple(task_data.format[i] for i in formats[task])
             components = build_components(
-                config.opt, config.scoring, exemplars, embedder, config.optimizer.max_tokens
+                config.opt, config.scoring, exemplars, loaded.embedder, config.optimizer.max_tokens
             )
-            if task_finished(folder, task):
-                continue
-            outcome = run_task(
-                config, folder, task, task_data, scorer, models.optimizer, components, ledger
-            )
-            append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
-            emit([result_line(config, task, outcome)])
-            if outcome.budget_compliance:
-                emit([compliance_line(task, outcome.budget_compliance)])
+            if not task_finished(folder, task):
+                optimize_one(config, folder, task, task_data, loaded, components, tracker)
+            tracker.sync_task(task, folder.steps_path(task), done=True)
         write_usage_summary(folder, list(data))
 
     try:
         guarded(folder, body)
     finally:
         write_report_safely(folder.root)
+        finish_tracking(tracker, folder)
         if own_pool:
             pool.close()
     emit([f"results: {folder.root}", f"best prompts: {folder.best_prompts_path}"])
     return folder
+
+
+def optimize_one(
+    config: RunConfig,
+    folder: RunFolder,
+    task: str,
+    task_data: TaskData,
+    loaded: LoadedRun,
+    components: Components,
+    tracker: Tracker,
+) -> None:
+    """Optimize one task in this process (each step mirrored to ``tracker``), record its best."""
+    steps = folder.steps_path(task)
+    outcome = run_task(
+        config,
+        folder,
+        task,
+        task_data,
+        loaded.scorer,
+        loaded.models.optimizer,
+        components,
+        loaded.ledger,
+        on_step=lambda _record: tracker.sync_task(task, steps),
+    )
+    append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
+    emit([result_line(config, task, outcome)])
+    if outcome.budget_compliance:
+        emit([compliance_line(task, outcome.budget_compliance)])
 
 
 def open_run_folder(
@@ -214,12 +242,14 @@ def run_task(
     components: Components,
     ledger: Ledger,
     budget: Callable[[], str | None] | None = None,
+    on_step: Callable[[StepRecord], None] | None = None,
 ) -> TaskOutcome:
     """Optimize one task from its checkpoint (or its start); ``budget`` returns a reason to stop
     (default: this process's ledger against the run's budgets)."""
     spe = steps_per_epoch(len(task_data.train), config.opt.opt_batch_size)
     recorder = TaskRecorder(folder, task, task_data.spec.setting_dict())
     ctx = step_context(config, recorder, task_data, scorer, optimizer, components, spe)
+    ctx = dataclasses.replace(ctx, on_step=on_step)
     initial = initial_instruction_for(config.dataset, task, config.initial_instruction)
     if budget is None:
         budget = partial(ledger.check_budget, config.max_tokens_budget, config.max_cost_usd)

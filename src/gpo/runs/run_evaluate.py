@@ -28,6 +28,7 @@ from gpo.runs.evaluate import (
     with_baselines,
 )
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.runs.tracking import finish_tracking, run_tracker
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def run_evaluate(
     models = build_models(config, request, plan.specs, ledger, pool)
     folder = RunFolder.create(config, name=folder_name)
     log.info("run folder: %s", folder.root)
+    tracker = run_tracker(request, folder, plan.specs, "evaluate")
     scorers = {
         d: scorer_for(models, get_benchmark(d, config.data_dir), config, pool)
         for d in plan.datasets
@@ -129,12 +131,15 @@ def run_evaluate(
         usage = ledger.to_dict()
         atomic_write_json(folder.root / "usage_summary.json", usage)
         log.info("usage: %s", usage)
+        for record, score in results:
+            tracker.log_metrics({f"{record.label}_{request.split}": score}, task=record.task)
         return results
 
     try:
         guarded(folder, body)
     finally:
         write_report_safely(folder.root)
+        finish_tracking(tracker, folder)
         if own_pool:
             pool.close()
     emit([f"results: {folder.root}"])

@@ -37,7 +37,7 @@ from gpo.optimization.state import steps_per_epoch
 from gpo.results.io import append_jsonl
 from gpo.results.run_folder import RunFolder
 from gpo.runs.build import CACHE_FILE, CACHE_PARTS, LoadedRun, WorkerModelPool, load_run
-from gpo.runs.common import emit, guarded
+from gpo.runs.common import emit, guarded, write_report_safely
 from gpo.runs.optimize import (
     best_record,
     open_run_folder,
@@ -48,6 +48,7 @@ from gpo.runs.optimize import (
     write_usage_summary,
 )
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.runs.tracking import finish_tracking, run_tracker
 from gpo.scale.ray_runner import RayOptions, UnitSpec, WorkerContext, run_units
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ def run_on_workers(request: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> R
     if config.cache_dir is not None:  # workers may run in another folder
         config = dataclasses.replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
     folder = open_run_folder(request, config)
+    tracker = run_tracker(request, folder, specs, "optimize")
     options = RayOptions(
         workers=request.workers,
         address=request.ray_address,
@@ -206,6 +208,8 @@ def run_on_workers(request: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> R
     def on_result(unit: UnitSpec, report: TaskReport) -> None:
         append_jsonl(folder.best_prompts_path, report.record)
         emit([report.line])
+        task = report.record["task"]
+        tracker.sync_task(task, folder.steps_path(task), done=True)
 
     def body() -> None:
         merge_worker_caches(config)  # leftovers of an interrupted run first
@@ -217,6 +221,10 @@ def run_on_workers(request: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> R
             merge_worker_caches(config)
         write_usage_summary(folder, list(data))
 
-    guarded(folder, body)
+    try:
+        guarded(folder, body)
+    finally:
+        write_report_safely(folder.root)
+        finish_tracking(tracker, folder)
     emit([f"results: {folder.root}", f"best prompts: {folder.best_prompts_path}"])
     return folder
