@@ -27,7 +27,6 @@ SMALL = {
     "optimizer_max_tokens": 64,
     "optimizer_temperature": 0.0,  # greedy candidates: the two runs propose the same
     "n_threads": 1,
-    "no_cache": True,
 }
 TINY_STEP = {
     "num_search_epochs": 1,
@@ -48,6 +47,18 @@ def example_records(split: str, n: int) -> list[dict]:
     return [json.loads(line) for line in lines if line.strip()][:n]
 
 
+def cached(tmp_path: Path) -> dict:
+    """One response cache for the API's run and main.py's: the engine's batched decoding may
+    differ in a last digit between two processes, so main.py reads the API run's replies; that
+    every one of its requests is a cache hit shows it sent the very same prompts and settings."""
+    return {"cache_dir": str(tmp_path / "cache")}
+
+
+def assert_all_cached(folder: Path) -> None:
+    total = json.loads((folder / "usage_summary.json").read_text())["total"]
+    assert total["requests"] == 0 and total["cache_hits"] > 0, total
+
+
 def main_py(args: list[str], cwd: Path):
     env = script_env(PYTHONPATH=os.pathsep.join([str(SRC), str(TESTS)]))
     proc = run_script(args, cwd, env=env, timeout=1500)
@@ -64,7 +75,7 @@ def test_optimize_records_with_a_python_metric_equals_main_py(tmp_path) -> None:
         metric=first_word,
         second_round_request="Now answer with one word: positive or negative.",
     )
-    options = {**SMALL, **TINY_STEP, "embedding_model": "all-minilm-l6-v2"}
+    options = {**SMALL, **TINY_STEP, **cached(tmp_path), "embedding_model": "all-minilm-l6-v2"}
     result = gpo.optimize(
         task, scorer=SMOLLM2, preset="gpo", output_dir=tmp_path / "api", **options
     )
@@ -84,6 +95,7 @@ def test_optimize_records_with_a_python_metric_equals_main_py(tmp_path) -> None:
     )
     [folder] = list((tmp_path / "cli").iterdir())
     [best] = read_jsonl(folder / "best_prompts.jsonl")
+    assert_all_cached(folder)
     assert (result.best_prompt, result.best_eval, result.best_test) == (
         best["prompt"],
         best["eval_score"],
@@ -103,7 +115,7 @@ def test_optimize_records_with_a_python_metric_equals_main_py(tmp_path) -> None:
 def test_evaluate_equals_only_evaluate(tmp_path) -> None:
     task = gpo.Task.from_folder(EXAMPLES / "review_sentiment")
     prompt = "Answer positive or negative."
-    options = {**SMALL, "max_examples": 3}
+    options = {**SMALL, **cached(tmp_path), "max_examples": 3}
     ev = gpo.evaluate(prompt, task, scorer=SMOLLM2, output_dir=tmp_path / "api", **options)
     args = ["--only_evaluate", "--dataset=custom", "--task_name=review_sentiment"]
     args += [
@@ -114,6 +126,7 @@ def test_evaluate_equals_only_evaluate(tmp_path) -> None:
     main_py([*args, *flags(options), f"--output_dir={tmp_path / 'cli'}"], tmp_path)
     [folder] = list((tmp_path / "cli").iterdir())
     [score] = read_jsonl(folder / "scores.jsonl")
+    assert_all_cached(folder)
     assert ev.score == score["test_score"] and len(ev.rows) == score["n_test"] == 3
     cli_rows = gpo.api.results.read_evaluation(folder).rows
     assert [r["raw_answer"] for r in ev.rows] == [r["raw_answer"] for r in cli_rows]
@@ -128,9 +141,10 @@ def test_a_bad_option_fails_before_any_model_loads(tmp_path) -> None:
 
     runtime = dataclasses.replace(DEFAULT_RUNTIME, load_llm=load_llm)
     task = gpo.Task.from_folder(EXAMPLES / "review_sentiment")
+    small = {**SMALL, "no_cache": True}
     for bad in ({"eval_racing": "exactt"}, {"opt_batch_size": 100}, {"num_search_epoch": 1}):
         with pytest.raises(gpo.ConfigError):
-            gpo.optimize(task, scorer=SMOLLM2, output_dir=tmp_path, runtime=runtime, **SMALL, **bad)
+            gpo.optimize(task, scorer=SMOLLM2, output_dir=tmp_path, runtime=runtime, **small, **bad)
     assert loads == [] and not tmp_path.joinpath("tasks").exists() and not list(tmp_path.iterdir())
     # the same runtime does load the model once the options are right
     ev = gpo.evaluate(
@@ -139,7 +153,7 @@ def test_a_bad_option_fails_before_any_model_loads(tmp_path) -> None:
         scorer=SMOLLM2,
         output_dir=tmp_path,
         runtime=runtime,
-        **SMALL,
+        **small,
         max_examples=1,
     )
     assert len(loads) == 1 and len(ev.rows) == 1
