@@ -119,6 +119,8 @@ def optimize_task(
         unit="step",
         leave=False,
     )
+    if ctx.progress is not None:
+        bar.set_postfix_str(ctx.progress(None, state.completed_steps))
     for t in range(state.completed_steps, ctx.total_steps):
         e, j = divmod(t, steps_per_epoch)
         meter = Meter(ledger)
@@ -129,8 +131,11 @@ def optimize_task(
         log_step(ctx, record)
         if ctx.on_step is not None:
             ctx.on_step(record)
+        if ctx.progress is not None:
+            bar.set_postfix_str(ctx.progress(record, state.completed_steps), refresh=False)
+        else:
+            bar.set_postfix(eval=f"{record.chosen.eval_score:.3f}", refresh=False)
         bar.update(1)
-        bar.set_postfix(eval=f"{record.chosen.eval_score:.3f}")
         check_budget(ctx, state, budget)
     bar.close()
     return finish_task(ctx, state, ledger)

@@ -61,6 +61,8 @@ class StepContext:
     screening: ScreeningPolicy = field(default_factory=ScreeningPolicy)  # off: the paper's
     racing: RacingSettings = RacingSettings()
     on_step: Callable[[StepRecord], None] | None = None  # after each committed step (tracking)
+    # the step bar's text from (the step just committed or None at start, steps completed)
+    progress: Callable[[StepRecord | None, int], str] | None = None
 
 
 def step_seed(seed: int, task: str, t: int) -> int:

@@ -42,6 +42,7 @@ from gpo.runs.common import (
     write_report_safely,
 )
 from gpo.runs.plan import plan_lines
+from gpo.runs.progress import BudgetBar, planned_calls
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.runs.tracking import finish_tracking, run_tracker
 from gpo.tracking.mlflow_tracker import Tracker
@@ -198,6 +199,7 @@ def optimize_one(
         components,
         loaded.ledger,
         on_step=lambda _record: tracker.sync_task(task, steps),
+        progress=budget_bar(config, task_data, loaded),
     )
     append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
     emit([result_line(config, task, outcome)])
@@ -217,6 +219,14 @@ def open_run_folder(
         folder = RunFolder.create(config, name=folder_name)
         log.info("run folder: %s", folder.root)
     return folder
+
+
+def budget_bar(config: RunConfig, task_data: TaskData, loaded: LoadedRun) -> BudgetBar:
+    """The step bar's budget text of one task: calls against the dry-run plan, tokens, cost."""
+    second_round = loaded.models.scorer_spec.second_round
+    spe = steps_per_epoch(len(task_data.train), config.opt.opt_batch_size)
+    calls = planned_calls(config, task_data, second_round)
+    return BudgetBar(loaded.ledger, calls, config.opt.num_search_epochs * spe)
 
 
 def task_finished(folder: RunFolder, task: str) -> bool:
@@ -243,13 +253,14 @@ def run_task(
     ledger: Ledger,
     budget: Callable[[], str | None] | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
+    progress: Callable[[StepRecord | None, int], str] | None = None,
 ) -> TaskOutcome:
     """Optimize one task from its checkpoint (or its start); ``budget`` returns a reason to stop
     (default: this process's ledger against the run's budgets)."""
     spe = steps_per_epoch(len(task_data.train), config.opt.opt_batch_size)
     recorder = TaskRecorder(folder, task, task_data.spec.setting_dict())
     ctx = step_context(config, recorder, task_data, scorer, optimizer, components, spe)
-    ctx = dataclasses.replace(ctx, on_step=on_step)
+    ctx = dataclasses.replace(ctx, on_step=on_step, progress=progress)
     initial = initial_instruction_for(config.dataset, task, config.initial_instruction)
     if budget is None:
         budget = partial(ledger.check_budget, config.max_tokens_budget, config.max_cost_usd)

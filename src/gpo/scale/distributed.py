@@ -40,6 +40,7 @@ from gpo.runs.build import CACHE_FILE, CACHE_PARTS, LoadedRun, WorkerModelPool, 
 from gpo.runs.common import emit, guarded, write_report_safely
 from gpo.runs.optimize import (
     best_record,
+    budget_bar,
     open_run_folder,
     prepare_or_plan,
     result_line,
@@ -129,6 +130,7 @@ def run_task_unit(worker: LoadedWorker, unit: UnitSpec, context: WorkerContext) 
             components,
             worker.run.ledger,
             budget,
+            progress=budget_bar(config, payload.data, worker.run),
         )
         return TaskReport(best_record(config, task, outcome), result_line(config, task, outcome))
     finally:
