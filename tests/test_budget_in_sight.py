@@ -26,6 +26,9 @@ def test_bar_counts_calls_against_the_plan_with_tokens_cost_and_eta() -> None:
     ledger.record("scorer", Usage(requests=10, cache_hits=5, prompt_tokens=400))
     text = bar(None, 0)
     assert text.startswith("calls 25/100 | 2.9k tok | $") and "| ETA " in text
+    cached = BudgetBar(ledger, (100, 20), total_steps=4)
+    ledger.record("scorer", Usage(cache_hits=7))
+    assert cached(None, 0) == "calls 7/100 | 0 tok | $0.0018"  # cache hits: no rate, no ETA
     resumed = BudgetBar(ledger, (100, 20), total_steps=4)
     assert resumed(None, 2).startswith("calls 0/50 |")  # 2 of 4 steps left + the final scoring
     assert (short_count(1234567), short_time(30), short_time(600)) == ("1.2M", "30s", "10m")

@@ -1,5 +1,6 @@
 """Budget in sight: the text of a task's step bar, model calls done against the dry-run plan
-(``gpo.runs.plan.task_plan``), tokens, cost (priced models) and an ETA from the calls' rate.
+(``gpo.runs.plan.task_plan``), tokens, cost (priced models) and an ETA from the rate of the
+model calls (cache hits take no time, so they do not count toward the rate).
 
 The plan's counts are upper bounds (the cache, deduplication and racing only lower them), so the
 bar may finish below 100% of its calls and the ETA errs long.
@@ -57,6 +58,7 @@ class BudgetBar:
         self.full, self.fixed = calls
         self.base = answered(ledger.total())
         self.base_tokens = ledger.total().total_tokens
+        self.base_requests = ledger.total().requests
         self.started = time.monotonic()
         self.planned: int | None = None
 
@@ -76,9 +78,10 @@ class BudgetBar:
         cost = self.ledger.cost_usd()
         if cost:
             parts.append(f"${cost:.4f}")
-        if done > 0 and self.planned > done:
+        sent = total.requests - self.base_requests  # model calls: what takes the time
+        if sent > 0 and self.planned > done:
             elapsed = time.monotonic() - self.started
-            parts.append(f"ETA {short_time(elapsed / done * (self.planned - done))}")
+            parts.append(f"ETA {short_time(elapsed / sent * (self.planned - done))}")
         if record is not None:
             parts.append(f"eval {record.chosen.eval_score:.3f}")
         return " | ".join(parts)
