@@ -222,3 +222,30 @@ def test_mlflow_server_run_and_a_server_gone_mid_run(tmp_path, mlflow_server, ca
         mlflow_tracker.Tracker.sync_task = original
     assert stopped and second.state == "finished" and len(second.steps) == 4
     assert any("MLflow tracking at" in r.getMessage() for r in caplog.records)
+
+
+def test_a_stopped_run_is_tracked_up_to_its_stop(tmp_path) -> None:
+    uri = f"file:{tmp_path / 'mlruns'}"
+    with pytest.raises(gpo.GPOError, match="budget"):
+        optimize(tmp_path, uri, max_tokens_budget=1)
+    [folder] = [p for p in (tmp_path / "out").iterdir() if p.name != "tasks"]
+    state = read_json(folder / "mlflow.json")
+    client = mlflow.MlflowClient(uri)
+    assert client.get_run(state["run_id"]).info.status == "KILLED"  # resumable: stopped
+    task_run = client.get_run(state["tasks"]["yesno"]["run_id"])
+    assert task_run.info.status == "KILLED" and "initial_eval" in task_run.data.metrics
+    assert len(client.get_metric_history(task_run.info.run_id, "chosen_eval")) == 1
+    # --resume continues the same MLflow runs: one point per step, none twice
+    from collections import Counter
+
+    resumed = gpo.optimize(
+        None,
+        resume=folder,
+        tracking_uri=uri,
+        runtime=counting_runtime(Counter(), []),
+        max_tokens_budget=10**9,
+    )
+    assert read_json(folder / "mlflow.json")["run_id"] == state["run_id"]
+    assert client.get_run(state["run_id"]).info.status == "FINISHED"
+    history = client.get_metric_history(task_run.info.run_id, "chosen_eval")
+    assert [m.step for m in history] == [s.global_step + 1 for s in resumed.steps] == [1, 2, 3, 4]

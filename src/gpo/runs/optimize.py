@@ -189,18 +189,23 @@ def optimize_one(
 ) -> None:
     """Optimize one task in this process (each step mirrored to ``tracker``), record its best."""
     steps = folder.steps_path(task)
-    outcome = run_task(
-        config,
-        folder,
-        task,
-        task_data,
-        loaded.scorer,
-        loaded.models.optimizer,
-        components,
-        loaded.ledger,
-        on_step=lambda _record: tracker.sync_task(task, steps),
-        progress=budget_bar(config, task_data, loaded),
-    )
+    try:
+        outcome = run_task(
+            config,
+            folder,
+            task,
+            task_data,
+            loaded.scorer,
+            loaded.models.optimizer,
+            components,
+            loaded.ledger,
+            on_step=lambda _record: tracker.sync_task(task, steps),
+            progress=budget_bar(config, task_data, loaded),
+        )
+    except BaseException:
+        if steps.is_file():
+            tracker.sync_task(task, steps)  # what was done before the failure (or the stop)
+        raise
     append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
     emit([result_line(config, task, outcome)])
     if outcome.budget_compliance:
