@@ -59,6 +59,20 @@ def assert_all_cached(folder: Path) -> None:
     assert total["requests"] == 0 and total["cache_hits"] > 0, total
 
 
+def check_tracked(uri: str, result) -> None:
+    """The MLflow run of a real one-step run: finished, its params, one point per step."""
+    mlflow = pytest.importorskip("mlflow")
+    os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = mlflow.MlflowClient(uri)
+    state = json.loads((result.run_folder / "mlflow.json").read_text())
+    run = client.get_run(state["run_id"])
+    assert run.info.status == "FINISHED" and run.data.params["scorer.name"] == SMOLLM2
+    task_run = state["tasks"]["reviews"]["run_id"]
+    chosen = client.get_metric_history(task_run, "chosen_eval")
+    assert [(m.step, m.value) for m in chosen] == [(1, result.steps[0].chosen.eval_score)]
+    assert client.get_run(task_run).data.metrics["best_test"] == result.best_test
+
+
 def main_py(args: list[str], cwd: Path):
     env = script_env(PYTHONPATH=os.pathsep.join([str(SRC), str(TESTS)]))
     proc = run_script(args, cwd, env=env, timeout=1500)
@@ -76,8 +90,14 @@ def test_optimize_records_with_a_python_metric_equals_main_py(tmp_path) -> None:
         second_round_request="Now answer with one word: positive or negative.",
     )
     options = {**SMALL, **TINY_STEP, **cached(tmp_path), "embedding_model": "all-minilm-l6-v2"}
+    tracking = f"file:{tmp_path / 'mlruns'}"  # the real run also tracked in MLflow's file store
     result = gpo.optimize(
-        task, scorer=SMOLLM2, preset="gpo", output_dir=tmp_path / "api", **options
+        task,
+        scorer=SMOLLM2,
+        preset="gpo",
+        output_dir=tmp_path / "api",
+        tracking_uri=tracking,
+        **options,
     )
     assert result.state == "finished" and len(result.steps) == 1
     [data_dir] = list((tmp_path / "api" / "tasks").iterdir())
@@ -102,6 +122,7 @@ def test_optimize_records_with_a_python_metric_equals_main_py(tmp_path) -> None:
         best["test_score"],
     )
     assert result.initial_prompt == best["initial_prompt"]
+    check_tracked(tracking, result)
     steps = [
         s
         for s in read_jsonl(folder / "result_by_instruction" / "reviews" / "steps.jsonl")
