@@ -293,3 +293,17 @@ def test_readme_shows_the_runnable_example(repo_root) -> None:
     readme = (repo_root / "README.md").read_text(encoding="utf-8")
     code = (EXAMPLES / "from_python.py").read_text(encoding="utf-8")
     assert "## From Python" in readme and f"```python\n{code}```" in readme
+
+
+def test_tracking_without_mlflow_installed_is_a_config_error(monkeypatch) -> None:
+    import importlib.util
+
+    from gpo.tracking import settings
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        settings.importlib.util, "find_spec", lambda n: None if n == "mlflow" else real(n)
+    )
+    with pytest.raises(gpo.ConfigError, match=r"pip install 'gpo\[mlflow\]'"):
+        settings.mlflow_settings("http://127.0.0.1:5000", False, "gpo")
+    assert settings.mlflow_settings(None, False, "gpo") is None  # not tracked: no check
