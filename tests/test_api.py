@@ -307,3 +307,21 @@ def test_tracking_without_mlflow_installed_is_a_config_error(monkeypatch) -> Non
     with pytest.raises(gpo.ConfigError, match=r"pip install 'gpo\[mlflow\]'"):
         settings.mlflow_settings("http://127.0.0.1:5000", False, "gpo")
     assert settings.mlflow_settings(None, False, "gpo") is None  # not tracked: no check
+
+
+def test_options_leave_parsed_flags_as_they_were() -> None:
+    from gpo.api.options import parsed_options
+
+    flags = gpo_flags.FLAGS
+    flags.unparse_flags()
+    try:
+        flags(["main.py", "--seed=5"])
+        with parsed_options(["--seed=7", "--num_search_epochs=2"]):
+            assert (flags.seed, flags.num_search_epochs) == (7, 2)
+        assert flags.is_parsed() and flags.seed == 5 and flags["seed"].present
+        assert flags.num_search_epochs == 3 and not flags["num_search_epochs"].present
+    finally:
+        flags.unparse_flags()
+    with parsed_options(["--seed=7"]):
+        pass
+    assert not flags.is_parsed()
