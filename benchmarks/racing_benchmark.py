@@ -146,12 +146,12 @@ class Replay:
 
 def _replay_setup(task_ref: str, work: Path) -> Replay:
     sys.path.insert(0, str(SRC))
-    from gpo.cli.common import make_scorer
     from gpo.config import RunConfig
     from gpo.data.registry import get_benchmark
     from gpo.llm.accounting import Ledger, wrap_llm
     from gpo.llm.aliases import resolve_model
     from gpo.llm.cache import ResponseCache
+    from gpo.runs.common import make_scorer
 
     folder = _run_folder(work, task_ref)
     config = RunConfig.from_json(json.loads((folder / "run_config.json").read_text()))

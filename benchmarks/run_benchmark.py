@@ -12,7 +12,7 @@ runs in four modes, each in a fresh process, output folder and cache folder:
                cache layer's folding of identical prompts is switched off)
 
 Each mode runs ``gpo.cli.app.run`` (the code path of ``src/optimization/main.py``) in a child
-process of this script, with a ``gpo.cli.runtime.Runtime`` whose factories are timed (model
+process of this script, with a ``gpo.runs.runtime.Runtime`` whose factories are timed (model
 loading, the smoke test, embedding inference) and counted (the Ledger, the scorer's rounds).
 Counters come from the run's own ``usage_summary.json``. Framework overhead is
 ``(wall - backend - model load - embedding)/wall``; the target is below 5%.
@@ -205,7 +205,7 @@ def bench_runtime(timers: Timers, unbatched: bool) -> Any:
     """The production Runtime with its seams timed and counted (passed to ``gpo.cli.app.run``;
     nothing of gpo is replaced). ``unbatched`` sends every prompt alone through the wrapped LLM
     (so ``CachedLLM`` never sees two at once) and switches off the Scorer's folding."""
-    from gpo.cli.runtime import DEFAULT_RUNTIME
+    from gpo.runs.runtime import DEFAULT_RUNTIME
 
     base = DEFAULT_RUNTIME
     load_embedder = _timed(base.load_embedder, timers, "embedder_load_s")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpo.cli.optimize import best_record, run_task
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig
 from gpo.data.registry import get_benchmark
 from gpo.data.sampling import FormatSampler
@@ -18,6 +17,7 @@ from gpo.llm.fake import FakeLLM
 from gpo.optimization.components import build_components
 from gpo.results.io import append_jsonl
 from gpo.results.run_folder import RunFolder
+from gpo.runs.optimize import best_record, run_task
 
 TASK = "navigate"
 

@@ -14,9 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from gpo.cli.custom_task import check_custom_task, write_task_skeleton
-from gpo.cli.optimize import best_record, run_task
-from gpo.cli.presets import PRESETS, preset_values
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
 from gpo.data.base import AnswerKind, Example, TaskSpec
 from gpo.data.custom import BUILTIN_METRICS, CustomTasks, scoring_defaults
@@ -32,6 +29,9 @@ from gpo.llm.fake import FakeLLM
 from gpo.optimization.components import build_components
 from gpo.results.io import append_jsonl, read_json, read_jsonl
 from gpo.results.run_folder import RunFolder
+from gpo.runs.custom_task import check_custom_task, write_task_skeleton
+from gpo.runs.optimize import best_record, run_task
+from gpo.runs.presets import PRESETS, preset_values
 from helpers import EXAMPLES, REPO, SMOLLM2, assert_one_line_error
 
 TASK = "review_sentiment"

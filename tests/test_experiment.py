@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from gpo.cli import experiment
-from gpo.cli.build import ModelPool
-from gpo.cli.runtime import Runtime
+from gpo.cli import experiment_app
 from gpo.errors import ConfigError
+from gpo.experiments import experiment
 from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.fake import FakeLLM
 from gpo.results.io import read_json, read_jsonl
+from gpo.runs.build import ModelPool
+from gpo.runs.runtime import Runtime
 from helpers import EXPERIMENT, run_script
 
 SECRET = "sk-test-never-on-disk"
@@ -176,7 +177,7 @@ def test_a_failed_cell_does_not_stop_the_others_and_resume_reruns_it(
 ):
     argv = flags_parsed(grid_args(tmp_path, data_dir, "--baselines="))
     with pytest.raises(SystemExit) as exit_info:
-        experiment.main(argv, runtime=FakePool(fail_seed=1).runtime)
+        experiment_app.main(argv, runtime=FakePool(fail_seed=1).runtime)
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "gpo-bbh-navigate-seed1 (failed)" in err and "ape-bbh-navigate-seed1 (failed)" in err

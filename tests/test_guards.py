@@ -11,7 +11,6 @@ import logging
 import pytest
 
 from fake_loop import TASK, make_config, run
-from gpo.cli.presets import PRESETS, preset_values
 from gpo.config import OptimizerConfig, RunConfig
 from gpo.data.base import AnswerKind, Example, TaskData, TaskSpec
 from gpo.errors import ConfigError
@@ -37,6 +36,7 @@ from gpo.optimization.screening import (
 from gpo.results.io import read_jsonl
 from gpo.results.report import write_report
 from gpo.results.run_folder import RunFolder
+from gpo.runs.presets import PRESETS, preset_values
 
 CURRENT = "Let's think step by step."
 LONG = " ".join(["Word"] + ["word"] * 39)  # polished candidates start upper-case

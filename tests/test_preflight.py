@@ -1,4 +1,4 @@
-"""The run's one validation (gpo.cli.preflight.validate_run): the configuration first, then the
+"""The run's one validation (gpo.runs.preflight.validate_run): the configuration first, then the
 tasks' data; every problem a ConfigError naming the fix, before any model loads."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ import dataclasses
 
 import pytest
 
-from gpo.cli import preflight
-from gpo.cli.presets import preset_values
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
 from gpo.data.base import AnswerKind, Example, TaskData, TaskSpec
 from gpo.errors import ConfigError
 from gpo.llm.aliases import ModelSpec
 from gpo.optimization.learning_rate import learning_rate_problem
+from gpo.runs import preflight
+from gpo.runs.presets import preset_values
 
 CHAT = ModelSpec("m", "llamacpp", "m.gguf", True, True)
 SPECS = (CHAT, CHAT)

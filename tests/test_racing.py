@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from gpo.cli.optimize import run_task
 from gpo.data.registry import get_benchmark
 from gpo.data.sampling import FormatSampler
 from gpo.errors import ConfigError
@@ -40,6 +39,7 @@ from gpo.optimization.proposal import (
 )
 from gpo.results.io import read_jsonl
 from gpo.results.run_folder import RunFolder
+from gpo.runs.optimize import run_task
 
 
 def _row(position: int, value: float) -> ScoredExample:

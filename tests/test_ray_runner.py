@@ -1,4 +1,4 @@
-"""The generic Ray runner (``gpo.cli.ray_runner``) on a real local Ray instance: each worker's
+"""The generic Ray runner (``gpo.scale.ray_runner``) on a real local Ray instance: each worker's
 setup runs once, units go largest first, a worker that dies is replaced and its unit retried,
 the tally sums every worker's reports, and a unit's own error reaches the driver as itself.
 
@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from gpo.cli.ray_runner import RayOptions, UnitSpec, WorkerContext, run_units
 from gpo.errors import DataError
+from gpo.scale.ray_runner import RayOptions, UnitSpec, WorkerContext, run_units
 
 pytestmark = [pytest.mark.real, pytest.mark.timeout(300)]
 

@@ -12,10 +12,10 @@ import pytest
 
 from gpo.cli import app
 from gpo.cli import flags as gpo_flags
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.fake import FakeLLM
 from gpo.results.io import read_json, read_jsonl
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 
 def fake_backend(spec, options) -> FakeLLM:

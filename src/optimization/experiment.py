@@ -1,7 +1,7 @@
 """Compare methods the way the paper does (its Table 5): presets x tasks x seeds in one command.
 
 ``python src/optimization/experiment.py --presets=gpo,ape --seeds=0,1 --dataset=bbh
---task_name=navigate ...`` (every main.py flag works too). See ``gpo.cli.experiment``.
+--task_name=navigate ...`` (every main.py flag works too). See ``gpo.experiments.experiment``.
 """
 
 import sys

@@ -9,37 +9,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpo.cli import flags as gpo_flags
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.cli.startup import launch, setup_logging
+from gpo.runs.command import resumed, run_request
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 
 def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
     from gpo.cli.flags import config_from_flags
 
     if gpo_flags.FLAGS.init_task:
-        from gpo.cli.custom_task import init_task
+        from gpo.runs.custom_task import init_task
 
         f = gpo_flags.FLAGS
         init_task(f.dataset, f.task_name, f.data_dir)
         return
     request = config_from_flags()
     setup_logging(request.log_level)
-    if request.resume:
-        from gpo.cli.optimize import resume_request
-
-        request = resume_request(request)
-    if request.config.only_evaluate:
-        from gpo.cli.run_evaluate import run_evaluate
-
-        run_evaluate(request, runtime=runtime)
-    elif request.workers > 1:
-        from gpo.cli.distributed import run_on_workers
-
-        run_on_workers(request, runtime)
-    else:
-        from gpo.cli.optimize import run_optimize
-
-        run_optimize(request, runtime=runtime)
+    run_request(resumed(request), runtime)
 
 
 def run(argv: Sequence[str] | None = None, runtime: Runtime = DEFAULT_RUNTIME) -> None:

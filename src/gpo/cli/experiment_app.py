@@ -3,10 +3,15 @@ grouped ``--help``, one-line errors with exit status 2, exit status 1 when a cel
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
-from gpo.cli import experiment
-from gpo.cli.startup import launch
+from gpo.cli.startup import launch, setup_logging
+from gpo.experiments import experiment
+from gpo.experiments.experiment import FLAGS, execute
+from gpo.experiments.grid import FAILED, STOPPED
+from gpo.runs.common import emit
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 USAGE = """\
 Compare methods as the paper's Table 5 does: every preset x task x seed, plus Empty and CoT.
@@ -21,6 +26,25 @@ several datasets (bbh,wsc). Every main.py flag below applies to every cell.
 """
 
 
+def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
+    """Run the grid (``execute``), print its table, exit 1 when a cell did not finish."""
+    setup_logging(FLAGS.log_level.upper())
+    outcome = execute(argv, runtime=runtime)
+    if outcome is None:
+        return
+    folder, results = outcome
+    emit([(folder.root / "table.md").read_text(encoding="utf-8")])
+    emit([f"experiment: {folder.root}", f"report: {folder.root / 'report.md'}"])
+    bad = [r for r in results if r.state in (FAILED, STOPPED)]
+    if bad:
+        names = ", ".join(f"{r.cell_id} ({r.state})" for r in bad)
+        sys.stderr.write(
+            f"error: {len(bad)} of {len(results)} cell(s) did not finish: {names}; see each "
+            f"cell's run.log, then rerun them with --resume={folder.root}\n"
+        )
+        sys.exit(1)
+
+
 def run(argv: Sequence[str] | None = None) -> None:
     experiment.define_flags()
-    launch(argv, experiment.FLAGS, experiment.main, "experiment folder", USAGE)
+    launch(argv, FLAGS, main, "experiment folder", USAGE)

@@ -3,7 +3,7 @@
 Flags live only here and in ``gpo.cli.app``; ``config_from_flags`` turns them into a frozen
 ``RunConfig``: each named value made canonical (the names and spellings come from the modules
 that implement them, see ``NAMED``) and each count checked. The combinations and the tasks are
-checked once, by ``gpo.cli.preflight.validate_run``, before any model loads.
+checked once, by ``gpo.runs.preflight.validate_run``, before any model loads.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from dataclasses import dataclass, fields
 
 from absl import flags
 
-from gpo.cli.evaluate import BASELINES
-from gpo.cli.presets import GPO_PLUS, PAPER_PRESETS, PRESETS, preset_values
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
 from gpo.data.registry import CUSTOM, DATASET_CHOICES, DATASETS
 from gpo.errors import ConfigError
@@ -29,6 +27,9 @@ from gpo.optimization.meta_prompts import BUILDER_NAMES
 from gpo.optimization.momentum import PARA_NAMES, UPDATE_NAMES
 from gpo.optimization.selection import SELECTION_NAMES, SELECTION_SPELLINGS
 from gpo.optimization.step_size import SCHEDULE_NAMES, SCHEDULE_SPELLINGS
+from gpo.runs.evaluate import BASELINES
+from gpo.runs.presets import GPO_PLUS, PAPER_PRESETS, PRESETS, preset_values
+from gpo.tracking.settings import MlflowSettings, mlflow_settings
 
 FLAGS = flags.FLAGS
 
@@ -194,6 +195,16 @@ flags.DEFINE_string(
     "once it cannot become the next prompt: same choices, fewer generations) or statistical "
     "(also stop when a confidence bound says it is behind; may choose differently).",
 )
+flags.DEFINE_string(
+    "mlflow_tracking_uri",
+    None,
+    "Also track the run in MLflow at this URI (http://host:port, file:./mlruns, databricks, ...; "
+    "needs pip install 'gpo[mlflow]'). Tracking problems are warnings; the run folder is whole.",
+)
+flags.DEFINE_bool(
+    "mlflow", False, "Track in MLflow's local store: --mlflow_tracking_uri=file:./mlruns."
+)
+flags.DEFINE_string("mlflow_experiment", "gpo", "MLflow experiment the tracked runs go to.")
 flags.DEFINE_float(
     "racing_confidence", 0.95, "--eval_racing=statistical: confidence of each drop, in (0, 1)."
 )
@@ -225,6 +236,8 @@ class CliRequest:
     workers: int = 1
     ray_address: str | None = None
     gpus_per_worker: float = 0.0
+    split: str = "test"  # --only_evaluate's split (the Python API may score train or eval)
+    mlflow: MlflowSettings | None = None  # where the run is tracked (None: not tracked)
 
 
 def _value(name: str, preset: dict) -> object:
@@ -313,6 +326,7 @@ def config_from_flags() -> CliRequest:
         workers=FLAGS.workers,
         ray_address=FLAGS.ray_address,
         gpus_per_worker=FLAGS.gpus_per_worker,
+        mlflow=mlflow_settings(FLAGS.mlflow_tracking_uri, FLAGS.mlflow, FLAGS.mlflow_experiment),
     )
 
 

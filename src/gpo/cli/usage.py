@@ -114,7 +114,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "Scale-out: Ray workers and server replicas",
         ("workers", "ray_address", "gpus_per_worker", "max_concurrency"),
     ),
-    ("Outputs", ("output_dir", "log_level")),
+    (
+        "Outputs",
+        ("output_dir", "log_level", "mlflow", "mlflow_tracking_uri", "mlflow_experiment"),
+    ),
 )
 
 SHORT_HELP_ARGS = ("-h", "-help", "--help", "--helpshort", "-?")

@@ -94,7 +94,7 @@ class Scorer:
     ``validate_scoring_settings`` in the run's preflight).
 
     ``replies`` sends one round of greedy prompts (default ``generate_unique``); the benchmark
-    passes an instrumented one (``gpo.cli.runtime.Runtime.scorer_replies``)."""
+    passes an instrumented one (``gpo.runs.runtime.Runtime.scorer_replies``)."""
 
     def __init__(
         self,

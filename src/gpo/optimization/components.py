@@ -2,7 +2,7 @@
 
 Each field is one ingredient of the paper's analogy: the gradient (feedback), the momentum over
 parameters or gradients, the step-size schedule, the learning-rate text and the update strategy.
-``validate_components`` checks the combination; the run's preflight (``gpo.cli.preflight``) calls
+``validate_components`` checks the combination; the run's preflight (``gpo.runs.preflight``) calls
 it once, before any model loads, so ``build_components`` only builds.
 """
 

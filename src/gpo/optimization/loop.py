@@ -125,6 +125,8 @@ def optimize_task(
         unit="step",
         leave=False,
     )
+    if ctx.progress is not None:
+        bar.set_postfix_str(ctx.progress(None, state.completed_steps))
     for t in range(state.completed_steps, ctx.total_steps):
         e, j = divmod(t, steps_per_epoch)
         meter = Meter(ledger)
@@ -132,9 +134,15 @@ def optimize_task(
         state.completed_steps = t + 1
         record = replace(record, cost=meter.cost())
         ctx.recorder.commit(state, record)
-        log_step(ctx, record, shown_eval_score(state, record))
+        shown = shown_eval_score(state, record)
+        log_step(ctx, record, shown)
+        if ctx.on_step is not None:
+            ctx.on_step(record)
+        if ctx.progress is not None:
+            bar.set_postfix_str(ctx.progress(record, state.completed_steps), refresh=False)
+        else:
+            bar.set_postfix(eval=f"{shown:.3f}", refresh=False)
         bar.update(1)
-        bar.set_postfix(eval=f"{shown_eval_score(state, record):.3f}")
         check_budget(ctx, state, budget)
     bar.close()
     return finish_task(ctx, state, ledger)

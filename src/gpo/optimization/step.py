@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gpo.data.base import TaskData
@@ -59,6 +60,9 @@ class StepContext:
     test_every_step: bool
     screening: ScreeningPolicy = field(default_factory=ScreeningPolicy)  # off: the paper's
     racing: RacingSettings = RacingSettings()
+    on_step: Callable[[StepRecord], None] | None = None  # after each committed step (tracking)
+    # the step bar's text from (the step just committed or None at start, steps completed)
+    progress: Callable[[StepRecord | None, int], str] | None = None
 
 
 def step_seed(seed: int, task: str, t: int) -> int:

@@ -274,3 +274,23 @@ def save_png(fig: Figure, path: Path) -> Path:
     fig.savefig(tmp, dpi=110, format="png")
     tmp.replace(path)
     return path
+
+
+def calls_figure(title: str, lines: Sequence[Series]) -> Figure:
+    """Best eval score so far (y) against cumulative scorer calls (x), one line per task: what a
+    budget of scorer calls buys. Each point is the end of the initial evaluation, of a step or
+    of the final test scoring."""
+    fig = Figure(figsize=(8.5, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    for k, s in enumerate(lines):
+        ax.step(s.x, s.y, where="post", color=f"C{k}", label=s.label)
+        ax.plot(s.x, s.y, "o", ms=4, color=f"C{k}")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("cumulative scorer calls (model requests + cache hits)")
+    ax.set_ylabel("best eval score so far x100")
+    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if len(lines) > 1 or (lines and lines[0].label):
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig

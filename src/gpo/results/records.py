@@ -217,3 +217,24 @@ def usage_of(record: dict[str, Any]) -> dict[str, Usage]:
     names = [f.name for f in fields(Usage)]
     roles = record.get("usage", {}).get("roles", {})
     return {role: Usage(**{n: u[n] for n in names}) for role, u in roles.items()}
+
+
+def _candidate_from_dict(d: dict[str, Any]) -> CandidateRecord:
+    names = [f.name for f in fields(CandidateRecord)]
+    values = {n: d[n] for n in names}
+    values["rejected_by"], values["reasons"] = tuple(d["rejected_by"]), tuple(d["reasons"])
+    return CandidateRecord(**values)
+
+
+def step_record_from_dict(d: dict[str, Any]) -> StepRecord:
+    """The StepRecord of one steps.jsonl step line (the inverse of ``StepRecord.to_dict``)."""
+    names = [f.name for f in fields(StepRecord)][:13]
+    racing = dict(d["racing"])
+    racing["dropped"] = tuple(racing.get("dropped", ()))
+    return StepRecord(
+        **{n: d[n] for n in names},
+        candidates=tuple(_candidate_from_dict(c) for c in d["candidates"]),
+        chosen=ChosenRecord(**d["chosen"]),
+        racing=RacingRecord(**racing),
+        cost=Cost(d.get("usage", {}), float(d.get("seconds", 0.0))),
+    )

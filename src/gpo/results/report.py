@@ -24,6 +24,7 @@ from gpo.results.plots import (
     BudgetPanel,
     Series,
     budget_figure,
+    calls_figure,
     save_png,
     score_figure,
     usage_figure,
@@ -222,11 +223,53 @@ def write_run_report(run: RunData) -> Path:
             f"![usage]({PLOTS}/usage.png)",
             "",
         ]
+        lines += calls_section(run, logs, plots)
     lines += usage_table(run.usage)
     lines += prompt_table(run) if not run.only_evaluate else scores_table(run)
     path = run.root / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def scorer_calls(record: dict | None) -> float:
+    """Scorer prompts answered for one step-log line (model requests + cache hits)."""
+    u = (record or {}).get("usage", {}).get("roles", {}).get("scorer", {})
+    return float(u.get("requests", 0) + u.get("cache_hits", 0))
+
+
+def calls_series(log: TaskLog) -> Series:
+    """Best eval so far x100 against cumulative scorer calls, from a task's step log: a point
+    after the initial evaluation, after each step, and after the final test scoring."""
+    xs: list[float] = []
+    ys: list[float] = []
+    calls, best = 0.0, None
+    for r in [log.initial, *log.steps, log.final]:
+        if not r:
+            continue
+        calls += scorer_calls(r)
+        score = r["chosen"]["eval_score"] if "chosen" in r else r.get("eval_score")
+        if score is not None:
+            best = score if best is None else max(best, score)
+        if best is not None:
+            xs.append(calls)
+            ys.append(100 * best)
+    return Series(log.task, xs, ys)
+
+
+def calls_section(run: RunData, logs: Sequence[TaskLog], plots: Path) -> list[str]:
+    """The plot of best score against cumulative scorer calls, and its report section."""
+    series = [calls_series(log) for log in logs]
+    fig = calls_figure(f"Best score vs scorer calls: {name_hint(run)}", series)
+    save_png(fig, plots / "best_vs_scorer_calls.png")
+    return [
+        "## Best score vs scorer calls",
+        "",
+        "Best eval score so far against the scorer calls spent (initial evaluation, each step, "
+        "final test scoring): what a budget of scorer calls buys.",
+        "",
+        f"![best score vs scorer calls]({PLOTS}/best_vs_scorer_calls.png)",
+        "",
+    ]
 
 
 def budget_compliance_table(logs: Sequence[TaskLog]) -> list[str]:

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gpo.cli.build import ModelPool
-from gpo.cli.evaluate import BASELINES
 from gpo.cli.flags import CliRequest, optimizer_config
-from gpo.cli.presets import preset_values
 from gpo.config import RunConfig
 from gpo.results.experiment_folder import BASELINE, OPTIMIZE, CellSpec, cell_id
 from gpo.results.run_folder import RunFolder
+from gpo.runs.build import ModelPool
+from gpo.runs.evaluate import BASELINES
+from gpo.runs.presets import preset_values
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +115,14 @@ def cell_request(cell: CellSpec, template: CliRequest, resume: str | None) -> Cl
         dry_run=False,
         prompts_file=None,
         baselines=(),
+        workers=1,  # a cell is one single-process run (Ray spreads the cells, not their tasks)
     )
 
 
 def run_cell(cell: CellSpec, template: CliRequest, pool: ModelPool) -> CellResult:
     """Produce the cell's run folder: skip it when finished, resume it from its checkpoint when
     unfinished, else start it. A failure is recorded (status.json says failed) and returned."""
-    from gpo.cli.optimize import run_optimize
-    from gpo.cli.run_evaluate import run_evaluate
+    from gpo.runs.command import run_request
 
     root = Path(cell.config.output_dir) / cell.cell_id
     started = time.monotonic()
@@ -144,10 +144,7 @@ def run_cell(cell: CellSpec, template: CliRequest, pool: ModelPool) -> CellResul
         shutil.rmtree(root)
     request = cell_request(cell, template, resume)
     try:
-        if cell.kind == BASELINE:
-            run_evaluate(request, pool, folder_name=cell.cell_id)
-        else:
-            run_optimize(request, pool, folder_name=cell.cell_id)
+        run_request(request, pool.runtime, pool, cell.cell_id)
     except Exception as e:  # noqa: BLE001  (a failed cell is data; the others go on)
         state = STOPPED if e.__class__.__name__ == "BudgetExceeded" else FAILED
         if root.exists() and folder.status().get("state") not in (FAILED, STOPPED):

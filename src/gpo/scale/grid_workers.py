@@ -18,15 +18,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpo.cli.build import ModelPool, WorkerModelPool
-from gpo.cli.distributed import merge_worker_caches
 from gpo.cli.flags import CliRequest
-from gpo.cli.grid import CellResult, CellRunner, Executor, run_cell
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
+from gpo.experiments.grid import CellResult, CellRunner, Executor, run_cell
 from gpo.results.experiment_folder import BASELINE, CellSpec
 from gpo.results.io import append_jsonl
+from gpo.runs.build import ModelPool, WorkerModelPool
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.scale.distributed import merge_worker_caches
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def absolute(config: RunConfig) -> RunConfig:
 def ray_executor(template: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> Executor:
     """An executor that runs the cells on ``template.workers`` Ray workers (each with a model
     pool of ``runtime``)."""
-    from gpo.cli.ray_runner import RayOptions, UnitSpec, run_units
+    from gpo.scale.ray_runner import RayOptions, UnitSpec, run_units
 
     options = RayOptions(
         workers=template.workers,

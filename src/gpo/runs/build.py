@@ -1,10 +1,10 @@
 """The composition root: names from the config become objects (benchmarks, LLMs, cache, ledger).
 
-How each object is made comes from the pool's ``Runtime`` (``gpo.cli.runtime``); ``load_run`` is
+How each object is made comes from the pool's ``Runtime`` (``gpo.runs.runtime``); ``load_run`` is
 the one wiring of an optimization run, for the single-process command and every Ray worker.
 
 Everything that can be checked without loading a model is checked once before, by
-``gpo.cli.preflight.validate_run``, so bad input fails in one line before any weights load or any
+``gpo.runs.preflight.validate_run``, so bad input fails in one line before any weights load or any
 folder is made.
 """
 
@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gpo.cli.common import make_scorer
 from gpo.cli.flags import CliRequest
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.config import ModelConfig, RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import Benchmark, get_benchmark
@@ -30,6 +28,8 @@ from gpo.llm.base import LLM
 from gpo.llm.cache import ResponseCache, WorkerCache
 from gpo.llm.options import BackendOptions
 from gpo.optimization.components import needs_embedder
+from gpo.runs.common import make_scorer
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 if TYPE_CHECKING:
     from gpo.llm.embedder import Embedder
@@ -47,8 +47,8 @@ class Models:
 
 def load_tasks(config: RunConfig, benchmark: Benchmark, tasks: list[str]) -> dict[str, TaskData]:
     """Read every selected task's splits (fails on missing or malformed data)."""
-    from gpo.cli.custom_task import check_custom_task
     from gpo.data.download import ensure_dataset
+    from gpo.runs.custom_task import check_custom_task
 
     data_dir = Path(config.data_dir)
     if getattr(benchmark, "downloadable", True):  # custom task folders are the user's own

@@ -309,9 +309,7 @@ def _reachable(address: str, timeout: float) -> bool:
 
 def worker_env(options: RayOptions) -> dict[str, str]:
     """The workers' environment: the driver's copy of gpo first on their import path."""
-    import gpo
-
-    source = str(Path(gpo.__file__).resolve().parents[1])
+    source = str(Path(__file__).resolve().parents[2])  # src/ of src/gpo/scale/ray_runner.py
     path = os.pathsep.join(p for p in (source, os.environ.get("PYTHONPATH", "")) if p)
     return {"PYTHONPATH": path, "RAY_USAGE_STATS_ENABLED": "0", **options.env}
 

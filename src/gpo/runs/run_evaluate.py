@@ -6,28 +6,29 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from gpo.cli import preflight
-from gpo.cli.build import ModelPool, build_models, load_tasks, resolve_specs, scorer_for
-from gpo.cli.common import (
+from gpo.cli.flags import CliRequest
+from gpo.config import RunConfig
+from gpo.data.base import TaskData
+from gpo.data.registry import get_benchmark
+from gpo.results.io import atomic_write_json
+from gpo.results.run_folder import RunFolder
+from gpo.runs import preflight
+from gpo.runs.build import ModelPool, build_models, load_tasks, resolve_specs, scorer_for
+from gpo.runs.common import (
     emit,
     guarded,
     initial_instruction_for,
     write_report_safely,
 )
-from gpo.cli.evaluate import (
+from gpo.runs.evaluate import (
     PromptRecord,
     format_table,
     read_prompts_file,
     score_records,
     with_baselines,
 )
-from gpo.cli.flags import CliRequest
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
-from gpo.config import RunConfig
-from gpo.data.base import TaskData
-from gpo.data.registry import get_benchmark
-from gpo.results.io import atomic_write_json
-from gpo.results.run_folder import RunFolder
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.runs.tracking import finish_tracking, run_tracker
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +91,11 @@ def plan_evaluation(request: CliRequest) -> EvaluationPlan:
     return EvaluationPlan(config, records, datasets, specs, tasks)
 
 
-def dry_run_line(plan: EvaluationPlan) -> str:
-    n = sum(len(plan.tasks[(r.dataset, r.task)].test) for r in plan.records)
+def dry_run_line(plan: EvaluationPlan, split: str = "test") -> str:
+    n = sum(len(plan.tasks[(r.dataset, r.task)].split(split)) for r in plan.records)
     scorer = plan.specs[0]
     return (
-        f"dry run: {len(plan.records)} prompt(s) x test split = {n} scorer examples "
+        f"dry run: {len(plan.records)} prompt(s) x {split} split = {n} scorer examples "
         f"(x2 with the second round) on {scorer.alias} ({scorer.backend})"
     )
 
@@ -109,7 +110,7 @@ def run_evaluate(
     ``folder_name`` and ``runtime`` as for ``run_optimize``."""
     plan = plan_evaluation(request)
     if request.dry_run:
-        emit([dry_run_line(plan)])
+        emit([dry_run_line(plan, request.split)])
         return None
     config = plan.config
     own_pool = pool is None
@@ -118,23 +119,27 @@ def run_evaluate(
     models = build_models(config, request, plan.specs, ledger, pool)
     folder = RunFolder.create(config, name=folder_name)
     log.info("run folder: %s", folder.root)
+    tracker = run_tracker(request, folder, plan.specs, "evaluate")
     scorers = {
         d: scorer_for(models, get_benchmark(d, config.data_dir), config, pool)
         for d in plan.datasets
     }
 
     def body():
-        results = score_records(folder, scorers, plan.tasks, plan.records)
+        results = score_records(folder, scorers, plan.tasks, plan.records, request.split)
         emit(format_table(results))
         usage = ledger.to_dict()
         atomic_write_json(folder.root / "usage_summary.json", usage)
         log.info("usage: %s", usage)
+        for record, score in results:
+            tracker.log_metrics({f"{record.label}_{request.split}": score}, task=record.task)
         return results
 
     try:
         guarded(folder, body)
     finally:
         write_report_safely(folder.root)
+        finish_tracking(tracker, folder)
         if own_pool:
             pool.close()
     emit([f"results: {folder.root}"])

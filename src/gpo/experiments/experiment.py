@@ -15,25 +15,24 @@ import dataclasses
 import datetime as dt
 import logging
 import math
-import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from absl import flags
 
 from gpo.cli import flags as gpo_flags
-from gpo.cli.build import ModelPool, load_tasks, resolve_specs
-from gpo.cli.common import emit, write_report_safely
 from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
-from gpo.cli.grid import FAILED, STOPPED, CellResult, Executor, build_cells, run_cell, run_serial
-from gpo.cli.optimize import RESUME_FLAGS
-from gpo.cli.plan import CHARS_PER_TOKEN, task_plan
-from gpo.cli.presets import PAPER_PRESETS, PRESETS
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
-from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.data.registry import DATASET_CHOICES, get_benchmark
 from gpo.errors import ConfigError
+from gpo.experiments.grid import (
+    CellResult,
+    Executor,
+    build_cells,
+    run_cell,
+    run_serial,
+)
 from gpo.names import choose
 from gpo.results.experiment_folder import (
     BASELINE,
@@ -44,6 +43,13 @@ from gpo.results.experiment_folder import (
 )
 from gpo.results.io import atomic_write_json
 from gpo.results.provenance import redacted_argv
+from gpo.runs.build import ModelPool, load_tasks, resolve_specs
+from gpo.runs.common import emit, write_report_safely
+from gpo.runs.optimize import RESUME_FLAGS
+from gpo.runs.plan import CHARS_PER_TOKEN, task_plan
+from gpo.runs.presets import PAPER_PRESETS, PRESETS
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.tracking.mlflow_tracker import EXPERIMENT_ARTIFACTS, Tracker, open_tracker
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +80,7 @@ def forget_flags() -> None:
 
 REPLICAS = (1, 8, 64)
 # --resume of an experiment accepts again the flags a run's --resume does (the rest comes from
-# experiment.json); RESUME_FLAGS is imported from gpo.cli.optimize
+# experiment.json); RESUME_FLAGS is imported from gpo.runs.optimize
 
 
 def parse_grid_flags() -> tuple[list[str], list[int], list[str]]:
@@ -184,8 +190,8 @@ def resumed_grid(template: CliRequest) -> tuple[dict, list[CellSpec], Experiment
 
 def validate_cells(cells: Sequence[CellSpec], template: CliRequest) -> dict[str, dict[str, int]]:
     """Check every cell as main.py would (before any model loads); return each cell's plan."""
-    from gpo.cli.grid import cell_request
-    from gpo.cli.optimize import prepare
+    from gpo.experiments.grid import cell_request
+    from gpo.runs.optimize import prepare
 
     plans = {}
     for c in cells:
@@ -378,9 +384,10 @@ def execute(
         folder, cells = create_folder(argv, template, spec, cells)
     log.info("experiment folder: %s (%d cells)", folder.root, len(cells))
     if template.workers > 1 and executor is run_serial:
-        from gpo.cli.grid_workers import ray_executor
+        from gpo.scale.grid_workers import ray_executor
 
         executor = ray_executor(template, runtime)
+    tracker, template = experiment_tracker(folder, spec, template)
     own_pool = pool is None
     pool = pool or ModelPool(runtime)
     try:
@@ -392,22 +399,28 @@ def execute(
 
     write_table(folder.root)
     write_report_safely(folder.root)
+    finish_experiment_tracking(tracker, results)
     return folder, results
 
 
-def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
-    setup_logging(FLAGS.log_level.upper())
-    outcome = execute(argv, runtime=runtime)
-    if outcome is None:
-        return
-    folder, results = outcome
-    emit([(folder.root / "table.md").read_text(encoding="utf-8")])
-    emit([f"experiment: {folder.root}", f"report: {folder.root / 'report.md'}"])
-    bad = [r for r in results if r.state in (FAILED, STOPPED)]
-    if bad:
-        names = ", ".join(f"{r.cell_id} ({r.state})" for r in bad)
-        sys.stderr.write(
-            f"error: {len(bad)} of {len(results)} cell(s) did not finish: {names}; see each "
-            f"cell's run.log, then rerun them with --resume={folder.root}\n"
-        )
-        sys.exit(1)
+def experiment_tracker(
+    folder: ExperimentFolder, spec: dict, template: CliRequest
+) -> tuple[Tracker, CliRequest]:
+    """The experiment's MLflow run (the parent of every cell's run) and the cells' template
+    nested under it; untracked (or tracking down) the template's cells are not tracked."""
+    if template.mlflow is None:
+        return Tracker(None, folder.root), template
+    params = {k: v for k, v in spec.items() if k != "command"}
+    tracker = open_tracker(template.mlflow, folder.root, params, tags={"gpo.kind": "experiment"})
+    cells = None
+    if tracker.run_id is not None:
+        cells = dataclasses.replace(template.mlflow, parent_run_id=tracker.run_id)
+    return tracker, dataclasses.replace(template, mlflow=cells)
+
+
+def finish_experiment_tracking(tracker: Tracker, results: Sequence[CellResult]) -> None:
+    """Cell counts as metrics; table, report and plots as artifacts; the run ended."""
+    counts = Counter(r.state for r in results)
+    tracker.log_metrics({f"cells_{state}": n for state, n in counts.items()})
+    state = "finished" if set(counts) <= {"finished", "skipped"} else "failed"
+    tracker.finish(state, EXPERIMENT_ARTIFACTS)

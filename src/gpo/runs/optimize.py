@@ -12,17 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from gpo.cli import preflight
-from gpo.cli.build import ModelPool, load_run, load_tasks, resolve_specs
-from gpo.cli.common import (
-    emit,
-    guarded,
-    initial_instruction_for,
-    write_report_safely,
-)
 from gpo.cli.flags import FLAGS, CliRequest
-from gpo.cli.plan import plan_lines
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
@@ -41,7 +31,21 @@ from gpo.optimization.state import steps_per_epoch
 from gpo.optimization.step import StepContext
 from gpo.results.io import append_jsonl, atomic_write_json, read_jsonl
 from gpo.results.recorder import TaskRecorder, usage_summary
+from gpo.results.records import StepRecord
 from gpo.results.run_folder import RunFolder
+from gpo.runs import preflight
+from gpo.runs.build import LoadedRun, ModelPool, load_run, load_tasks, resolve_specs
+from gpo.runs.common import (
+    emit,
+    guarded,
+    initial_instruction_for,
+    write_report_safely,
+)
+from gpo.runs.plan import plan_lines
+from gpo.runs.progress import BudgetBar, planned_calls
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.runs.tracking import finish_tracking, run_tracker
+from gpo.tracking.mlflow_tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ RESUME_FLAGS = (
     "workers",
     "ray_address",
     "gpus_per_worker",
+    "mlflow",
+    "mlflow_tracking_uri",
+    "mlflow_experiment",
 )
 
 
@@ -133,7 +140,7 @@ def run_optimize(
     runtime: Runtime = DEFAULT_RUNTIME,
 ) -> RunFolder | None:
     """Optimize every task of the request in this process into a run folder (None for
-    ``--dry_run``; ``--workers`` > 1 is ``gpo.cli.distributed.run_on_workers``).
+    ``--dry_run``; ``--workers`` > 1 is ``gpo.scale.distributed.run_on_workers``).
 
     ``pool`` reuses loaded models across runs (an experiment's cells) and brings its runtime;
     without one, a pool of ``runtime`` is made (and closed at the end). ``folder_name`` names
@@ -146,35 +153,63 @@ def run_optimize(
     own_pool = pool is None
     pool = pool or ModelPool(runtime)
     loaded = load_run(config, request, specs, benchmark, pool)
-    embedder, ledger, scorer = loaded.embedder, loaded.ledger, loaded.scorer
-    models = loaded.models
     folder = open_run_folder(request, config, folder_name)
+    tracker = run_tracker(request, folder, specs, "optimize")
 
     def body() -> None:
         for task, task_data in data.items():
             exemplars = tuple(task_data.format[i] for i in formats[task])
             components = build_components(
-                config.opt, config.scoring, exemplars, embedder, config.optimizer.max_tokens
+                config.opt, config.scoring, exemplars, loaded.embedder, config.optimizer.max_tokens
             )
-            if task_finished(folder, task):
-                continue
-            outcome = run_task(
-                config, folder, task, task_data, scorer, models.optimizer, components, ledger
-            )
-            append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
-            emit([result_line(config, task, outcome)])
-            if outcome.budget_compliance:
-                emit([compliance_line(task, outcome.budget_compliance)])
+            if not task_finished(folder, task):
+                optimize_one(config, folder, task, task_data, loaded, components, tracker)
+            tracker.sync_task(task, folder.steps_path(task), done=True)
         write_usage_summary(folder, list(data))
 
     try:
         guarded(folder, body)
     finally:
         write_report_safely(folder.root)
+        finish_tracking(tracker, folder)
         if own_pool:
             pool.close()
     emit([f"results: {folder.root}", f"best prompts: {folder.best_prompts_path}"])
     return folder
+
+
+def optimize_one(
+    config: RunConfig,
+    folder: RunFolder,
+    task: str,
+    task_data: TaskData,
+    loaded: LoadedRun,
+    components: Components,
+    tracker: Tracker,
+) -> None:
+    """Optimize one task in this process (each step mirrored to ``tracker``), record its best."""
+    steps = folder.steps_path(task)
+    try:
+        outcome = run_task(
+            config,
+            folder,
+            task,
+            task_data,
+            loaded.scorer,
+            loaded.models.optimizer,
+            components,
+            loaded.ledger,
+            on_step=lambda _record: tracker.sync_task(task, steps),
+            progress=budget_bar(config, task_data, loaded),
+        )
+    except BaseException:
+        if steps.is_file():
+            tracker.sync_task(task, steps)  # what was done before the failure (or the stop)
+        raise
+    append_jsonl(folder.best_prompts_path, best_record(config, task, outcome))
+    emit([result_line(config, task, outcome)])
+    if outcome.budget_compliance:
+        emit([compliance_line(task, outcome.budget_compliance)])
 
 
 def open_run_folder(
@@ -189,6 +224,14 @@ def open_run_folder(
         folder = RunFolder.create(config, name=folder_name)
         log.info("run folder: %s", folder.root)
     return folder
+
+
+def budget_bar(config: RunConfig, task_data: TaskData, loaded: LoadedRun) -> BudgetBar:
+    """The step bar's budget text of one task: calls against the dry-run plan, tokens, cost."""
+    second_round = loaded.models.scorer_spec.second_round
+    spe = steps_per_epoch(len(task_data.train), config.opt.opt_batch_size)
+    calls = planned_calls(config, task_data, second_round)
+    return BudgetBar(loaded.ledger, calls, config.opt.num_search_epochs * spe)
 
 
 def task_finished(folder: RunFolder, task: str) -> bool:
@@ -214,12 +257,15 @@ def run_task(
     components: Components,
     ledger: Ledger,
     budget: Callable[[], str | None] | None = None,
+    on_step: Callable[[StepRecord], None] | None = None,
+    progress: Callable[[StepRecord | None, int], str] | None = None,
 ) -> TaskOutcome:
     """Optimize one task from its checkpoint (or its start); ``budget`` returns a reason to stop
     (default: this process's ledger against the run's budgets)."""
     spe = steps_per_epoch(len(task_data.train), config.opt.opt_batch_size)
     recorder = TaskRecorder(folder, task, task_data.spec.setting_dict())
     ctx = step_context(config, recorder, task_data, scorer, optimizer, components, spe)
+    ctx = dataclasses.replace(ctx, on_step=on_step, progress=progress)
     initial = initial_instruction_for(config.dataset, task, config.initial_instruction)
     if budget is None:
         budget = partial(ledger.check_budget, config.max_tokens_budget, config.max_cost_usd)

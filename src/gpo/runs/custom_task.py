@@ -57,8 +57,8 @@ def check_custom_task(config: RunConfig, data: TaskData) -> None:
 
 def init_task(dataset: str, task_names: list[str], data_dir_flag: str | None) -> None:
     """``--init_task``: write the skeleton of one custom task and say what to do next."""
-    from gpo.cli.common import emit
     from gpo.data.download import resolve_data_dir
+    from gpo.runs.common import emit
 
     if dataset.lower() != "custom":
         raise ConfigError("--init_task writes a custom task folder; add --dataset=custom")

@@ -80,15 +80,17 @@ def score_records(
     scorers: dict[str, Scorer],
     tasks: dict[tuple[str, str], TaskData],
     records: Sequence[PromptRecord],
+    split: str = "test",
 ) -> list[tuple[PromptRecord, float]]:
-    """Score each record on its task's test split; write CSVs, results_dict.json, scores.jsonl."""
+    """Score each record on its task's ``split`` (the test split, as the original); write
+    CSVs, results_dict.json and scores.jsonl."""
     results: list[tuple[PromptRecord, float]] = []
     by_task: dict[tuple[str, str], list[PromptRecord]] = {}
     for r in records:
         by_task.setdefault((r.dataset, r.task), []).append(r)
     for (dataset, task), recs in tqdm(by_task.items(), desc="tasks", unit="task"):
         data = tasks[(dataset, task)]
-        reports = scorers[dataset].score_many([r.prompt for r in recs], data, "test")
+        reports = scorers[dataset].score_many([r.prompt for r in recs], data, split)
         test_log = {}
         for r, report in zip(recs, reports):
             folder.save_report(task, report, -1, -1)
@@ -101,13 +103,13 @@ def score_records(
                     "task": task,
                     "label": r.label,
                     "prompt": r.prompt,
-                    "test_score": report.score,
-                    "n_test": len(report.rows),
+                    f"{split}_score": report.score,
+                    f"n_{split}": len(report.rows),
                 },
             )
             results.append((r, report.score))
         folder.save_results_dict(
-            task, {"test_log": test_log, "setting_dict": data.spec.setting_dict()}
+            task, {f"{split}_log": test_log, "setting_dict": data.spec.setting_dict()}
         )
     return results
 

@@ -25,20 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpo.cli.build import CACHE_FILE, CACHE_PARTS, LoadedRun, WorkerModelPool, load_run
-from gpo.cli.common import emit, guarded
 from gpo.cli.flags import CliRequest
-from gpo.cli.optimize import (
-    best_record,
-    open_run_folder,
-    prepare_or_plan,
-    result_line,
-    run_task,
-    task_finished,
-    write_usage_summary,
-)
-from gpo.cli.ray_runner import RayOptions, UnitSpec, WorkerContext, run_units
-from gpo.cli.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
@@ -49,6 +36,21 @@ from gpo.optimization.components import build_components
 from gpo.optimization.state import steps_per_epoch
 from gpo.results.io import append_jsonl
 from gpo.results.run_folder import RunFolder
+from gpo.runs.build import CACHE_FILE, CACHE_PARTS, LoadedRun, WorkerModelPool, load_run
+from gpo.runs.common import emit, guarded, write_report_safely
+from gpo.runs.optimize import (
+    best_record,
+    budget_bar,
+    open_run_folder,
+    prepare_or_plan,
+    result_line,
+    run_task,
+    task_finished,
+    write_usage_summary,
+)
+from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.runs.tracking import finish_tracking, run_tracker
+from gpo.scale.ray_runner import RayOptions, UnitSpec, WorkerContext, run_units
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,7 @@ def run_task_unit(worker: LoadedWorker, unit: UnitSpec, context: WorkerContext) 
             components,
             worker.run.ledger,
             budget,
+            progress=budget_bar(config, payload.data, worker.run),
         )
         return TaskReport(best_record(config, task, outcome), result_line(config, task, outcome))
     finally:
@@ -196,6 +199,7 @@ def run_on_workers(request: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> R
     if config.cache_dir is not None:  # workers may run in another folder
         config = dataclasses.replace(config, cache_dir=str(Path(config.cache_dir).resolve()))
     folder = open_run_folder(request, config)
+    tracker = run_tracker(request, folder, specs, "optimize")
     options = RayOptions(
         workers=request.workers,
         address=request.ray_address,
@@ -206,6 +210,8 @@ def run_on_workers(request: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> R
     def on_result(unit: UnitSpec, report: TaskReport) -> None:
         append_jsonl(folder.best_prompts_path, report.record)
         emit([report.line])
+        task = report.record["task"]
+        tracker.sync_task(task, folder.steps_path(task), done=True)
 
     def body() -> None:
         merge_worker_caches(config)  # leftovers of an interrupted run first
@@ -217,6 +223,10 @@ def run_on_workers(request: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> R
             merge_worker_caches(config)
         write_usage_summary(folder, list(data))
 
-    guarded(folder, body)
+    try:
+        guarded(folder, body)
+    finally:
+        write_report_safely(folder.root)
+        finish_tracking(tracker, folder)
     emit([f"results: {folder.root}", f"best prompts: {folder.best_prompts_path}"])
     return folder

@@ -1,0 +1,1 @@
+"""The experiment grid: presets x tasks x seeds as run folders in one experiment folder."""

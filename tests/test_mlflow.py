@@ -1,0 +1,251 @@
+"""MLflow tracking (``--mlflow_tracking_uri``, ``tracking_uri=``): one MLflow run per GPO run, a
+nested run per task, a parent run per experiment grid; read back through ``MlflowClient``.
+
+The runs use the fake backends of ``test_api`` (the model is not what is tested); the tracking
+is real: MLflow's file store, and (``real``) an ``mlflow server`` started on 127.0.0.1 on a free
+port and stopped by its PID. A dead tracking URI leaves the run complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import gpo
+from gpo.results.io import read_json, read_jsonl
+from test_api import FAKE, TINY, records
+from test_runtime import counting_runtime
+
+mlflow = pytest.importorskip("mlflow")
+MODELS = {"scorer": "fake-scorer", "optimizer": "fake-optimizer"}
+
+
+@pytest.fixture(autouse=True)
+def file_store_allowed(monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def optimize(tmp_path: Path, uri: str, **extra):
+    from collections import Counter
+
+    task = gpo.Task.from_records(
+        "yesno", train=records(8), eval=records(4, 10), test=records(4, 20), second_round=False
+    )
+    options = {**FAKE, **TINY, "num_search_epochs": 2, **extra}
+    return gpo.optimize(
+        task,
+        **MODELS,
+        output_dir=tmp_path / "out",
+        tracking_uri=uri,
+        mlflow_experiment="gpo-test",
+        runtime=counting_runtime(Counter(), []),
+        **options,
+    )
+
+
+def check_tracked_run(client, result) -> None:
+    """Params, one metric point per step, the nested task run and the artifacts."""
+    state = read_json(result.run_folder / "mlflow.json")
+    run = client.get_run(state["run_id"])
+    assert run.info.status == "FINISHED" and run.info.run_name == result.run_folder.name
+    params = run.data.params
+    assert params["dataset"] == "custom" and params["opt.num_search_epochs"] == "2"
+    assert params["scorer.name"] == "fake-scorer" and params["preset"] == "gpo"
+    assert not any("sk-test" in v for v in params.values())  # the API key never reaches MLflow
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"best_prompts.jsonl", "report.md", "usage_summary.json", "plots"} <= names
+    assert client.list_artifacts(run.info.run_id, "plots")
+    [task_run] = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert task_run.info.run_name == "yesno" and task_run.info.status == "FINISHED"
+    steps = result.steps
+    assert len(steps) == 4
+    chosen = client.get_metric_history(task_run.info.run_id, "chosen_eval")
+    assert [(m.step, m.value) for m in chosen] == [
+        (s.global_step + 1, s.chosen.eval_score) for s in steps
+    ]
+    best = client.get_metric_history(task_run.info.run_id, "best_so_far_eval")
+    assert len(best) == 4 and best[-1].value == max(result.best_eval, best[0].value)
+    for key in ("step_size_k", "within_budget_share", "scorer_tokens", "optimizer_requests"):
+        assert len(client.get_metric_history(task_run.info.run_id, key)) == 4, key
+    assert task_run.data.metrics["best_test"] == result.best_test
+    assert [a.path for a in client.list_artifacts(task_run.info.run_id)] == ["steps.jsonl"]
+
+
+def test_file_store_run_with_nested_task_run(tmp_path) -> None:
+    uri = f"file:{tmp_path / 'mlruns'}"
+    result = optimize(tmp_path, uri)
+    check_tracked_run(mlflow.MlflowClient(uri), result)
+
+
+def test_dead_tracking_uri_leaves_the_run_complete(tmp_path, caplog) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        result = optimize(tmp_path, uri)
+    assert result.state == "finished" and len(result.steps) == 4
+    assert read_jsonl(result.run_folder / "best_prompts.jsonl")
+    assert (result.run_folder / "report.md").is_file()
+    warnings = [r for r in caplog.records if "MLflow tracking at" in r.getMessage()]
+    assert len(warnings) == 1 and "the run goes on" in warnings[0].getMessage()
+    assert time.monotonic() - started < 120
+
+
+def test_mlflow_flag_means_a_local_file_store(tmp_path, monkeypatch, data_dir) -> None:
+    from gpo.api.options import parsed_options
+    from gpo.cli.flags import config_from_flags
+
+    monkeypatch.chdir(tmp_path)
+    with parsed_options(["--mlflow", "--mlflow_experiment=mine"]):
+        request = config_from_flags()
+    assert request.mlflow.tracking_uri == f"file:{tmp_path / 'mlruns'}"
+    assert request.mlflow.experiment == "mine"
+    both = ["--mlflow", "--mlflow_tracking_uri=http://127.0.0.1:1"]
+    with pytest.raises(gpo.ConfigError, match="give one of the two"), parsed_options(both):
+        config_from_flags()
+    secret = "http://user:pa55word@127.0.0.1:1"
+    with parsed_options([f"--mlflow_tracking_uri={secret}"]):
+        assert "pa55word" not in repr(config_from_flags())
+
+
+def test_experiment_is_a_parent_run_with_a_child_per_cell(tmp_path, data_dir) -> None:
+    from collections import Counter
+
+    uri = f"file:{tmp_path / 'mlruns'}"
+    out = gpo.experiment(
+        presets=["gpo"],
+        tasks=[gpo.Task.benchmark("bbh", "navigate", data_dir=data_dir)],
+        **MODELS,
+        output_dir=tmp_path / "out",
+        tracking_uri=uri,
+        runtime=counting_runtime(Counter(), []),
+        max_examples=4,
+        **FAKE,
+        **TINY,
+    )
+    client = mlflow.MlflowClient(uri)
+    parent = client.get_run(read_json(out.folder / "mlflow.json")["run_id"])
+    assert parent.info.status == "FINISHED" and parent.data.metrics["cells_finished"] == 3
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"table.md", "table.csv", "report.md", "plots"} <= names
+    exp = [parent.info.experiment_id]
+    cells = client.search_runs(exp, f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert sorted(c.info.run_name for c in cells) == sorted(c["cell_id"] for c in out.cells)
+    [gpo_cell] = [c for c in cells if c.data.tags.get("gpo.preset") == "gpo"]
+    [task_run] = client.search_runs(exp, f"tags.mlflow.parentRunId = '{gpo_cell.info.run_id}'")
+    assert len(client.get_metric_history(task_run.info.run_id, "chosen_eval")) == 1
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """``mlflow server`` on 127.0.0.1 on a free port (SQLite store, local artifacts), stopped
+    by its PID."""
+    if shutil.which("mlflow") is None:
+        pytest.skip("the mlflow command (pip install 'gpo[mlflow-server]') is not installed")
+    port = free_port()
+    store = tmp_path / "server"
+    store.mkdir()
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port"]
+    command += [str(port), "--workers", "1", "--backend-store-uri", f"sqlite:///{store}/db.sqlite"]
+    command += ["--artifacts-destination", str(store / "artifacts")]
+    log = (store / "server.log").open("w")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"mlflow server did not start: {(store / 'server.log').read_text()}"
+                    )
+                time.sleep(0.5)
+        yield uri, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and its worker
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+@pytest.mark.real
+def test_mlflow_server_run_and_a_server_gone_mid_run(tmp_path, mlflow_server, caplog) -> None:
+    uri, proc = mlflow_server
+    result = optimize(tmp_path / "first", uri)
+    check_tracked_run(mlflow.MlflowClient(uri), result)
+    # the server goes away during the next run (after its first step): a warning, a whole run
+    stopped = []
+
+    def stop_server(*_args) -> None:
+        if not stopped:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+            stopped.append(True)
+
+    from gpo.tracking import mlflow_tracker
+
+    original = mlflow_tracker.Tracker.sync_task
+
+    def sync_then_stop(self, task, steps_file, done=False):
+        original(self, task, steps_file, done)
+        stop_server()
+
+    mlflow_tracker.Tracker.sync_task = sync_then_stop
+    try:
+        with caplog.at_level(logging.WARNING):
+            second = optimize(tmp_path / "second", uri)
+    finally:
+        mlflow_tracker.Tracker.sync_task = original
+    assert stopped and second.state == "finished" and len(second.steps) == 4
+    assert any("MLflow tracking at" in r.getMessage() for r in caplog.records)
+
+
+def test_a_stopped_run_is_tracked_up_to_its_stop(tmp_path) -> None:
+    uri = f"file:{tmp_path / 'mlruns'}"
+    with pytest.raises(gpo.GPOError, match="budget"):
+        optimize(tmp_path, uri, max_tokens_budget=1)
+    [folder] = [p for p in (tmp_path / "out").iterdir() if p.name != "tasks"]
+    state = read_json(folder / "mlflow.json")
+    client = mlflow.MlflowClient(uri)
+    assert client.get_run(state["run_id"]).info.status == "KILLED"  # resumable: stopped
+    task_run = client.get_run(state["tasks"]["yesno"]["run_id"])
+    assert task_run.info.status == "KILLED" and "initial_eval" in task_run.data.metrics
+    assert len(client.get_metric_history(task_run.info.run_id, "chosen_eval")) == 1
+    # --resume continues the same MLflow runs: one point per step, none twice
+    from collections import Counter
+
+    resumed = gpo.optimize(
+        None,
+        resume=folder,
+        tracking_uri=uri,
+        runtime=counting_runtime(Counter(), []),
+        max_tokens_budget=10**9,
+    )
+    assert read_json(folder / "mlflow.json")["run_id"] == state["run_id"]
+    assert client.get_run(state["run_id"]).info.status == "FINISHED"
+    history = client.get_metric_history(task_run.info.run_id, "chosen_eval")
+    assert [m.step for m in history] == [s.global_step + 1 for s in resumed.steps] == [1, 2, 3, 4]
