@@ -164,8 +164,8 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "n_parallel",
     None,
-    "Requests the llama.cpp backend serves at once (slots, continuously batched; default: 4 per "
-    "core, at most 8 and one per 512 tokens of n_ctx; logged at start).",
+    "Requests the llama.cpp backend serves at once (slots, continuously batched, each with its own "
+    "n_ctx of KV cache; default: 4 per core, at most 8 and at most 32768 tokens in all; logged).",
 )
 flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.")
 flags.DEFINE_integer(

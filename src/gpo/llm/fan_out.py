@@ -89,6 +89,10 @@ def fan_out_chains(
             results[n] = send(prompts[n], params, indices[n])
             bar.update(1)
 
+    if len(chains) == 1:  # one chain (one prompt, or the samples of one): on this thread
+        with bar:
+            run(chains[0])
+        return [r for r in results if r is not None]
     pool = ThreadPoolExecutor(
         max_workers=min(workers, len(chains)), thread_name_prefix=thread_prefix
     )

@@ -113,6 +113,28 @@ def _error(response: Any, n_ctx: int) -> BackendError | None:
     return BackendError(f"llama.cpp generation failed: {error.get('message', error)}")
 
 
+class _ThreadSlots:
+    """One engine slot per calling thread, in the order threads first ask (modulo the slots).
+
+    A thread's requests (a conversation's two rounds, the samples of one meta-prompt) always go
+    to its own slot, so they reuse only what that slot computed: the engine never picks a slot
+    by similarity, which made greedy replies depend on timing (measured)."""
+
+    def __init__(self, n_slots: int) -> None:
+        self.n_slots = n_slots
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._next = 0
+
+    def slot(self) -> int:
+        slot = getattr(self._local, "slot", None)
+        if slot is None:
+            with self._lock:
+                slot, self._next = self._next % self.n_slots, self._next + 1
+            self._local.slot = slot
+        return slot
+
+
 class LlamaCppBackend:
     """An LLM running a GGUF file in this process through xllamacpp."""
 
@@ -130,6 +152,7 @@ class LlamaCppBackend:
         self.is_chat = self._model.chat_template if spec.is_chat is None else spec.is_chat
         self.stats = EngineStats()
         self._stats_lock = threading.Lock()
+        self._slots = _ThreadSlots(self.concurrency)
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend(name={self.name!r}, model={self.spec.model!r})"
@@ -154,6 +177,7 @@ class LlamaCppBackend:
     def _generate_one(self, prompt: Prompt, params: GenerationParams, index: int) -> Completion:
         settings = self._model.settings
         body = request_body(prompt, params, index, settings.prompt_cache)
+        body["id_slot"] = self._slots.slot()
         server = self._model.server
         if isinstance(prompt, str):
             response = server.handle_completions(body)

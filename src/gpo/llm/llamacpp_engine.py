@@ -7,8 +7,12 @@ prefills only the rest (``timings.cache_n`` in its reply). Loading is cached per
 settings, so the scorer and the optimizer on one file share one server.
 
 The default slot count comes from the cores and the context (``default_parallel``): on a CPU,
-decoding several sequences together costs little more than one, while each slot shares the one
-unified KV cache of ``n_ctx`` tokens.
+decoding several sequences together costs little more than one, and every slot has its own KV
+cache of ``n_ctx`` tokens, so memory grows with slots x ``n_ctx``.
+
+Replies do not depend on the slot count or on the cache (measured, and tested for real): each slot
+keeps its own KV cache (not one unified cache, where a sequence's place in the cache changed the
+attention's rounding) and flash attention is off (its tiled reduction did the same).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from gpo.llm.threads import cpu_count, log_threads
 log = logging.getLogger(__name__)
 
 MAX_DEFAULT_PARALLEL = 8  # measured: 8 slots served the quick start's scorer fastest on 2 cores
-SLOT_TOKENS = 512  # context tokens per slot the default keeps free (a scorer prompt + reply)
+MAX_DEFAULT_KV_TOKENS = 32768  # slots x n_ctx of the default (about 1 GB of KV for a 1.5B model)
+HOST_CACHE_MIB = 1024  # host memory for the states of earlier prompts (llama.cpp's prompt cache)
 
 
 def engine_version() -> str:
@@ -39,9 +44,9 @@ def engine_version() -> str:
 
 
 def default_parallel(n_ctx: int, cores: int | None = None) -> int:
-    """Slots: 4 per core, at most 8, and at most one per ``SLOT_TOKENS`` of context."""
+    """Slots: 4 per core, at most 8, and at most ``MAX_DEFAULT_KV_TOKENS`` of KV in all."""
     by_cores = 4 * (cores or cpu_count())
-    return max(1, min(MAX_DEFAULT_PARALLEL, by_cores, n_ctx // SLOT_TOKENS))
+    return max(1, min(MAX_DEFAULT_PARALLEL, by_cores, MAX_DEFAULT_KV_TOKENS // n_ctx))
 
 
 @dataclass(frozen=True)
@@ -74,21 +79,21 @@ def check_gguf(path: Path) -> bool:
     return bool(metadata_keys(path).get("tokenizer.chat_template"))
 
 
-def _common_params(settings: EngineSettings) -> Any:
+def common_params(settings: EngineSettings) -> Any:
+    """xllamacpp's ``CommonParams`` for the settings."""
     import xllamacpp
 
     p = xllamacpp.CommonParams()
     p.model.path = settings.model_path
-    p.n_ctx = settings.n_ctx
+    p.n_ctx = settings.n_ctx * settings.n_parallel  # n_ctx per slot
     p.n_parallel = settings.n_parallel
-    p.kv_unified = True  # every slot may use the whole n_ctx; slots share the cache
+    p.kv_unified = False  # one KV cache per slot: replies independent of the slot count
     p.cont_batching = True
     p.cpuparams.n_threads = settings.n_threads
     p.cpuparams_batch.n_threads = settings.n_threads_batch
     p.sampling.seed = settings.seed
     p.cache_prompt = settings.prompt_cache
-    if not settings.prompt_cache:
-        p.cache_ram_mib = 0  # no host-memory cache of earlier prompts either
+    p.cache_ram_mib = HOST_CACHE_MIB if settings.prompt_cache else 0
     # Flash attention off: its tiled reduction made greedy replies depend on what the cache
     # held (measured); the plain attention gives the same replies with and without the cache.
     p.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -115,7 +120,7 @@ def load_engine(settings: EngineSettings) -> Engine:
     import xllamacpp
 
     try:
-        server = xllamacpp.Server(_common_params(settings))
+        server = xllamacpp.Server(common_params(settings))
     except (ValueError, RuntimeError) as exc:
         raise BackendError(f"llama.cpp cannot load {path}: {exc}") from exc
     return Engine(server, settings, version, chat_template)
