@@ -7,8 +7,8 @@ model. Four invocations of ``src/optimization/main.py``, each with a fresh outpu
 
     workers=1    llama.cpp in process, tasks one after the other (no Ray)
     workers=2    two Ray workers on a local Ray instance the run starts and stops
-    replicas=1   llama.cpp behind one llama_cpp.server (--openai_base_url=URL)
-    replicas=2   two llama_cpp.server replicas (--openai_base_url=URL1,URL2)
+    replicas=1   llama.cpp behind one xllamacpp HTTP server (--openai_base_url=URL)
+    replicas=2   two xllamacpp HTTP server replicas (--openai_base_url=URL1,URL2)
 
 Each server sits behind a counting proxy (tests/fault_proxy.py, pass-through) so the requests
 per replica are counted outside the code under test.

@@ -1,4 +1,5 @@
-"""Test helper: run a real OpenAI-compatible llama.cpp server (``python -m llama_cpp.server``).
+"""Test helper: run a real OpenAI-compatible llama.cpp server (xllamacpp's HTTP server,
+``python -m gpo.llm.llamacpp_http``).
 
 Usage from a test module::
 
@@ -82,11 +83,12 @@ def stop_server(pid: int, timeout: float = 15.0) -> None:
 def start_llama_server(
     model_path: str | Path, n_threads: int = 2, n_ctx: int = 2048, timeout: float = 120.0
 ) -> Iterator[LlamaServer]:
-    """Start ``python -m llama_cpp.server`` on a free local port; stop it on exit."""
+    """Start xllamacpp's server (``gpo.llm.llamacpp_http``) on a free local port; stop it on
+    exit."""
     port = free_port()
     fd, log_name = tempfile.mkstemp(prefix="llama-server-", suffix=".log")
     command = [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, "-m", "gpo.llm.llamacpp_http",
         "--model", str(model_path),
         "--host", "127.0.0.1",
         "--port", str(port),
@@ -94,7 +96,9 @@ def start_llama_server(
         "--n_ctx", str(n_ctx),
     ]  # fmt: skip
     with os.fdopen(fd, "wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=_env_with_this_gpo()
+        )
     server = LlamaServer(
         f"http://127.0.0.1:{port}/v1", process.pid, str(model_path), Path(log_name)
     )
@@ -108,17 +112,24 @@ def start_llama_server(
             server.log_path.unlink()
 
 
+def _env_with_this_gpo() -> dict[str, str]:
+    """The environment with this checkout's ``src`` first on PYTHONPATH (the server's module)."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": src + (os.pathsep + path if path else "")}
+
+
 def _wait_until_ready(process: subprocess.Popen, server: LlamaServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = server.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"llama_cpp.server exited with {process.returncode}:\n{tail}")
+            raise RuntimeError(f"the llama.cpp server exited with {process.returncode}:\n{tail}")
         if _ready(server.base_url):
-            log.info("llama_cpp.server ready at %s (pid %d)", server.base_url, server.pid)
+            log.info("llama.cpp server ready at %s (pid %d)", server.base_url, server.pid)
             return
         time.sleep(0.5)
-    raise RuntimeError(f"llama_cpp.server not ready after {timeout:.0f}s at {server.base_url}")
+    raise RuntimeError(f"llama.cpp server not ready after {timeout:.0f}s at {server.base_url}")
 
 
 @pytest.fixture(scope="module")

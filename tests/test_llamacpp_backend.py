@@ -1,8 +1,12 @@
-"""In-process llama.cpp backend on SmolLM2-135M (GPO_REFERENCE 3.2 on CPU): the backend contract."""
+"""In-process llama.cpp backend (xllamacpp) on SmolLM2-135M (GPO_REFERENCE 3.2 on CPU): the
+backend contract, and the engine's slots and prompt cache: greedy scoring gives the same replies
+and scores with 1 slot and with 4, with and without the cache, and an optimizer step's N samples
+reuse the cached meta-prompt."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,12 +18,16 @@ from backend_contract import (
     check_sampling_reproducible_and_distinct,
     check_token_counts,
 )
+from gpo.data.registry import get_benchmark
 from gpo.errors import BackendError
+from gpo.evaluation.scorer import Scorer, ScorerSettings
 from gpo.llm.aliases import ModelSpec, resolve_model
 from gpo.llm.base import GenerationParams, user_message
+from gpo.llm.cache import model_identity
 from gpo.llm.factory import build_llm
 from gpo.llm.llamacpp import LlamaCppBackend
 from gpo.llm.options import BackendOptions
+from gpo.optimization.proposal import sample_replies
 
 OPTIONS = BackendOptions(n_threads=1, n_ctx=1024)  # 1 thread: fastest on shared cores
 
@@ -87,3 +95,61 @@ def test_missing_gguf_file_is_a_backend_error(tmp_path) -> None:
     spec = ModelSpec("x", "llamacpp", str(tmp_path / "nope.gguf"), None, True)
     with pytest.raises(BackendError, match="not found"):
         LlamaCppBackend(spec, OPTIONS)
+
+
+def test_a_file_that_is_not_a_gguf_is_a_backend_error(tmp_path) -> None:
+    fake = tmp_path / "model.gguf"
+    fake.write_text("not a model")
+    with pytest.raises(BackendError, match="not a GGUF"):
+        LlamaCppBackend(ModelSpec("x", "llamacpp", str(fake), None, True), OPTIONS)
+
+
+def test_the_engine_is_in_the_response_cache_identity(llm: LlamaCppBackend) -> None:
+    assert model_identity(llm).engine.startswith("xllamacpp ")
+
+
+def _scores(n_parallel: int, prompt_cache: bool, data_dir: Path) -> list[tuple]:
+    """Greedy scores of two instructions on 4 navigate examples (both rounds) on a fresh
+    engine with ``n_parallel`` slots: every example's replies and accuracy."""
+    options = BackendOptions(
+        n_threads=1, n_ctx=1024, n_parallel=n_parallel, prompt_cache=prompt_cache
+    )
+    backend = build_llm(resolve_model("smollm2-135m"), options)
+    bench = get_benchmark("bbh")
+    task = bench.load("navigate", data_dir, 4)
+    scorer = Scorer(backend, bench, ScorerSettings(max_tokens=48, second_round_max_tokens=16))
+    reports = scorer.score_many(["Think step by step.", "Answer yes or no."], task, "train")
+    assert backend.stats.requests == 2 * 2 * len(task.split("train"))
+    return [
+        (r.instruction, e.raw_answer, e.raw_answer_second_round, e.accuracy)
+        for r in reports
+        for e in r.rows
+    ]
+
+
+def test_greedy_scoring_is_the_same_with_1_and_4_slots_and_without_the_cache(
+    data_dir: Path,
+) -> None:
+    one_slot = _scores(1, True, data_dir)
+    assert _scores(4, True, data_dir) == one_slot
+    assert _scores(4, False, data_dir) == one_slot
+    assert all(answer.strip() for _, answer, _, _ in one_slot)
+
+
+def test_an_optimizer_steps_samples_reuse_the_cached_meta_prompt() -> None:
+    backend = build_llm(resolve_model("smollm2-135m"), BackendOptions(n_threads=1, n_ctx=1024))
+    replies: list = []
+    original = backend._generate_one
+
+    def spy(prompt, params, index):
+        replies.append(original(prompt, params, index))
+        return replies[-1]
+
+    backend._generate_one = spy  # the engine's own replies, in the order they were served
+    meta = "Improve this instruction for a navigation task: 'Think step by step.' " * 4
+    texts = sample_replies(backend, meta, n=3, temperature=1.0, seed=7, max_tokens=16)
+    assert len(texts) == 3
+    prompt_tokens = replies[0].prompt_tokens
+    assert replies[0].cached_prompt_tokens < prompt_tokens
+    assert all(r.cached_prompt_tokens >= prompt_tokens // 2 for r in replies[1:])
+    assert len(set(texts)) > 1  # seeded per sample: the samples still differ

@@ -1,7 +1,8 @@
 """OpenAI-compatible backend (GPO_REFERENCE 6, 10.7, 10.21).
 
 Retry logic runs against a tiny stdlib HTTP server on 127.0.0.1 that plays scripted replies; the
-backend contract runs for real against ``python -m llama_cpp.server`` with SmolLM2-135M.
+backend contract runs for real against xllamacpp's HTTP server (``gpo.llm.llamacpp_http``) with
+SmolLM2-135M.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The replica pool (scorer scale-out): least-in-flight balancing, per-replica limits, replicas
 set aside after failures, a clean failure only when all are gone, model ids checked at start.
 
-Unit tests on in-process replicas; the real test with two llama_cpp.server processes is in
+Unit tests on in-process replicas; the real test with two xllamacpp HTTP server processes is in
 tests/test_scale_real.py.
 """
 

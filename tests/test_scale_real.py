@@ -1,12 +1,12 @@
 """Scale-out on real models: GPO's tasks on a two-node Ray cluster, and the scorer spread over
-two real llama_cpp.server replicas.
+two real llama.cpp (xllamacpp) HTTP server replicas.
 
 * A two-task GPO run (SmolLM2-135M as scorer and optimizer, tiny settings) with ``--workers=2``
   on a two-node Ray cluster (``ray.cluster_utils.Cluster``, both nodes on this machine) runs its
   tasks on different nodes and ends with the results of the single-process run with the same seed.
 * A worker SIGKILLed during a task: the task goes to another worker, resumes from its checkpoint,
   and the run ends with the same results.
-* Two llama_cpp.server replicas behind a comma-separated ``--openai_base_url`` (each behind a
+* Two xllamacpp HTTP server replicas behind a comma-separated ``--openai_base_url`` (each behind a
   counting proxy): both get requests, and with one killed mid-run the run still finishes.
 
 Every Ray start gets a fresh short temporary folder, HOME points into the test's temporary folder

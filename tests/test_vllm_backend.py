@@ -52,6 +52,7 @@ def test_engine_kwargs_follow_the_original_call() -> None:
         "seed": 3,
         "dtype": "auto",
         "max_model_len": 4096,
+        "enable_prefix_caching": True,
     }
     assert engine_kwargs(spec, BackendOptions(gpus=()))["tensor_parallel_size"] == 1
 

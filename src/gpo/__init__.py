@@ -10,7 +10,7 @@ From Python::
 
 ``Task``, ``evaluate``, ``optimize``, ``experiment``, their results and ``ConfigError`` are
 exported here. Importing this package is cheap: the API (absl flags, the run machinery) loads
-on first use, heavy backends (torch, vllm, llama.cpp) only when a model is made.
+on first use, heavy backends (torch, vllm, xllamacpp) only when a model is made.
 """
 
 from __future__ import annotations

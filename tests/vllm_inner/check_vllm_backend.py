@@ -81,3 +81,17 @@ def test_prompt_longer_than_context_is_a_backend_error(vllm_llm) -> None:
         vllm_llm.generate(["word " * 3000], GenerationParams(max_tokens=4))
     # the engine still serves later calls
     assert vllm_llm.generate(["Hello"], GenerationParams(max_tokens=2))[0].completion_tokens > 0
+
+
+def test_prefix_caching_is_on_and_a_repeated_prefix_gives_the_same_greedy_reply(vllm_llm) -> None:
+    from gpo.llm.base import ChatMessage
+    from gpo.llm.vllm_backend import prefix_caching_enabled
+
+    assert prefix_caching_enabled(vllm_llm._llm)
+    params = GenerationParams(temperature=0.0, max_tokens=16)
+    first = user_message("Take 3 steps left and 3 steps right. Are you back at the start?")
+    (answer,) = vllm_llm.generate([first], params)
+    second = (*first, ChatMessage("assistant", answer.text), ChatMessage("user", "Yes or no?"))
+    alone = vllm_llm.generate([second], params)[0].text  # its first turn is now cached
+    again = vllm_llm.generate([second, first], params)
+    assert again[0].text == alone and again[1].text == answer.text

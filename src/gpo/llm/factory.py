@@ -3,7 +3,7 @@ gives an LLM.
 
 Serves both roles of the paper's loop, the task model (scorer, GPO_REFERENCE 3.2/3.3) and the
 prompt optimizer (6). Backends are imported lazily so that ``import gpo`` needs none of
-llama_cpp, openai, vllm or torch.
+xllamacpp, openai, vllm or torch.
 """
 
 from __future__ import annotations

