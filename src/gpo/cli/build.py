@@ -74,6 +74,7 @@ def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
     threads = {"n_threads": req.n_threads} if req.n_threads else {}
     return BackendOptions(
         **threads,
+        n_parallel=req.n_parallel,
         max_retries=req.max_retries,
         max_concurrency=req.max_concurrency,
         gpus=config.gpus,

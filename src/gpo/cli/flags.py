@@ -161,6 +161,12 @@ flags.DEFINE_integer(
     "CPU threads for llama.cpp and torch (default: half the cores, which stays fast when other "
     "processes keep the cores busy; all cores is a little faster only on idle cores).",
 )
+flags.DEFINE_integer(
+    "n_parallel",
+    None,
+    "Requests the llama.cpp backend serves at once (slots, continuously batched; default: 4 per "
+    "core, at most 8 and one per 512 tokens of n_ctx; logged at start).",
+)
 flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.")
 flags.DEFINE_integer(
     "max_retries",
@@ -225,6 +231,7 @@ class CliRequest:
     workers: int = 1
     ray_address: str | None = None
     gpus_per_worker: float = 0.0
+    n_parallel: int | None = None
 
 
 def _value(name: str, preset: dict) -> object:
@@ -313,6 +320,7 @@ def config_from_flags() -> CliRequest:
         workers=FLAGS.workers,
         ray_address=FLAGS.ray_address,
         gpus_per_worker=FLAGS.gpus_per_worker,
+        n_parallel=FLAGS.n_parallel,
     )
 
 
@@ -326,6 +334,7 @@ def _check_counts() -> None:
     _positive("max_examples", FLAGS.max_examples)
     _positive("few_shot_number", FLAGS.few_shot_number)
     _positive("n_threads", FLAGS.n_threads)
+    _positive("n_parallel", FLAGS.n_parallel)
     _positive("max_retries", FLAGS.max_retries, 0)
     for name in ("scorer_max_tokens", "second_round_max_tokens", "optimizer_max_tokens"):
         _positive(name, FLAGS[name].value)

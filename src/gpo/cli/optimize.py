@@ -55,6 +55,7 @@ RESUME_FLAGS = (
     "data_dir",
     "log_level",
     "n_threads",
+    "n_parallel",
     "max_retries",
     "openai_api_key",
     "openai_api_key_list",

@@ -104,6 +104,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "max_retries",
             "gpus",
             "n_threads",
+            "n_parallel",
         ),
     ),
     (

@@ -10,12 +10,13 @@ identical prompts are sent only once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gpo.data.base import Example, TaskData
 from gpo.data.registry import Benchmark
 from gpo.errors import BackendError, ConfigError
+from gpo.evaluation.conversations import Replies, converse
 from gpo.evaluation.metrics import grade_example
 from gpo.evaluation.prompts import (
     build_few_shot_prompt,
@@ -74,7 +75,8 @@ def generate_unique(llm: LLM, prompts: Sequence[Prompt], max_tokens: int) -> lis
     unique = list(dict.fromkeys(prompts))
     if not unique:
         return []
-    logger.info("scorer %s: %d prompts (%d distinct)", llm.name, len(prompts), len(unique))
+    say = logger.info if len(prompts) > 1 else logger.debug  # one prompt: a conversation's turn
+    say("scorer %s: %d prompts (%d distinct)", llm.name, len(prompts), len(unique))
     params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
     completions = llm.generate(unique, params)
     if len(completions) != len(unique):
@@ -84,9 +86,6 @@ def generate_unique(llm: LLM, prompts: Sequence[Prompt], max_tokens: int) -> lis
         )
     by_prompt = {p: c.text for p, c in zip(unique, completions)}
     return [by_prompt[p] for p in prompts]
-
-
-Replies = Callable[[LLM, Sequence[Prompt], int], list[str]]  # (llm, prompts, max_tokens) -> texts
 
 
 class Scorer:
@@ -128,10 +127,11 @@ class Scorer:
         """Score every instruction on every selected example: one LLM call per round."""
         examples = _select(task.split(split), indices, split)
         items = [self._item(ins, ex, task) for ins in instructions for ex in examples]
-        first = self.replies(self.llm, [it.prompt for it in items], self.settings.max_tokens)
         second: list[tuple[str, str] | None] = [None] * len(items)
         if self._second_round(task):
-            second = self._run_second_round(items, first, task)
+            first, second = self._run_two_rounds(items, task)
+        else:
+            first = self.replies(self.llm, [it.prompt for it in items], self.settings.max_tokens)
         rows = [
             self._row(it, answer, extra, task) for it, answer, extra in zip(items, first, second)
         ]
@@ -188,21 +188,28 @@ class Scorer:
         text = build_user_text(example.question, instruction, s.instruction_pos, s.include_qa)
         return _Item(instruction, example, text, user_message(text) if self.llm.is_chat else text)
 
-    def _run_second_round(
-        self, items: Sequence[_Item], first: Sequence[str], task: TaskData
-    ) -> list[tuple[str, str] | None]:
-        """Ask for the answer in the task's format; returns (rendered conversation, reply)."""
+    def _run_two_rounds(
+        self, items: Sequence[_Item], task: TaskData
+    ) -> tuple[list[str], list[tuple[str, str] | None]]:
+        """Both rounds (``gpo.evaluation.conversations``): the first replies, and for each item
+        the rendered second-round conversation and its reply (the answer in the task's format)."""
         s = self.settings
-        conversations = []
-        for it, answer in zip(items, first):
+
+        def follow_up(n: int, answer: str) -> Prompt:
+            it = items[n]
             request = self.benchmark.second_round_request(
                 task.spec.task, it.user_text, s.instruction_pos
             )
-            conversations.append(
-                second_round_conversation(it.user_text, answer, request, s.include_qa)
-            )
-        replies = self.replies(self.llm, conversations, s.second_round_max_tokens)
-        return [(render_prompt(c), r) for c, r in zip(conversations, replies)]
+            return second_round_conversation(it.user_text, answer, request, s.include_qa)
+
+        first, second = converse(
+            self.llm,
+            self.replies,
+            [it.prompt for it in items],
+            follow_up,
+            (s.max_tokens, s.second_round_max_tokens),
+        )
+        return first, [(render_prompt(c), r) for c, r in second]
 
     def _row(
         self, item: _Item, answer: str, second: tuple[str, str] | None, task: TaskData

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, fields
 from types import MappingProxyType
 from typing import Any
 
-from gpo.llm.base import LLM, Completion, GenerationParams, Prompt
+from gpo.llm.base import LLM, Completion, GenerationParams, Prompt, concurrency
 from gpo.llm.cache import CachedLLM, ResponseCache, WorkerCache, model_identity
 from gpo.llm.pricing import DEFAULT_PRICES, ModelPrice, cost_usd
 
@@ -216,6 +216,8 @@ class MeteredLLM:
         self.backend = inner.backend
         self.is_chat = inner.is_chat
         self.model_id = getattr(inner, "model_id", None) or inner.name
+        self.engine = getattr(inner, "engine", "")
+        self.concurrency = concurrency(inner)
         ledger.register_model(role, inner.backend, inner.name)
 
     def generate(

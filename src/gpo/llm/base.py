@@ -42,7 +42,8 @@ class Completion:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached: bool = False
+    cached: bool = False  # True when the reply cost no model call (the response cache)
+    cached_prompt_tokens: int = 0  # prompt tokens the engine served from its prompt cache
 
 
 @runtime_checkable
@@ -66,6 +67,11 @@ class LLM(Protocol):
     ) -> list[Completion]: ...
 
     def close(self) -> None: ...
+
+
+def concurrency(llm: object) -> int:
+    """How many requests the backend serves at once (its ``concurrency``, else 1)."""
+    return max(1, int(getattr(llm, "concurrency", 1) or 1))
 
 
 def sample_indices_for(prompts: Sequence[Prompt]) -> list[int]:

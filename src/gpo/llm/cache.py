@@ -4,7 +4,9 @@ GPO re-scores the same instructions on the same examples many times (the initial
 proposed twice, resumed runs), and the scorer runs greedily, so its replies can be reused. This
 module keeps every reply in one SQLite file keyed by what determines the reply:
 
-* the backend and the model identity (alias, resolved path or API model id, chat rendering);
+* the backend and the model identity (alias, resolved path or API model id, chat rendering),
+  and the engine where a backend names one (``llm.engine``, e.g. "xllamacpp 2026.10.11549"):
+  a new engine version gives new keys, so replies of another engine are simply missed;
 * the full prompt (a string, or the list of chat messages);
 * max_tokens and temperature; for sampled calls (temperature > 0) also the seed and the sample
   index, so the N independent samples of one optimizer step are N distinct entries. Greedy
@@ -31,7 +33,14 @@ from pathlib import Path
 from typing import Protocol
 
 from gpo.errors import ConfigError
-from gpo.llm.base import LLM, Completion, GenerationParams, Prompt, batch_sample_indices
+from gpo.llm.base import (
+    LLM,
+    Completion,
+    GenerationParams,
+    Prompt,
+    batch_sample_indices,
+    concurrency,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +69,14 @@ class ModelIdentity:
     alias: str  # the name the user gave (alias or path)
     resolved: str  # the resolved file path or API model id
     is_chat: bool
+    engine: str = ""  # the inference engine and its version, where the backend names one
 
 
 def model_identity(llm: LLM) -> ModelIdentity:
     """The identity of ``llm``; a backend may expose ``model_id`` (resolved path or API id)."""
     resolved = getattr(llm, "model_id", None) or llm.name
-    return ModelIdentity(llm.backend, llm.name, str(resolved), bool(llm.is_chat))
+    engine = str(getattr(llm, "engine", "") or "")
+    return ModelIdentity(llm.backend, llm.name, str(resolved), bool(llm.is_chat), engine)
 
 
 def _prompt_json(prompt: Prompt) -> str | list[dict[str, str]]:
@@ -91,6 +102,8 @@ def cache_key(
         },
         "sample": int(sample_index) if sampled else None,
     }
+    if identity.engine:  # absent for backends without one, so their keys stay as they were
+        payload["engine"] = identity.engine
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -304,6 +317,7 @@ class CachedLLM:
         self.name = inner.name
         self.backend = inner.backend
         self.is_chat = inner.is_chat
+        self.concurrency = concurrency(inner)
 
     def generate(
         self,

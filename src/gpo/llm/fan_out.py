@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tqdm import tqdm
 
-from gpo.llm.base import Completion, GenerationParams, Prompt
+from gpo.llm.base import Completion, GenerationParams, Prompt, prompt_text
 
 PROGRESS_MIN_PROMPTS = 4  # show a progress bar for calls with more prompts than this
 
@@ -52,3 +52,50 @@ def fan_out(
     finally:
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def prefix_chains(prompts: Sequence[Prompt]) -> list[list[int]]:
+    """The positions of a batch grouped for a prompt-caching engine.
+
+    Identical prompts (the N samples of one meta-prompt) form one chain, sent one after another
+    so that every sample after the first finds the prompt in the cache; chains are ordered by
+    their text, so that prompts sharing a prefix go out next to each other."""
+    chains: dict[Prompt, list[int]] = {}
+    for n, prompt in enumerate(prompts):
+        chains.setdefault(prompt, []).append(n)
+    return [chains[p] for p in sorted(chains, key=prompt_text)]
+
+
+def fan_out_chains(
+    send: Send,
+    prompts: Sequence[Prompt],
+    params: GenerationParams,
+    indices: Sequence[int],
+    *,
+    workers: int,
+    desc: str,
+    thread_prefix: str,
+) -> list[Completion]:
+    """Like ``fan_out``, but each chain of ``prefix_chains`` runs in order on one thread; the
+    completions come back in prompt order."""
+    if not prompts:
+        return []
+    chains = prefix_chains(prompts)
+    results: list[Completion | None] = [None] * len(prompts)
+    bar = progress_bar(len(prompts), desc)
+
+    def run(chain: list[int]) -> None:
+        for n in chain:
+            results[n] = send(prompts[n], params, indices[n])
+            bar.update(1)
+
+    pool = ThreadPoolExecutor(
+        max_workers=min(workers, len(chains)), thread_name_prefix=thread_prefix
+    )
+    try:
+        for future in [pool.submit(run, c) for c in chains]:
+            future.result()
+    finally:
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
+    return [r for r in results if r is not None]

@@ -1,14 +1,16 @@
 """The in-process llama.cpp backend: a GGUF model as the task model or optimizer on CPU.
 
 It stands in for the paper's vLLM scorer (GPO_REFERENCE 3.2) and OpenAI optimizer (6) on machines
-without a GPU. Chat prompts use the GGUF's own chat template (``create_chat_completion``); raw
-strings are completed as they are (3.3). llama.cpp is sequential, so a batch is a loop. The
-loaded model is shared per process, so a scorer and an optimizer on the same file load it once.
+without a GPU. The engine is xllamacpp (llama.cpp's own server, embedded; see
+``gpo.llm.llamacpp_engine``). Chat prompts use the GGUF's own chat template; raw strings are
+completed as they are (3.3). A batch's prompts are in flight together, one thread per slot, so
+the engine batches them continuously; identical prompts (the N samples of one meta-prompt) go one
+after another so that all but the first reuse the cached prompt, and prompts are sent in text
+order so that shared prefixes hit the cache (``gpo.llm.fan_out.fan_out_chains``).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -19,88 +21,115 @@ from typing import Any
 from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
-from gpo.llm.fan_out import progress_bar
+from gpo.llm.fan_out import fan_out_chains
+from gpo.llm.llamacpp_engine import (
+    EngineSettings,
+    clear_engine_cache,
+    default_parallel,
+    load_engine,
+)
 from gpo.llm.options import BackendOptions
-from gpo.llm.threads import log_threads
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class _SharedModel:
-    """A loaded llama.cpp model and the lock that serialises its use (it is not thread-safe)."""
-
-    llama: Any
-    lock: threading.Lock
-
-
-@functools.lru_cache(maxsize=4)
-def _load_model(
-    model_path: str, n_ctx: int, n_threads: int, n_threads_batch: int, seed: int
-) -> _SharedModel:
-    """Load a GGUF once per process and settings (cached: scorer and optimizer share it)."""
-    try:
-        from llama_cpp import Llama
-    except ImportError as exc:
-        raise BackendError(
-            "the llamacpp backend needs llama-cpp-python: pip install 'llama-cpp-python[server]'"
-        ) from exc
-    log.info("loading %s with llama.cpp (n_ctx=%d)", model_path, n_ctx)
-    log_threads("llama.cpp", n_threads, n_threads_batch)
-    try:
-        llama = Llama(
-            model_path=model_path,
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads_batch,
-            seed=seed,
-            verbose=False,
-        )
-    except (ValueError, RuntimeError) as exc:
-        raise BackendError(f"llama.cpp cannot load {model_path}: {exc}") from exc
-    return _SharedModel(llama, threading.Lock())
-
-
 def clear_model_cache() -> None:
     """Forget the loaded models (their memory is freed once no backend holds them)."""
-    _load_model.cache_clear()
+    clear_engine_cache()
 
 
-def _sampling_kwargs(params: GenerationParams, sample_index: int) -> dict[str, Any]:
-    """Decoding settings: temperature only (like the OpenAI API); 0 means greedy in llama.cpp."""
-    return {
+def engine_settings(spec: ModelSpec, options: BackendOptions) -> EngineSettings:
+    """The engine settings of a model spec and the backend options (``n_parallel`` None: the
+    default from the cores and ``n_ctx``)."""
+    n_parallel = options.n_parallel or default_parallel(options.n_ctx)
+    return EngineSettings(
+        model_path=str(spec.model),
+        n_ctx=options.n_ctx,
+        n_threads=options.n_threads,
+        n_threads_batch=options.n_threads_batch or options.n_threads,
+        n_parallel=n_parallel,
+        seed=options.seed,
+        prompt_cache=options.prompt_cache,
+    )
+
+
+def request_body(prompt: Prompt, params: GenerationParams, index: int, cache: bool) -> dict:
+    """The request of one prompt: temperature only (like the OpenAI API; 0 is greedy), the
+    other samplers off, seeded with ``params.seed + index``."""
+    body: dict[str, Any] = {
         "max_tokens": params.max_tokens,
         "temperature": max(params.temperature, 0.0),
         "top_p": 1.0,
         "top_k": 0,
         "min_p": 0.0,
         "repeat_penalty": 1.0,
-        "seed": params.seed + sample_index,
+        "seed": params.seed + index,
+        "cache_prompt": cache,
     }
+    if isinstance(prompt, str):
+        body["prompt"] = prompt
+    else:
+        body["messages"] = [{"role": m.role, "content": m.content} for m in prompt]
+    return body
+
+
+@dataclass
+class EngineStats:
+    """Token counts and engine time of one backend's requests (summed over its replies)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0  # prompt tokens of the requests
+    cached_prompt_tokens: int = 0  # of them, served from the prompt cache (timings.cache_n)
+    completion_tokens: int = 0
+    prompt_ms: float = 0.0  # engine time computing prompts, summed over requests
+    decode_ms: float = 0.0  # engine time generating, summed over requests
+
+    def add(self, usage: dict, timings: dict) -> None:
+        self.requests += 1
+        self.prompt_tokens += int(usage.get("prompt_tokens", 0))
+        self.cached_prompt_tokens += int(timings.get("cache_n", 0))
+        self.completion_tokens += int(usage.get("completion_tokens", 0))
+        self.prompt_ms += float(timings.get("prompt_ms", 0.0))
+        self.decode_ms += float(timings.get("predicted_ms", 0.0))
+
+
+def _reply_text(response: dict) -> str:
+    choice = response["choices"][0]
+    if "message" in choice:
+        return choice["message"].get("content") or ""
+    return choice.get("text") or ""
+
+
+def _error(response: Any, n_ctx: int) -> BackendError | None:
+    """The one-line error of a failed request, or None."""
+    if not isinstance(response, dict):
+        return BackendError(f"llama.cpp returned {type(response).__name__}, not a reply")
+    error = response.get("error")
+    if not error:
+        return None
+    if error.get("type") == "exceed_context_size_error":
+        n = error.get("n_prompt_tokens", "?")
+        return BackendError(f"prompt of {n} tokens does not fit n_ctx={n_ctx}; raise n_ctx")
+    return BackendError(f"llama.cpp generation failed: {error.get('message', error)}")
 
 
 class LlamaCppBackend:
-    """An LLM running a GGUF file in this process through llama-cpp-python."""
+    """An LLM running a GGUF file in this process through xllamacpp."""
 
     backend = "llamacpp"
 
     def __init__(self, spec: ModelSpec, options: BackendOptions) -> None:
-        if not Path(spec.model).is_file():
+        path = Path(spec.model)
+        if not path.is_file():
             raise BackendError(f"GGUF file not found: {spec.model}; check the model path")
         self.name = spec.alias
         self.spec = spec
-        self._model = _load_model(
-            str(spec.model),
-            options.n_ctx,
-            options.n_threads,
-            options.n_threads_batch or options.n_threads,
-            options.seed,
-        )
-        if spec.is_chat is None:
-            metadata = getattr(self._model.llama, "metadata", None) or {}
-            self.is_chat = "tokenizer.chat_template" in metadata
-        else:
-            self.is_chat = spec.is_chat
+        self._model = load_engine(engine_settings(spec, options))
+        self.engine = self._model.version  # part of the response-cache key
+        self.concurrency = self._model.settings.n_parallel
+        self.is_chat = self._model.chat_template if spec.is_chat is None else spec.is_chat
+        self.stats = EngineStats()
+        self._stats_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend(name={self.name!r}, model={self.spec.model!r})"
@@ -112,35 +141,38 @@ class LlamaCppBackend:
         sample_indices: Sequence[int] | None = None,
     ) -> list[Completion]:
         indices = batch_sample_indices(prompts, sample_indices)
-        out: list[Completion] = []
-        bar = progress_bar(len(prompts), f"{self.name} (llama.cpp)")
-        with bar:
-            for prompt, index in zip(prompts, indices):
-                out.append(self._generate_one(prompt, params, index))
-                bar.update(1)
-        return out
+        return fan_out_chains(
+            self._generate_one,
+            prompts,
+            params,
+            indices,
+            workers=self.concurrency,
+            desc=f"{self.name} (llama.cpp)",
+            thread_prefix="llamacpp",
+        )
 
     def _generate_one(self, prompt: Prompt, params: GenerationParams, index: int) -> Completion:
-        kwargs = _sampling_kwargs(params, index)
-        llama = self._model.llama
-        try:
-            with self._model.lock:
-                if isinstance(prompt, str):
-                    response = llama.create_completion(prompt, **kwargs)
-                    text = response["choices"][0]["text"]
-                else:
-                    messages = [{"role": m.role, "content": m.content} for m in prompt]
-                    response = llama.create_chat_completion(messages=messages, **kwargs)
-                    text = response["choices"][0]["message"].get("content")
-        except ValueError as exc:  # e.g. the prompt does not fit in the context window
-            raise BackendError(f"llama.cpp generation failed: {exc}; raise n_ctx") from exc
+        settings = self._model.settings
+        body = request_body(prompt, params, index, settings.prompt_cache)
+        server = self._model.server
+        if isinstance(prompt, str):
+            response = server.handle_completions(body)
+        else:
+            response = server.handle_chat_completions(body)
+        error = _error(response, settings.n_ctx)
+        if error is not None:
+            raise error
         usage = response.get("usage") or {}
+        timings = response.get("timings") or {}
+        with self._stats_lock:
+            self.stats.add(usage, timings)
         return Completion(
-            text=text or "",
+            text=_reply_text(response),
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
+            cached_prompt_tokens=int(timings.get("cache_n", 0)),
         )
 
     def close(self) -> None:
-        """Release this handle; the shared model stays cached for other users in the process."""
+        """Release this handle; the shared engine stays cached for other users in the process."""
         return None

@@ -22,7 +22,9 @@ class BackendOptions:
     # llama.cpp / torch threads: half the cores by default (gpo.llm.threads, measured)
     n_threads: int = field(default_factory=default_threads)
     n_threads_batch: int | None = None  # llama.cpp prompt-processing threads (None: n_threads)
-    n_ctx: int = 4096  # llama.cpp context length (Llama-2's 4096)
+    n_ctx: int = 4096  # llama.cpp context length (Llama-2's 4096), shared by the slots
+    n_parallel: int | None = None  # llama.cpp slots (None: from the cores and n_ctx)
+    prompt_cache: bool = True  # llama.cpp reuses cached prompt prefixes (False: benchmarks)
     gpus: tuple[str, ...] = ("0",)  # vLLM devices; len() is the tensor-parallel size
     openai_base_url: str | None = None  # None means OpenAI itself
     openai_api_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -38,6 +40,7 @@ class BackendOptions:
             (self.n_threads >= 1, "n_threads must be >= 1"),
             (self.n_threads_batch is None or self.n_threads_batch >= 1, "n_threads_batch >= 1"),
             (self.n_ctx >= 16, "n_ctx must be >= 16"),
+            (self.n_parallel is None or self.n_parallel >= 1, "n_parallel must be >= 1"),
             (self.max_concurrency >= 1, "max_concurrency must be >= 1"),
             (self.request_timeout > 0, "request_timeout must be > 0"),
             (self.max_retries >= 0, "max_retries must be >= 0"),
