@@ -108,6 +108,13 @@ def test_classify_prompt_uses_the_same_rule():
     assert classify_prompt("", index) == INSTRUCTION
 
 
+def test_scaffolding_catches_closing_tags():
+    # a real Qwen2.5-Coder-1.5B candidate: the reply closed with </END>, which <END> misses
+    reply = "I would like to know how to diagnose my printer.</END>"
+    assert scaffolding_reason(reply) == "contains the meta-prompt tag </END>"
+    assert scaffolding_reason("Wrap it in </START> tags") is not None
+
+
 def test_copied_is_a_known_guard_name():
     assert parse_guard_names(["copied", "Scaffolding"]) == ("copied", "scaffolding")
 

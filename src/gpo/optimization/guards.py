@@ -8,8 +8,9 @@ scored. The guards:
 
 * ``empty``: no word at all (the original evaluates such a candidate as the Empty prompt).
 * ``scaffolding``: the meta-prompt's own machinery leaked into the candidate: the ``<START>`` /
-  ``<END>`` tags or the ``<Prompt>`` slot, ``Score: 0.25`` lines, ``Prompt:`` / ``Input:`` /
-  ``Output:`` headers, or a run of words copied from the meta-prompt's fixed wording.
+  ``<END>`` tags (or ``</START>`` / ``</END>``) or the ``<Prompt>`` slot, ``Score: 0.25``
+  lines, ``Prompt:`` / ``Input:`` / ``Output:`` headers, or a run of words copied from the
+  meta-prompt's fixed wording.
 * ``leakage``: the candidate copies an eval or test example: a gold answer long enough to mean
   something, or a long word n-gram of an eval/test input that is not part of the task's template
   (n-grams that also occur in train, few-shot or format inputs are template, not leakage).
@@ -53,7 +54,8 @@ INSTRUCTION, COPY = "instruction", "copy"
 # "(A)", "True", "Yes", "valid" and numbers are too short to be evidence of copying.
 MIN_ANSWER_CHARS = 8
 
-TAGS = (START_TAG, END_TAG, "<Prompt>")
+# the closing-tag spellings too: Qwen2.5-Coder writes "...</END>", which <END> does not match
+TAGS = (START_TAG, END_TAG, "<Prompt>", "</START>", "</END>", "</Prompt>")
 SCORE_LINE = re.compile(r"^\s*score\s*:\s*-?\d[^\n]*", re.IGNORECASE | re.MULTILINE)
 HEADER_LINE = re.compile(r"^\s*(prompt|input|output)\s*:", re.IGNORECASE | re.MULTILINE)
 WORD = re.compile(r"[a-z0-9]+")
