@@ -89,7 +89,7 @@ class RecordingLLM:
 def record(data_dir: str, n_threads: int, out_dir: Path) -> list[Call]:
     """Run the quick start once (no response cache, 1 slot) and return its recorded calls."""
     from gpo.cli.app import run
-    from gpo.cli.runtime import DEFAULT_RUNTIME
+    from gpo.runs.runtime import DEFAULT_RUNTIME
 
     recorder = Recorder()
 

@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 
 from gpo.cli import experiment_app
+from gpo.data.registry import get_benchmark
 from gpo.errors import ConfigError
 from gpo.experiments import experiment
 from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.fake import FakeLLM
+from gpo.optimization.guards import CopyIndex, classify_prompt
 from gpo.results.io import read_json, read_jsonl
+from gpo.results.table import build_table, read_experiment
 from gpo.runs.build import ModelPool
 from gpo.runs.runtime import Runtime
 from helpers import EXPERIMENT, run_script
@@ -151,6 +154,27 @@ def test_grid_runs_cells_baselines_table_report_and_resume(tmp_path, data_dir, f
     ]
     assert float(gpo_bbh["mean"]) == pytest.approx(sum(finals) / 2, abs=1e-3)
     assert int(gpo_bbh["n_runs"]) == 2
+    # each preset against its own initial prompt, and what the chosen prompts are
+    assert "## Final prompt against the initial prompt" in table
+    assert "## What the chosen prompts are" in table
+    built = build_table(read_experiment(root), n_resamples=200)
+    records = [
+        read_jsonl(root / "runs" / f"gpo-bbh-navigate-seed{s}" / "best_prompts.jsonl")[0]
+        for s in (0, 1)
+    ]
+    diffs = [100 * (r["test_score"] - r["initial_test_score"]) for r in records]
+    versus = built.versus_initial[("gpo", "bbh")]
+    assert (versus.wins, versus.ties, versus.losses) == (
+        sum(d > 0 for d in diffs),
+        sum(d == 0 for d in diffs),
+        sum(d < 0 for d in diffs),
+    )
+    assert versus.mean_difference == pytest.approx(sum(diffs) / 2)
+    assert versus.low <= versus.mean_difference <= versus.high
+    kinds = built.kinds["gpo"]
+    index = CopyIndex.from_task(get_benchmark("bbh").load("navigate", data_dir, 4))
+    copies = [classify_prompt(r["prompt"], index) == "copy" for r in records]
+    assert (kinds.chosen, kinds.copies, kinds.instructions) == (2, sum(copies), 2 - sum(copies))
     report = (root / "report.md").read_text()
     for png in ("scores.png", "step_size.png", "usage.png"):
         assert f"(plots/{png})" in report and (root / "plots" / png).stat().st_size > 1000

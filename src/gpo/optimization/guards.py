@@ -8,11 +8,17 @@ scored. The guards:
 
 * ``empty``: no word at all (the original evaluates such a candidate as the Empty prompt).
 * ``scaffolding``: the meta-prompt's own machinery leaked into the candidate: the ``<START>`` /
-  ``<END>`` tags or the ``<Prompt>`` slot, ``Score: 0.25`` lines, ``Prompt:`` / ``Input:`` /
-  ``Output:`` headers, or a run of words copied from the meta-prompt's fixed wording.
+  ``<END>`` tags (or ``</START>`` / ``</END>``) or the ``<Prompt>`` slot, ``Score: 0.25``
+  lines, ``Prompt:`` / ``Input:`` / ``Output:`` headers, or a run of words copied from the
+  meta-prompt's fixed wording.
 * ``leakage``: the candidate copies an eval or test example: a gold answer long enough to mean
   something, or a long word n-gram of an eval/test input that is not part of the task's template
   (n-grams that also occur in train, few-shot or format inputs are template, not leakage).
+* ``copied``: the candidate repeats ``COPY_NGRAM`` (8) or more words in a row of an input the
+  meta-prompt can show the optimizer (the format exemplars and the train examples that wrong
+  examples come from). Word runs shared by at least half of those inputs are the task's own
+  template (a BBH question's fixed wording), which an instruction may restate. The same rule
+  (``classify_prompt``) tells whether a chosen prompt is an instruction or a copy.
 * ``length``: more words than ``--max_prompt_words``.
 
 The word budget (``--enforce_step_size``) is one more filter of the same shape,
@@ -21,6 +27,7 @@ The word budget (``--enforce_step_size``) is one more filter of the same shape,
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +37,7 @@ from gpo.errors import ConfigError
 from gpo.optimization import meta_prompts as mp
 from gpo.optimization.proposal import END_TAG, START_TAG
 
-GUARD_NAMES = ("scaffolding", "leakage", "empty", "length")
+GUARD_NAMES = ("scaffolding", "leakage", "copied", "empty", "length")
 STEP_SIZE_RULE = "step_size"
 DEFAULT_MAX_PROMPT_WORDS = 200
 
@@ -38,11 +45,17 @@ DEFAULT_MAX_PROMPT_WORDS = 200
 SCAFFOLDING_NGRAM = 6
 # A run of this many words copied from an eval/test input counts as leakage.
 LEAKAGE_NGRAM = 8
+# A run of this many words copied from an input the meta-prompt showed counts as a copy.
+COPY_NGRAM = 8
+# A word run in at least this share of the shown inputs is the task's template, not a copy.
+TEMPLATE_SHARE = 0.5
+INSTRUCTION, COPY = "instruction", "copy"
 # A gold answer counts as meaningful (worth guarding) from this many characters, with a letter:
 # "(A)", "True", "Yes", "valid" and numbers are too short to be evidence of copying.
 MIN_ANSWER_CHARS = 8
 
-TAGS = (START_TAG, END_TAG, "<Prompt>")
+# the closing-tag spellings too: Qwen2.5-Coder writes "...</END>", which <END> does not match
+TAGS = (START_TAG, END_TAG, "<Prompt>", "</START>", "</END>", "</Prompt>")
 SCORE_LINE = re.compile(r"^\s*score\s*:\s*-?\d[^\n]*", re.IGNORECASE | re.MULTILINE)
 HEADER_LINE = re.compile(r"^\s*(prompt|input|output)\s*:", re.IGNORECASE | re.MULTILINE)
 WORD = re.compile(r"[a-z0-9]+")
@@ -195,6 +208,41 @@ def leakage_reason(candidate: str, index: LeakageIndex) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class CopyIndex:
+    """The word n-grams of every input the meta-prompt may show (format and train examples),
+    without the task's template (n-grams in at least TEMPLATE_SHARE of those inputs)."""
+
+    input_ngrams: frozenset[tuple[str, ...]] = frozenset()
+    n: int = COPY_NGRAM
+
+    @staticmethod
+    def from_task(data: TaskData, n: int = COPY_NGRAM) -> CopyIndex:
+        return CopyIndex.from_inputs([ex.question for ex in (*data.format, *data.train)], n)
+
+    @staticmethod
+    def from_inputs(inputs: Sequence[str], n: int = COPY_NGRAM) -> CopyIndex:
+        counts: dict[tuple[str, ...], int] = {}
+        for text in inputs:
+            for gram in ngrams(words(text), n):
+                counts[gram] = counts.get(gram, 0) + 1
+        shared = max(2, math.ceil(TEMPLATE_SHARE * len(inputs)))
+        return CopyIndex(frozenset(g for g, c in counts.items() if c < shared), n)
+
+
+def copied_reason(candidate: str, index: CopyIndex) -> str | None:
+    copied = ngrams(words(candidate), index.n) & index.input_ngrams
+    if copied:
+        return f"repeats {index.n} words of a shown input {' '.join(min(copied))!r}"
+    return None
+
+
+def classify_prompt(prompt: str, index: CopyIndex) -> str:
+    """``"copy"`` when the prompt repeats COPY_NGRAM words of a shown input, else
+    ``"instruction"`` (the ``copied`` guard's rule, for reports of chosen prompts)."""
+    return COPY if copied_reason(prompt, index) is not None else INSTRUCTION
+
+
 # --- a configured set of guards ---------------------------------------------------------------
 
 
@@ -205,6 +253,7 @@ class Guards:
     names: tuple[str, ...] = ()
     max_prompt_words: int = DEFAULT_MAX_PROMPT_WORDS
     leakage: LeakageIndex = field(default_factory=LeakageIndex)
+    copies: CopyIndex = field(default_factory=CopyIndex)
 
     def check(self, candidate: str) -> list[tuple[str, str]]:
         out = []
@@ -223,6 +272,8 @@ class Guards:
             return scaffolding_reason(candidate)
         if name == "leakage":
             return leakage_reason(candidate, self.leakage)
+        if name == "copied":
+            return copied_reason(candidate, self.copies)
         return length_reason(candidate, self.max_prompt_words)
 
 
@@ -243,6 +294,7 @@ def parse_guard_names(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def build_guards(names: Sequence[str], max_prompt_words: int, data: TaskData) -> Guards:
-    """The guards of one task (the leakage index is built only when that guard is on)."""
+    """The guards of one task (each index is built only when its guard is on)."""
     leakage = LeakageIndex.from_task(data) if "leakage" in names else LeakageIndex()
-    return Guards(tuple(names), max_prompt_words, leakage)
+    copies = CopyIndex.from_task(data) if "copied" in names else CopyIndex()
+    return Guards(tuple(names), max_prompt_words, leakage, copies)

@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from gpo.llm.packaged import verified_sha256
+
 PACKAGES = (
     "gpo",
     "numpy",
@@ -92,7 +94,10 @@ def model_record(role: str, name: str, backend: str, model: str) -> dict[str, An
     if path.is_file():
         size = path.stat().st_size
         record["bytes"] = size
-        if size <= HASHED_MODEL_MAX_BYTES:
+        verified = verified_sha256(path)
+        if verified is not None:  # an assembled packaged model: checked when it was assembled
+            record["sha256"] = verified
+        elif size <= HASHED_MODEL_MAX_BYTES:
             record["sha256"] = sha256_file(path)
         else:
             record["mtime"] = dt.datetime.fromtimestamp(path.stat().st_mtime).isoformat()

@@ -37,6 +37,13 @@ class PairedComparison:
     losses: int
     mean_difference: float  # mean of A - B
     p_value: float  # two-sided paired bootstrap p-value (1.0 with no pair)
+    low: float = float("nan")  # 95% paired bootstrap interval of the mean difference
+    high: float = float("nan")
+
+    @property
+    def above_zero(self) -> bool:
+        """Whether the whole 95% interval of A - B lies above zero."""
+        return bool(self.low > 0)
 
 
 def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -126,21 +133,42 @@ def paired_bootstrap_p_value(
     return float((1 + int(extreme.sum())) / (1 + n_resamples))
 
 
+def paired_difference_interval(
+    differences: np.ndarray,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    resampling_seed: int = DEFAULT_RESAMPLING_SEED,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """The percentile bootstrap interval of the mean paired difference (pairs resampled with
+    replacement; NaN, NaN without a pair)."""
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(resampling_seed)
+    means = d[rng.integers(0, d.size, size=(n_resamples, d.size))].mean(axis=1)
+    return percentile_interval(means, level)
+
+
 def compare_paired(
     a: np.ndarray,
     b: np.ndarray,
     n_resamples: int = DEFAULT_RESAMPLES,
     resampling_seed: int = DEFAULT_RESAMPLING_SEED,
 ) -> PairedComparison:
-    """Wins / ties / losses of A over B on the pairs where both exist, and the paired p-value."""
+    """Wins / ties / losses of A over B on the pairs where both exist, the mean difference with
+    its 95% paired bootstrap interval, and the paired p-value."""
     a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     both = np.isfinite(a) & np.isfinite(b)
     d = a[both] - b[both]
     ties = np.abs(d) <= TIE_TOLERANCE
+    low, high = paired_difference_interval(d, n_resamples, resampling_seed)
     return PairedComparison(
         wins=int(((d > 0) & ~ties).sum()),
         ties=int(ties.sum()),
         losses=int(((d < 0) & ~ties).sum()),
         mean_difference=float(d.mean()) if d.size else float("nan"),
         p_value=paired_bootstrap_p_value(d, n_resamples, resampling_seed),
+        low=low,
+        high=high,
     )

@@ -17,6 +17,7 @@ import numpy as np
 
 from gpo.results.experiment_folder import BASELINE, CellSpec, ExperimentFolder
 from gpo.results.io import atomic_write_text
+from gpo.results.prompt_kinds import PromptKinds, prompt_kinds
 from gpo.results.reading import RunData, is_run_folder, read_run
 from gpo.results.statistics import (
     DEFAULT_RESAMPLES,
@@ -36,6 +37,7 @@ DISPLAY = {
     "pe2": "PE2",
     "sgdm": "SGDM",
     "gpo": "GPO",
+    "gpo+": "GPO+",
 }
 REFERENCE = "gpo"
 FEW_PAIRS = 10  # below this many pairs the p-value gets a warning
@@ -111,6 +113,21 @@ def score_matrix(exp: Experiment, method: str, dataset: str) -> np.ndarray:
     return m
 
 
+def initial_matrix(exp: Experiment, method: str, dataset: str) -> np.ndarray:
+    """seeds x tasks test scores x100 of the initial prompt of each finished optimization cell
+    (the pair of ``score_matrix``'s final prompt; NaN where missing)."""
+    tasks = exp.tasks(dataset)
+    m = np.full((len(exp.seeds), len(tasks)), np.nan)
+    for c in exp.cells:
+        if c.method != method or c.dataset != dataset or c.kind == BASELINE:
+            continue
+        run = exp.runs.get(c.cell_id)
+        best = run.best.get(c.task) if run is not None and run.state == "finished" else None
+        if best is not None and c.task in tasks and c.seed in exp.seeds:
+            m[exp.seeds.index(c.seed), tasks.index(c.task)] = 100.0 * best["initial_test_score"]
+    return m
+
+
 def paired_matrix(exp: Experiment, method: str, dataset: str) -> np.ndarray:
     """seeds x tasks, a baseline's single row repeated for every seed (it is seed-independent)."""
     m = score_matrix(exp, method, dataset)
@@ -125,6 +142,9 @@ class Table:
     expected: dict[tuple[str, str], int]  # runs a complete cell would have
     reference: str | None
     comparisons: dict[str, PairedComparison]
+    # (preset, column): the preset's final prompt against its own initial prompt, per pair
+    versus_initial: dict[tuple[str, str], PairedComparison]
+    kinds: dict[str, PromptKinds]  # preset -> instructions / copies among the chosen prompts
     cost: dict[str, dict[str, float]]
     n_resamples: int
     resampling_seed: int
@@ -146,25 +166,61 @@ def build_table(
         expected[(method, AVERAGE)] = sum(m.size for m in mats)
     presets = list(exp.spec["presets"])
     reference = REFERENCE if REFERENCE in presets else (presets[0] if presets else None)
-    comparisons = {}
-    if reference is not None:
-        ref = np.concatenate([paired_matrix(exp, reference, d).ravel() for d in exp.datasets])
-        for method in exp.methods:
-            if method == reference:
-                continue
-            other = np.concatenate([paired_matrix(exp, method, d).ravel() for d in exp.datasets])
-            comparisons[method] = compare_paired(ref, other, n_resamples, resampling_seed)
     return Table(
         methods=exp.methods,
         columns=[*exp.datasets, AVERAGE],
         cells=cells,
         expected=expected,
         reference=reference,
-        comparisons=comparisons,
+        comparisons=method_comparisons(exp, reference, n_resamples, resampling_seed),
+        versus_initial=initial_comparisons(exp, n_resamples, resampling_seed),
+        kinds=prompt_kinds(list(exp.cells), chosen_records(exp)),
         cost=method_costs(exp),
         n_resamples=n_resamples,
         resampling_seed=resampling_seed,
     )
+
+
+def method_comparisons(
+    exp: Experiment, reference: str | None, n_resamples: int, resampling_seed: int
+) -> dict[str, PairedComparison]:
+    """The reference preset against every other method, paired over (task, seed)."""
+    if reference is None:
+        return {}
+    ref = np.concatenate([paired_matrix(exp, reference, d).ravel() for d in exp.datasets])
+    out = {}
+    for method in exp.methods:
+        if method != reference:
+            other = np.concatenate([paired_matrix(exp, method, d).ravel() for d in exp.datasets])
+            out[method] = compare_paired(ref, other, n_resamples, resampling_seed)
+    return out
+
+
+def initial_comparisons(
+    exp: Experiment, n_resamples: int, resampling_seed: int
+) -> dict[tuple[str, str], PairedComparison]:
+    """Every preset's final prompt against its initial prompt, per dataset and over all."""
+    out = {}
+    for method in exp.spec["presets"]:
+        finals = [score_matrix(exp, method, d).ravel() for d in exp.datasets]
+        initials = [initial_matrix(exp, method, d).ravel() for d in exp.datasets]
+        for d, f, i in zip(exp.datasets, finals, initials):
+            out[(method, d)] = compare_paired(f, i, n_resamples, resampling_seed)
+        out[(method, AVERAGE)] = compare_paired(
+            np.concatenate(finals), np.concatenate(initials), n_resamples, resampling_seed
+        )
+    return out
+
+
+def chosen_records(exp: Experiment) -> dict[str, dict]:
+    """Cell id -> the best_prompts.jsonl record of every finished optimization cell."""
+    out = {}
+    for c in exp.cells:
+        run = exp.runs.get(c.cell_id)
+        finished = run is not None and run.state == "finished"
+        if c.kind != BASELINE and finished and c.task in run.best:
+            out[c.cell_id] = run.best[c.task]
+    return out
 
 
 COST_KEYS = (
@@ -224,8 +280,10 @@ def format_markdown(table: Table, exp: Experiment) -> str:
     seeds = ", ".join(map(str, exp.seeds))
     tasks = "; ".join(f"{d}: {len(exp.tasks(d))}" for d in exp.datasets)
     lines += ["", f"Seeds: {seeds}. Tasks per dataset: {tasks}."]
+    lines += initial_section(table)
     if table.reference is not None and table.comparisons:
         lines += comparison_section(table)
+    lines += kinds_section(table)
     lines += cost_section(table)
     return "\n".join(lines) + "\n"
 
@@ -273,16 +331,16 @@ def comparison_section(table: Table) -> list[str]:
         f"## {ref} against each method",
         "",
         f"Paired over (task, seed): a win is a pair where {ref}'s test score is higher. "
-        f"Mean difference = {ref} - method (x100). p: two-sided paired bootstrap "
-        f"({table.n_resamples} resamples of the pairs).",
+        f"Mean difference = {ref} - method (x100), with its 95% paired bootstrap interval. p: "
+        f"two-sided paired bootstrap ({table.n_resamples} resamples of the pairs).",
         "",
-        "| method | wins | ties | losses | mean difference | p |",
+        "| method | wins | ties | losses | mean difference [95% interval] | p |",
         "|---|---|---|---|---|---|",
     ]
     for m, c in table.comparisons.items():
-        diff = "-" if math.isnan(c.mean_difference) else f"{c.mean_difference:+.1f}"
         lines.append(
-            f"| {display(m)} | {c.wins} | {c.ties} | {c.losses} | {diff} | {c.p_value:.3g} |"
+            f"| {display(m)} | {c.wins} | {c.ties} | {c.losses} | {difference_text(c)} | "
+            f"{c.p_value:.3g} |"
         )
     few = min(c.wins + c.ties + c.losses for c in table.comparisons.values())
     if few < FEW_PAIRS:
@@ -292,6 +350,63 @@ def comparison_section(table: Table) -> list[str]:
             "bootstrap p-value is unreliable (it cannot show variation the pairs never had: "
             "a few identical differences give the smallest possible p). Add tasks or seeds.",
         ]
+    return lines
+
+
+def difference_text(c: PairedComparison) -> str:
+    if math.isnan(c.mean_difference):
+        return "-"
+    return f"{c.mean_difference:+.1f} [{c.low:+.1f}, {c.high:+.1f}]"
+
+
+def initial_section(table: Table) -> list[str]:
+    """Each preset's final prompt against its own initial prompt, per column."""
+    if not table.versus_initial:
+        return []
+    lines = [
+        "",
+        "## Final prompt against the initial prompt",
+        "",
+        "Paired over (task, seed): the test score x100 of the method's final prompt minus that of "
+        "the initial prompt it started from, wins / ties / losses, mean difference with its 95% "
+        "paired bootstrap interval; **above 0**: the whole interval is above zero.",
+        "",
+        "| method | " + " | ".join(c.upper() if c != AVERAGE else c for c in table.columns) + " |",
+        "|---|" + "---|" * len(table.columns),
+    ]
+    methods = sorted({m for m, _ in table.versus_initial}, key=table.methods.index)
+    for m in methods:
+        row = []
+        for col in table.columns:
+            c = table.versus_initial[(m, col)]
+            text = f"{c.wins}/{c.ties}/{c.losses}, {difference_text(c)}"
+            row.append(text + (" **above 0**" if c.above_zero else ""))
+        lines.append(f"| {display(m)} | " + " | ".join(row) + " |")
+    return lines
+
+
+def kinds_section(table: Table) -> list[str]:
+    """Instructions and copies among each preset's chosen prompts."""
+    if not table.kinds:
+        return []
+    lines = [
+        "",
+        "## What the chosen prompts are",
+        "",
+        "A chosen (final) prompt is a **copy** when it repeats 8 or more words in a row of a "
+        "format exemplar or train input the meta-prompt could show (the `copied` guard's rule; "
+        "the task's shared template excepted), else an **instruction** (the initial prompt "
+        "kept counts as one).",
+        "",
+        "| method | chosen prompts | instructions | copies | initial prompt kept |",
+        "|---|---|---|---|---|",
+    ]
+    for m in [m for m in table.methods if m in table.kinds]:
+        k = table.kinds[m]
+        lines.append(
+            f"| {display(m)} | {k.chosen} | {k.instructions} ({100 * k.share(k.instructions):.0f}%)"
+            f" | {k.copies} ({100 * k.share(k.copies):.0f}%) | {k.initial_kept} |"
+        )
     return lines
 
 

@@ -87,14 +87,14 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # This project's extension, not a method of the paper: GPO with its word budget enforced (a
 # candidate that changes more than K words is rejected and asked again) and every candidate
-# guard on (no leaked meta-prompt scaffolding, no copied eval/test answers or inputs, no empty
-# or overlong prompts).
+# guard on (no leaked meta-prompt scaffolding, no copied eval/test answers or inputs, no copies
+# of the exemplars or train inputs the meta-prompt shows, no empty or overlong prompts).
 GPO_PLUS = "gpo+"
 PAPER_PRESETS = tuple(PRESETS)  # the paper's methods, in Table 5's order
 PRESETS[GPO_PLUS] = {
     **PRESETS["gpo"],
     "enforce_step_size": True,
-    "candidate_guards": ["scaffolding", "leakage", "empty", "length"],
+    "candidate_guards": ["scaffolding", "leakage", "copied", "empty", "length"],
 }
 
 

@@ -1,0 +1,176 @@
+"""Does GPO improve prompts? The demonstration grid: an experiment on tasks where the instruction
+decides the score, with a capable offline optimizer.
+
+    python benchmarks/effectiveness.py plan      # size the grid (--dry_run; loads nothing)
+    python benchmarks/effectiveness.py run       # start the grid, or resume it (repeat freely)
+    python benchmarks/effectiveness.py report    # rebuild table.md / report.md and print them
+
+The grid (defaults): presets gpo, gpo+, opro, ape (plus the Empty and CoT prompts that every
+experiment scores), seeds 0,1,2, 4 candidates per step, the four custom example tasks in
+``examples/`` and two BBH tasks (navigate, boolean_expressions), at most 32 examples per split,
+batch 8 and 2 epochs (4 steps on the custom tasks' 16 train records, 8 on BBH's 32), scorer
+SmolLM2-135M, optimizer Qwen2.5-Coder-1.5B-Instruct, ``--eval_racing=exact`` (same choices as
+full evaluation, fewer scorer calls), one llama.cpp thread per model.
+
+Everything goes under ``--out`` (default ``outputs/effectiveness``): ``data/`` (links to the
+example task folders and to the BBH data of ``$GPO_DATA_DIR``, so one experiment sees both),
+``cache/`` (the response cache) and the experiment folder. ``run`` resumes the experiment folder
+it finds there (``experiment.py --resume``), so an interrupted grid continues where it stopped;
+``--max_minutes`` stops an invocation cleanly after that long (Ctrl-C semantics: the unfinished
+cell resumes from its last step next time), to share the machine in slices. Each invocation of
+experiment.py runs under ``flock /tmp/gpo-cpu.lock`` (``--lock=`` for none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENT = REPO / "src" / "optimization" / "experiment.py"
+REPORT = REPO / "src" / "optimization" / "report.py"
+EXAMPLES = REPO / "examples"
+BBH_FOLDER = "BIG-Bench-Hard"
+LOCK = "/tmp/gpo-cpu.lock"
+CUSTOM_TASKS = ("review_sentiment", "support_ticket", "date_iso", "email_extract")
+BBH_TASKS = ("navigate", "boolean_expressions")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("command", choices=("plan", "run", "report"))
+    p.add_argument("--out", type=Path, default=REPO / "outputs" / "effectiveness")
+    p.add_argument("--presets", default="gpo,gpo+,opro,ape")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--custom_tasks", default=",".join(CUSTOM_TASKS), help="'' for none")
+    p.add_argument("--bbh_tasks", default=",".join(BBH_TASKS), help="'' for none")
+    p.add_argument("--scorer", default="smollm2-135m")
+    p.add_argument("--optimizer", default="qwen2.5-coder-1.5b")
+    p.add_argument("--max_examples", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--candidates", type=int, default=4)
+    p.add_argument("--racing", default="exact", help="--eval_racing (off, exact, statistical)")
+    p.add_argument("--scorer_max_tokens", type=int, default=64)
+    p.add_argument("--second_round_max_tokens", type=int, default=16)
+    p.add_argument("--optimizer_max_tokens", type=int, default=160)
+    p.add_argument("--n_threads", type=int, default=1)
+    p.add_argument(
+        "--tokens_per_second",
+        type=float,
+        default=None,
+        help="plan: measured scorer throughput of one replica, for the wall-time estimate",
+    )
+    p.add_argument("--max_minutes", type=float, default=None, help="run: stop cleanly after")
+    p.add_argument("--lock", default=LOCK, help="flock file around experiment.py ('' for none)")
+    return p.parse_args(argv)
+
+
+def data_root(args: argparse.Namespace) -> Path:
+    """One data folder for both task families: links to the example tasks and the BBH data."""
+    root = args.out / "data"
+    root.mkdir(parents=True, exist_ok=True)
+    links = {t: EXAMPLES / t for t in split(args.custom_tasks)}
+    if split(args.bbh_tasks):
+        shared = os.environ.get("GPO_DATA_DIR", str(REPO.parent / "shared" / "data"))
+        links[BBH_FOLDER] = Path(shared).expanduser().resolve() / BBH_FOLDER
+        if not links[BBH_FOLDER].is_dir():
+            sys.exit(f"error: no BBH data at {links[BBH_FOLDER]}; set GPO_DATA_DIR")
+    for name, target in links.items():
+        link = root / name
+        if link.is_symlink() and link.resolve() != target.resolve():
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(target.resolve(), target_is_directory=True)
+    return root
+
+
+def split(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def grid_flags(args: argparse.Namespace) -> list[str]:
+    # bbh first: with custom first, main.py's flags read every task name as a custom folder
+    families = (("bbh", args.bbh_tasks), ("custom", args.custom_tasks))
+    datasets = [d for d, ts in families if split(ts)]
+    tasks = split(args.bbh_tasks) + split(args.custom_tasks)
+    return [
+        f"--presets={args.presets}",
+        f"--seeds={args.seeds}",
+        f"--dataset={','.join(datasets)}",
+        f"--task_name={','.join(tasks)}",
+        f"--data_dir={data_root(args)}",
+        f"--scorer_llm_name={args.scorer}",
+        f"--optimizer_llm_name={args.optimizer}",
+        "--embedding_model=all-minilm-l6-v2",
+        f"--max_examples={args.max_examples}",
+        f"--num_search_epochs={args.epochs}",
+        f"--opt_batch_size={args.batch}",
+        f"--num_generated_instructions_in_each_step={args.candidates}",
+        f"--eval_racing={args.racing}",
+        f"--scorer_max_tokens={args.scorer_max_tokens}",
+        f"--second_round_max_tokens={args.second_round_max_tokens}",
+        f"--optimizer_max_tokens={args.optimizer_max_tokens}",
+        f"--n_threads={args.n_threads}",
+        f"--output_dir={args.out}",
+        f"--cache_dir={args.out / 'cache'}",
+    ]
+
+
+def experiment_folder(out: Path) -> Path | None:
+    found = sorted(p.parent for p in out.glob("EXPERIMENT-*/experiment.json"))
+    if len(found) > 1:
+        sys.exit(f"error: several experiment folders in {out}; keep one or pass another --out")
+    return found[0] if found else None
+
+
+def locked(command: list[str], lock: str) -> list[str]:
+    return ["flock", lock, *command] if lock else command
+
+
+def run_command(command: list[str], max_minutes: float | None = None) -> int:
+    print("$ " + " ".join(command), flush=True)
+    proc = subprocess.Popen(command, cwd=REPO, start_new_session=True)
+    deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
+    while proc.poll() is None:
+        if deadline is not None and time.monotonic() > deadline:
+            print(f"--max_minutes={max_minutes} reached: stopping (resumable)", flush=True)
+            os.killpg(proc.pid, signal.SIGINT)
+            deadline = None
+        time.sleep(1)
+    return proc.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out = args.out.expanduser().resolve()
+    python = sys.executable
+    folder = experiment_folder(args.out) if args.out.is_dir() else None
+    if args.command == "plan":
+        extra = [f"--scorer_tokens_per_second={args.tokens_per_second}"] * bool(
+            args.tokens_per_second
+        )
+        return run_command([python, str(EXPERIMENT), *grid_flags(args), "--dry_run", *extra])
+    if args.command == "run":
+        if folder is None:
+            command = [python, str(EXPERIMENT), *grid_flags(args)]
+        else:
+            data_root(args)
+            command = [python, str(EXPERIMENT), f"--resume={folder}"]
+        code = run_command(locked(command, args.lock), args.max_minutes)
+        print(f"experiment folder: {experiment_folder(args.out)} (exit status {code})")
+        return code
+    if folder is None:
+        sys.exit(f"error: no experiment folder in {args.out}; run the grid first")
+    code = run_command([python, str(REPORT), str(folder)])
+    print((folder / "table.md").read_text(encoding="utf-8"))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

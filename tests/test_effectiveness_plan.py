@@ -1,0 +1,59 @@
+"""benchmarks/effectiveness.py: the demonstration grid's plan (a dry run; no model loads)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO
+
+SCRIPT = REPO / "benchmarks" / "effectiveness.py"
+
+
+def test_plan_sizes_the_whole_grid(tmp_path, data_dir):
+    env = {**os.environ, "GPO_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "plan", f"--out={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # 4 presets x 6 tasks x 3 seeds + Empty and CoT on 6 tasks
+    assert "dry run: 84 cells" in proc.stdout
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
+    assert {"gpo", "gpo+", "opro", "ape", "empty", "cot"} <= set(rows)
+    assert (tmp_path / "data" / "support_ticket" / "task.json").is_file()
+    assert (tmp_path / "data" / "BIG-Bench-Hard" / "navigate").is_dir()
+    assert not list(tmp_path.glob("EXPERIMENT-*"))  # a plan writes no experiment
+
+
+def test_report_without_a_grid_is_one_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "report", f"--out={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: no experiment folder in {tmp_path}; run the grid first"
+    ]
+
+
+@pytest.mark.parametrize("flag", ["--presets=gpo,nope"])
+def test_bad_grid_flags_fail_in_one_line(tmp_path, data_dir, flag):
+    env = {**os.environ, "GPO_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "plan", f"--out={tmp_path}", flag],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: --presets")
