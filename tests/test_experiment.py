@@ -354,3 +354,23 @@ def test_grid_on_a_custom_task_folder(tmp_path, flags_parsed, repo_root):
     assert "| method | CUSTOM | Average |" in (folder.root / "table.md").read_text()
     hashes = read_json(folder.root / "provenance.json")["data_files_sha256"]
     assert any("review_sentiment" in name for name in hashes)
+
+
+def test_custom_listed_first_beside_a_benchmark(
+    tmp_path, data_dir, flags_parsed, repo_root, capsys
+):
+    """--dataset=custom,bbh plans like bbh,custom: BBH's task names are not read as folders."""
+    both = tmp_path / "data"
+    both.mkdir()
+    (both / "BIG-Bench-Hard").symlink_to(data_dir / "BIG-Bench-Hard", target_is_directory=True)
+    (both / "review_sentiment").symlink_to(repo_root / "examples" / "review_sentiment")
+    args = grid_args(tmp_path, both, "--dry_run", "--baselines=")
+    args = [
+        a.replace("--dataset=bbh", "--dataset=custom,bbh").replace(
+            "--task_name=navigate", "--task_name=review_sentiment,navigate"
+        )
+        for a in args
+    ]
+    assert experiment.execute(flags_parsed(args), pool=FakePool()) is None
+    # 2 presets x 2 seeds x (one custom task + one BBH task)
+    assert "dry run: 8 cells" in capsys.readouterr().out

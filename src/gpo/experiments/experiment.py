@@ -137,7 +137,9 @@ def grid_tasks(
 
 def new_grid() -> tuple[CliRequest, dict, list[CellSpec], ExperimentFolder | None]:
     presets, seeds, datasets = parse_grid_flags()
-    FLAGS.dataset = datasets[0]  # the base config needs one valid dataset; cells set their own
+    # The base config needs one valid dataset (cells set their own). A benchmark, not custom:
+    # the custom dataset would read every --task_name, BBH's too, as a task folder.
+    FLAGS.dataset = next((d for d in datasets if d != "custom"), datasets[0])
     template = config_from_flags()
     tasks = grid_tasks(datasets, FLAGS.task_name, template.config.data_dir)
     base = template.config
