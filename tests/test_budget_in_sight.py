@@ -60,3 +60,15 @@ def test_a_run_shows_the_bar_and_reports_best_score_against_scorer_calls(
     assert series.y[-1] == 100 * result.best_eval
     scorer = json.loads((result.run_folder / "usage_summary.json").read_text())["roles"]["scorer"]
     assert series.x[-1] == scorer["requests"] + scorer["cache_hits"]  # every scorer call counted
+
+
+def test_tracked_best_so_far_counts_the_steps_logged_before() -> None:
+    from gpo.tracking.step_metrics import step_metrics
+
+    def step(g: int, score: float) -> dict:
+        return {"global_step": g, "chosen": {"eval_score": score}, "step_size": None}
+
+    lines = [{"global_step": -1, "kind": "initial", "eval_score": 0.5, "test_score": 0.4}]
+    lines += [step(0, 0.2), step(1, 0.3)]
+    assert step_metrics(lines, {}, after=0) == [(2, {"chosen_eval": 0.3, "best_so_far_eval": 0.5})]
+    assert [m["best_so_far_eval"] for _, m in step_metrics(lines, {})[1:]] == [0.5, 0.5]

@@ -141,11 +141,12 @@ class Tracker:
 
         run_id = self._task_run(task)
         entry = self.state["tasks"][task]
-        lines = [r for r in read_jsonl(steps_file) if r["global_step"] > entry["logged"]]
+        every = read_jsonl(steps_file)
+        lines = [r for r in every if r["global_step"] > entry["logged"]]
         now = int(time.time() * 1000)
         metrics = [
             Metric(key, float(value), now, step)
-            for step, values in step_metrics(lines, self.models)
+            for step, values in step_metrics(every, self.models, entry["logged"])
             for key, value in values.items()
         ]
         for i in range(0, len(metrics), 1000):

@@ -53,16 +53,24 @@ def usage_metrics(record: Mapping[str, Any], models: Mapping[str, tuple[str, str
 
 
 def step_metrics(
-    lines: Iterable[Mapping[str, Any]], models: Mapping[str, tuple[str, str]]
+    lines: Iterable[Mapping[str, Any]],
+    models: Mapping[str, tuple[str, str]],
+    after: int = -2,
 ) -> list[tuple[int, dict[str, float]]]:
-    """(MLflow step, metrics) for each step line, in order: step t (1..T) of the loop's global
-    step t-1. The initial record (step 0) gives ``initial_eval``/``initial_test`` and starts the
-    best-so-far; the final record gives ``best_eval``/``best_test`` at step T."""
+    """(MLflow step, metrics) for each step line past global step ``after`` (the lines before
+    count for the best so far), in order: step t (1..T) of the loop's global step t-1. The
+    initial record (step 0) gives ``initial_eval``/``initial_test`` and starts the best so far;
+    the final record gives ``best_eval``/``best_test`` at step T."""
     out: list[tuple[int, dict[str, float]]] = []
     best: float | None = None
     ordered = sorted(lines, key=lambda r: r["global_step"])
     shown = _shown_chosen_scores(ordered)
     for r in ordered:
+        if r["global_step"] <= after:
+            score = shown.get(r["global_step"], r.get("eval_score"))
+            if r.get("kind") != "final" and score is not None:
+                best = score if best is None else max(best, score)
+            continue
         kind = r.get("kind")
         if kind == "initial":
             best = r["eval_score"]
