@@ -62,13 +62,41 @@ def test_a_run_shows_the_bar_and_reports_best_score_against_scorer_calls(
     assert series.x[-1] == scorer["requests"] + scorer["cache_hits"]  # every scorer call counted
 
 
+def _step_line(g: int, current: str, prompt: str, score: float, ranked: bool = True) -> dict:
+    """A steps.jsonl step line, as far as the tracked metrics read it."""
+    candidates = [{"prompt": prompt, "status": "new", "eval_score": score}] if ranked else []
+    return {
+        "global_step": g,
+        "current_prompt": current,
+        "chosen": {"prompt": prompt, "eval_score": score},
+        "candidates": candidates,
+        "step_size": None,
+    }
+
+
+INITIAL_LINE = {
+    "global_step": -1,
+    "kind": "initial",
+    "prompt": "p0",
+    "eval_score": 0.5,
+    "test_score": 0.4,
+}
+
+
 def test_tracked_best_so_far_counts_the_steps_logged_before() -> None:
     from gpo.tracking.step_metrics import step_metrics
 
-    def step(g: int, score: float) -> dict:
-        return {"global_step": g, "chosen": {"eval_score": score}, "step_size": None}
-
-    lines = [{"global_step": -1, "kind": "initial", "eval_score": 0.5, "test_score": 0.4}]
-    lines += [step(0, 0.2), step(1, 0.3)]
+    lines = [INITIAL_LINE, _step_line(0, "p0", "p1", 0.2), _step_line(1, "p1", "p2", 0.3)]
     assert step_metrics(lines, {}, after=0) == [(2, {"chosen_eval": 0.3, "best_so_far_eval": 0.5})]
     assert [m["best_so_far_eval"] for _, m in step_metrics(lines, {})[1:]] == [0.5, 0.5]
+
+
+def test_tracked_chosen_eval_of_a_kept_prompt_is_its_stored_score() -> None:
+    """A step that keeps the current prompt logs the placeholder 0.0; MLflow shows 0.5."""
+    from gpo.tracking.step_metrics import step_metrics
+
+    kept = _step_line(0, "p0", "p0", 0.0, ranked=False)
+    assert step_metrics([INITIAL_LINE, kept], {})[1] == (
+        1,
+        {"chosen_eval": 0.5, "best_so_far_eval": 0.5},
+    )
