@@ -32,6 +32,8 @@ def test_bar_counts_calls_against_the_plan_with_tokens_cost_and_eta() -> None:
     resumed = BudgetBar(ledger, (100, 20), total_steps=4)
     assert resumed(None, 2).startswith("calls 0/50 |")  # 2 of 4 steps left + the final scoring
     assert (short_count(1234567), short_time(30), short_time(600)) == ("1.2M", "30s", "10m")
+    # the eval score it is given is the shown one (a kept prompt's stored score, not 0.0)
+    assert resumed(0.25, 2).endswith("| eval 0.250")
 
 
 def test_a_run_shows_the_bar_and_reports_best_score_against_scorer_calls(

@@ -99,6 +99,9 @@ def common_params(settings: EngineSettings) -> Any:
     p.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
     p.warmup = False
     p.use_jinja = True  # the GGUF's own chat template
+    # llama.cpp's own per-slot log lines flood the terminal; errors still come back in each
+    # reply (BackendError). At --verbosity=debug (this logger at DEBUG) they are shown.
+    p.verbosity = 1 if log.isEnabledFor(logging.DEBUG) else -1
     return p
 
 

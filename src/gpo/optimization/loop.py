@@ -139,7 +139,7 @@ def optimize_task(
         if ctx.on_step is not None:
             ctx.on_step(record)
         if ctx.progress is not None:
-            bar.set_postfix_str(ctx.progress(record, state.completed_steps), refresh=False)
+            bar.set_postfix_str(ctx.progress(shown, state.completed_steps), refresh=False)
         else:
             bar.set_postfix(eval=f"{shown:.3f}", refresh=False)
         bar.update(1)

@@ -62,7 +62,7 @@ class StepContext:
     racing: RacingSettings = RacingSettings()
     on_step: Callable[[StepRecord], None] | None = None  # after each committed step (tracking)
     # the step bar's text from (the step just committed or None at start, steps completed)
-    progress: Callable[[StepRecord | None, int], str] | None = None
+    progress: Callable[[float | None, int], str] | None = None
 
 
 def step_seed(seed: int, task: str, t: int) -> int:

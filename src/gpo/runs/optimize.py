@@ -259,7 +259,7 @@ def run_task(
     ledger: Ledger,
     budget: Callable[[], str | None] | None = None,
     on_step: Callable[[StepRecord], None] | None = None,
-    progress: Callable[[StepRecord | None, int], str] | None = None,
+    progress: Callable[[float | None, int], str] | None = None,
 ) -> TaskOutcome:
     """Optimize one task from its checkpoint (or its start); ``budget`` returns a reason to stop
     (default: this process's ledger against the run's budgets)."""

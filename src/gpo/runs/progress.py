@@ -14,7 +14,6 @@ import time
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.llm.accounting import Ledger, Usage
-from gpo.results.records import StepRecord
 from gpo.runs.plan import task_plan
 
 CALL_KEYS = ("scorer_requests", "optimizer_requests")
@@ -68,7 +67,9 @@ class BudgetBar:
         per_step = (self.full - self.fixed) / max(1, self.total_steps)
         return max(1, round(per_step * (self.total_steps - completed) + self.fixed / 2))
 
-    def __call__(self, record: StepRecord | None, completed: int) -> str:
+    def __call__(self, eval_score: float | None, completed: int) -> str:
+        """The bar's text after ``completed`` steps; ``eval_score`` is the chosen prompt's eval
+        score as shown to a person (a kept prompt's stored score), None before the first step."""
         if self.planned is None:
             self.planned = self._plan(completed)
         total = self.ledger.total()
@@ -82,6 +83,6 @@ class BudgetBar:
         if sent > 0 and self.planned > done:
             elapsed = time.monotonic() - self.started
             parts.append(f"ETA {short_time(elapsed / sent * (self.planned - done))}")
-        if record is not None:
-            parts.append(f"eval {record.chosen.eval_score:.3f}")
+        if eval_score is not None:
+            parts.append(f"eval {eval_score:.3f}")
         return " | ".join(parts)
