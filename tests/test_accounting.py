@@ -178,3 +178,28 @@ def test_cost_usd_table() -> None:
     assert cost_usd("smollm2", 5, 5, backend="llamacpp") == 0.0
     for model in ["gpt-3.5-turbo", "gpt-4", "gpt-4o", "gpt-4o-mini"]:
         assert price_of(model) is DEFAULT_PRICES[model]
+
+
+def test_overlapping_calls_count_wall_time_once() -> None:
+    """Four concurrent calls of 0.2 s each: about 0.2 s of backend time, not 0.8 s."""
+    import time
+
+    barrier = threading.Barrier(4)
+
+    def slow(prompt: Prompt, params: GenerationParams, index: int) -> str:
+        barrier.wait(timeout=10)
+        time.sleep(0.2)
+        return "ok"
+
+    ledger = Ledger()
+    metered = MeteredLLM(FakeLLM(slow, name="slow"), "scorer", ledger)
+    threads = [
+        threading.Thread(target=metered.generate, args=([f"p{i}"], GREEDY)) for i in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    usage = ledger.usage("scorer")
+    assert usage.requests == 4
+    assert 0.2 <= usage.backend_seconds < 0.6

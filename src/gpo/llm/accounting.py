@@ -219,6 +219,24 @@ class MeteredLLM:
         self.engine = getattr(inner, "engine", "")
         self.concurrency = concurrency(inner)
         ledger.register_model(role, inner.backend, inner.name)
+        # Calls may overlap (the scorer's conversations run on several threads): the backend
+        # seconds are the wall time with at least one call in flight, not the sum of calls.
+        self._busy_lock = threading.Lock()
+        self._in_flight = 0
+        self._busy_since = 0.0
+
+    def _enter(self) -> None:
+        with self._busy_lock:
+            if self._in_flight == 0:
+                self._busy_since = time.perf_counter()
+            self._in_flight += 1
+
+    def _leave(self) -> None:
+        with self._busy_lock:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                busy = time.perf_counter() - self._busy_since
+                self.ledger.record(self.role, Usage(backend_seconds=busy))
 
     def generate(
         self,
@@ -226,17 +244,15 @@ class MeteredLLM:
         params: GenerationParams,
         sample_indices: Sequence[int] | None = None,
     ) -> list[Completion]:
-        start = time.perf_counter()
+        self._enter()
         try:
             out = self.inner.generate(prompts, params, sample_indices)
-        except BaseException:
-            self.ledger.record(self.role, Usage(backend_seconds=time.perf_counter() - start))
-            raise
+        finally:
+            self._leave()
         usage = Usage(
             requests=len(prompts),
             prompt_tokens=sum(c.prompt_tokens for c in out),
             completion_tokens=sum(c.completion_tokens for c in out),
-            backend_seconds=time.perf_counter() - start,
         )
         self.ledger.record(self.role, usage)
         return out
