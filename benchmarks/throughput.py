@@ -35,22 +35,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from thread_benchmark import QUICK_START as THREAD_QUICK_START  # noqa: E402
+
 from gpo.llm.base import GenerationParams, Prompt  # noqa: E402
 
 log = logging.getLogger("gpo.benchmark.throughput")
 
-QUICK_START = [
-    "--preset=gpo",
-    "--dataset=bbh",
-    "--task_name=navigate",
-    "--scorer_llm_name=smollm2-135m",
-    "--optimizer_llm_name=smollm2-135m",
-    "--embedding_model=all-minilm-l6-v2",
-    "--max_examples=4",
-    "--num_generated_instructions_in_each_step=2",
-    "--num_search_epochs=2",
-    "--opt_batch_size=4",
-]
+# the quick start's flags, as the thread benchmark replays them (it adds --no_cache itself)
+QUICK_START = [f for f in THREAD_QUICK_START if f != "--no_cache"]
 SCORER_MAX_TOKENS, SECOND_ROUND_MAX_TOKENS = 256, 100  # the CLI defaults the quick start uses
 
 

@@ -36,22 +36,8 @@ def fan_out(
 ) -> list[Completion]:
     """``send(prompt, params, index)`` for every prompt on up to ``workers`` threads; the
     completions in prompt order. The first failure propagates and cancels what has not started."""
-    if not prompts:
-        return []
-    pool = ThreadPoolExecutor(
-        max_workers=min(workers, len(prompts)), thread_name_prefix=thread_prefix
-    )
-    bar = progress_bar(len(prompts), desc)
-    try:
-        futures = [pool.submit(send, p, params, i) for p, i in zip(prompts, indices)]
-        results = []
-        for future in futures:  # in prompt order
-            results.append(future.result())
-            bar.update(1)
-        return results
-    finally:
-        bar.close()
-        pool.shutdown(wait=True, cancel_futures=True)
+    chains = [[n] for n in range(len(prompts))]
+    return _run_chains(send, prompts, params, indices, chains, workers, desc, thread_prefix)
 
 
 def prefix_chains(prompts: Sequence[Prompt]) -> list[list[int]]:
@@ -78,9 +64,24 @@ def fan_out_chains(
 ) -> list[Completion]:
     """Like ``fan_out``, but each chain of ``prefix_chains`` runs in order on one thread; the
     completions come back in prompt order."""
+    chains = prefix_chains(prompts)
+    return _run_chains(send, prompts, params, indices, chains, workers, desc, thread_prefix)
+
+
+def _run_chains(
+    send: Send,
+    prompts: Sequence[Prompt],
+    params: GenerationParams,
+    indices: Sequence[int],
+    chains: list[list[int]],
+    workers: int,
+    desc: str,
+    thread_prefix: str,
+) -> list[Completion]:
+    """Each chain's prompts in order on one thread, up to ``workers`` chains at a time; the
+    completions in prompt order. The first failure propagates and cancels what has not started."""
     if not prompts:
         return []
-    chains = prefix_chains(prompts)
     results: list[Completion | None] = [None] * len(prompts)
     bar = progress_bar(len(prompts), desc)
 
