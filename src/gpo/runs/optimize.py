@@ -37,14 +37,12 @@ from gpo.runs import preflight
 from gpo.runs.build import LoadedRun, ModelPool, load_run, load_tasks, resolve_specs
 from gpo.runs.common import (
     emit,
-    guarded,
     initial_instruction_for,
-    write_report_safely,
 )
 from gpo.runs.plan import plan_lines
 from gpo.runs.progress import BudgetBar, planned_calls
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
-from gpo.runs.tracking import finish_tracking, run_tracker
+from gpo.runs.tracking import run_tracked, run_tracker
 from gpo.tracking.mlflow_tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -168,13 +166,7 @@ def run_optimize(
             tracker.sync_task(task, folder.steps_path(task), done=True)
         write_usage_summary(folder, list(data))
 
-    try:
-        guarded(folder, body)
-    finally:
-        write_report_safely(folder.root)
-        finish_tracking(tracker, folder)
-        if own_pool:
-            pool.close()
+    run_tracked(folder, body, tracker, pool.close if own_pool else lambda: None)
     emit([f"results: {folder.root}", f"best prompts: {folder.best_prompts_path}"])
     return folder
 

@@ -16,9 +16,7 @@ from gpo.runs import preflight
 from gpo.runs.build import ModelPool, build_models, load_tasks, resolve_specs, scorer_for
 from gpo.runs.common import (
     emit,
-    guarded,
     initial_instruction_for,
-    write_report_safely,
 )
 from gpo.runs.evaluate import (
     PromptRecord,
@@ -28,7 +26,7 @@ from gpo.runs.evaluate import (
     with_baselines,
 )
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
-from gpo.runs.tracking import finish_tracking, run_tracker
+from gpo.runs.tracking import run_tracked, run_tracker
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +133,6 @@ def run_evaluate(
             tracker.log_metrics({f"{record.label}_{request.split}": score}, task=record.task)
         return results
 
-    try:
-        guarded(folder, body)
-    finally:
-        write_report_safely(folder.root)
-        finish_tracking(tracker, folder)
-        if own_pool:
-            pool.close()
+    run_tracked(folder, body, tracker, pool.close if own_pool else lambda: None)
     emit([f"results: {folder.root}"])
     return folder

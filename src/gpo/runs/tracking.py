@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from gpo.cli.flags import CliRequest
 from gpo.llm.aliases import ModelSpec
 from gpo.results.io import read_json
 from gpo.results.run_folder import RunFolder
+from gpo.runs.common import guarded, write_report_safely
 from gpo.tracking.mlflow_tracker import Tracker, open_tracker
 
 
@@ -29,3 +32,16 @@ def run_tracker(
 def finish_tracking(tracker: Tracker, folder: RunFolder) -> None:
     """Upload the folder's artifacts and end the MLflow run with the folder's state."""
     tracker.finish(str(folder.status().get("state", "failed")))
+
+
+def run_tracked(
+    folder: RunFolder, body: Callable[[], object], tracker: Tracker, close: Callable[[], None]
+) -> None:
+    """Run ``body`` guarded (a failure marks the folder failed), then, whatever happened, write
+    the report, end the MLflow run with the folder's state and ``close`` what the run opened."""
+    try:
+        guarded(folder, body)
+    finally:
+        write_report_safely(folder.root)
+        finish_tracking(tracker, folder)
+        close()
