@@ -6,11 +6,14 @@ decides the score, with a capable offline optimizer.
     python benchmarks/effectiveness.py report    # rebuild table.md / report.md and print them
 
 The grid (defaults): presets gpo, gpo+, opro, ape (plus the Empty and CoT prompts that every
-experiment scores), seeds 0,1,2, 4 candidates per step, the four custom example tasks in
-``examples/`` and two BBH tasks (navigate, boolean_expressions), at most 32 examples per split,
-batch 8 and 2 epochs (4 steps on the custom tasks' 16 train records, 8 on BBH's 32), scorer
+experiment scores), seeds 0,1,2, 4 candidates per step, the three custom example tasks in
+``examples/`` with 32 eval and 32 test records (support_ticket, date_iso, email_extract) and two
+BBH tasks (navigate, boolean_expressions), at most 32 examples per split,
+batch 8 and 2 epochs (4 steps on the 16 train records of each task; BBH's train split is cut to
+its first 16, ``--bbh_train``), scorer
 SmolLM2-135M, optimizer Qwen2.5-Coder-1.5B-Instruct, ``--eval_racing=exact`` (same choices as
-full evaluation, fewer scorer calls), one llama.cpp thread per model.
+full evaluation, fewer scorer calls), 2 llama.cpp threads per model (the scorer and the optimizer
+take turns within a cell, so each gets the cores while it runs).
 
 Everything goes under ``--out`` (default ``outputs/effectiveness``): ``data/`` (links to the
 example task folders and to the BBH data of ``$GPO_DATA_DIR``, so one experiment sees both),
@@ -37,7 +40,7 @@ REPORT = REPO / "src" / "optimization" / "report.py"
 EXAMPLES = REPO / "examples"
 BBH_FOLDER = "BIG-Bench-Hard"
 LOCK = "/tmp/gpo-cpu.lock"
-CUSTOM_TASKS = ("review_sentiment", "support_ticket", "date_iso", "email_extract")
+CUSTOM_TASKS = ("support_ticket", "date_iso", "email_extract")  # 32 eval / 32 test records each
 BBH_TASKS = ("navigate", "boolean_expressions")
 
 
@@ -52,6 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scorer", default="smollm2-135m")
     p.add_argument("--optimizer", default="qwen2.5-coder-1.5b")
     p.add_argument("--max_examples", type=int, default=32)
+    p.add_argument("--bbh_train", type=int, default=16, help="BBH train records (first N)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--candidates", type=int, default=4)
@@ -59,7 +63,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scorer_max_tokens", type=int, default=64)
     p.add_argument("--second_round_max_tokens", type=int, default=16)
     p.add_argument("--optimizer_max_tokens", type=int, default=160)
-    p.add_argument("--n_threads", type=int, default=1)
+    p.add_argument("--n_threads", type=int, default=2)
     p.add_argument(
         "--tokens_per_second",
         type=float,
@@ -72,22 +76,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def data_root(args: argparse.Namespace) -> Path:
-    """One data folder for both task families: links to the example tasks and the BBH data."""
+    """One data folder for both task families: links to the example tasks, and each BBH task's
+    files of ``$GPO_DATA_DIR`` with its train split cut to the first ``--bbh_train`` records (16,
+    as the custom tasks: the same number of steps per epoch)."""
     root = args.out / "data"
     root.mkdir(parents=True, exist_ok=True)
-    links = {t: EXAMPLES / t for t in split(args.custom_tasks)}
+    for name in split(args.custom_tasks):
+        _link(root / name, EXAMPLES / name)
     if split(args.bbh_tasks):
         shared = os.environ.get("GPO_DATA_DIR", str(REPO.parent / "shared" / "data"))
-        links[BBH_FOLDER] = Path(shared).expanduser().resolve() / BBH_FOLDER
-        if not links[BBH_FOLDER].is_dir():
-            sys.exit(f"error: no BBH data at {links[BBH_FOLDER]}; set GPO_DATA_DIR")
-    for name, target in links.items():
-        link = root / name
-        if link.is_symlink() and link.resolve() != target.resolve():
-            link.unlink()
-        if not link.exists():
-            link.symlink_to(target.resolve(), target_is_directory=True)
+        source = Path(shared).expanduser().resolve() / BBH_FOLDER
+        if not source.is_dir():
+            sys.exit(f"error: no BBH data at {source}; set GPO_DATA_DIR")
+        for task in split(args.bbh_tasks):
+            folder = root / BBH_FOLDER / task
+            if not (source / task).is_dir():
+                sys.exit(f"error: no BBH task {task!r} in {source}")
+            folder.mkdir(parents=True, exist_ok=True)
+            for file in (source / task).iterdir():
+                if file.name != "train.jsonl":
+                    _link(folder / file.name, file)
+            lines = (source / task / "train.jsonl").read_text(encoding="utf-8").splitlines()
+            train = "".join(line + "\n" for line in lines[: args.bbh_train])
+            target = folder / "train.jsonl"
+            if not target.exists() or target.read_text(encoding="utf-8") != train:
+                tmp = target.with_suffix(".tmp")
+                tmp.write_text(train, encoding="utf-8")
+                tmp.replace(target)
     return root
+
+
+def _link(link: Path, target: Path) -> None:
+    if link.is_symlink() and link.resolve() != target.resolve():
+        link.unlink()
+    if not link.exists():
+        link.symlink_to(target.resolve(), target_is_directory=target.is_dir())
 
 
 def split(text: str) -> list[str]:

@@ -23,12 +23,21 @@ def test_plan_sizes_the_whole_grid(tmp_path, data_dir):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    # 4 presets x 6 tasks x 3 seeds + Empty and CoT on 6 tasks
-    assert "dry run: 84 cells" in proc.stdout
+    # 4 presets x 5 tasks x 3 seeds + Empty and CoT on 5 tasks
+    assert "dry run: 70 cells" in proc.stdout
     rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
     assert {"gpo", "gpo+", "opro", "ape", "empty", "cot"} <= set(rows)
     assert (tmp_path / "data" / "support_ticket" / "task.json").is_file()
-    assert (tmp_path / "data" / "BIG-Bench-Hard" / "navigate").is_dir()
+    bbh = tmp_path / "data" / "BIG-Bench-Hard" / "navigate"
+    source = data_dir / "BIG-Bench-Hard" / "navigate"
+    # the train split cut to its first 16 records (4 steps, as on the custom tasks); the other
+    # files are links to the shared data
+    train = (source / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    assert (bbh / "train.jsonl").read_text(encoding="utf-8").splitlines() == train[:16]
+    assert not (bbh / "train.jsonl").is_symlink()
+    assert (bbh / "test.jsonl").resolve() == (source / "test.jsonl").resolve()
+    # 4 steps per task: 16 train records, batch 8, 2 epochs
+    assert "optimizer_requests" in proc.stdout and "240" in rows["gpo"]
     assert not list(tmp_path.glob("EXPERIMENT-*"))  # a plan writes no experiment
 
 
