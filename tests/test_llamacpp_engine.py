@@ -142,3 +142,59 @@ def test_the_engine_enters_the_cache_key_only_where_a_backend_names_one() -> Non
     newer = ModelIdentity("llamacpp", "smollm2", "/m.gguf", True, "xllamacpp 2027.1.1")
     keys = {cache_key(i, "p", GenerationParams(), 0) for i in (old, new, newer)}
     assert len(keys) == 3
+
+
+class _RecordingServer:
+    """Stands in for xllamacpp.Server: records each request, replies with a fixed usage."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict] = []
+
+    def handle_chat_completions(self, body: dict) -> dict:
+        self.bodies.append(body)
+        n = body["max_tokens"]
+        return {
+            "choices": [{"message": {"content": "x " * n}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": n},
+            "timings": {"cache_n": 9},
+        }
+
+    handle_completions = handle_chat_completions
+
+
+def _backend(prompt_cache: bool) -> tuple[object, _RecordingServer]:
+    from gpo.llm.llamacpp import EngineStats, LlamaCppBackend, _ThreadSlots
+    from gpo.llm.llamacpp_engine import Engine, EngineSettings
+
+    server = _RecordingServer()
+    settings = EngineSettings("m.gguf", 512, 1, 1, 2, 0, prompt_cache=prompt_cache)
+    backend = object.__new__(LlamaCppBackend)
+    backend._model = Engine(server, settings, "xllamacpp test", True)
+    backend.stats = EngineStats()
+    backend._stats_lock = threading.Lock()
+    backend._slots = _ThreadSlots(2)
+    return backend, server
+
+
+@pytest.mark.parametrize("prompt", [user_message("hi"), "raw text"])
+def test_a_reply_is_followed_by_a_rewind_of_its_slot_to_the_prompt(prompt) -> None:
+    backend, server = _backend(prompt_cache=True)
+    completion = backend._generate_one(prompt, GenerationParams(max_tokens=5, temperature=1.0), 3)
+    assert completion.completion_tokens == 5
+    reply, rewind = server.bodies
+    # the same prompt on the same slot, one greedy token: the slot keeps the prompt only
+    assert rewind["id_slot"] == reply["id_slot"] and rewind["max_tokens"] == 1
+    assert rewind["temperature"] == 0.0 and rewind["cache_prompt"] is True
+    assert {k: v for k, v in rewind.items() if k not in ("max_tokens", "temperature", "top_k")} == {
+        k: v for k, v in reply.items() if k not in ("max_tokens", "temperature", "top_k")
+    }
+    assert backend.stats.requests == 1 and backend.stats.completion_tokens == 5  # not counted
+
+
+def test_no_rewind_without_the_prompt_cache_or_after_a_one_token_reply() -> None:
+    backend, server = _backend(prompt_cache=False)
+    backend._generate_one(user_message("hi"), GenerationParams(max_tokens=5), 0)
+    assert len(server.bodies) == 1
+    backend, server = _backend(prompt_cache=True)
+    backend._generate_one(user_message("hi"), GenerationParams(max_tokens=1), 0)
+    assert len(server.bodies) == 1
