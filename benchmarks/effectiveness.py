@@ -12,8 +12,9 @@ BBH tasks (navigate, boolean_expressions), at most 32 examples per split,
 batch 8 and 2 epochs (4 steps on the 16 train records of each task; BBH's train split is cut to
 its first 16, ``--bbh_train``), scorer
 SmolLM2-135M, optimizer Qwen2.5-Coder-1.5B-Instruct, ``--eval_racing=exact`` (same choices as
-full evaluation, fewer scorer calls), 2 llama.cpp threads per model (the scorer and the optimizer
-take turns within a cell, so each gets the cores while it runs).
+full evaluation, fewer scorer calls), two cells at a time on 2 Ray workers with one llama.cpp
+thread per model (``--workers``, ``--n_threads``: on 2 cores a second thread speeds one model up
+far less than a second cell runs beside it; README "Threads").
 
 Everything goes under ``--out`` (default ``outputs/effectiveness``): ``data/`` (links to the
 example task folders and to the BBH data of ``$GPO_DATA_DIR``, so one experiment sees both),
@@ -63,7 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scorer_max_tokens", type=int, default=64)
     p.add_argument("--second_round_max_tokens", type=int, default=16)
     p.add_argument("--optimizer_max_tokens", type=int, default=160)
-    p.add_argument("--n_threads", type=int, default=2)
+    p.add_argument("--n_threads", type=int, default=1, help="llama.cpp threads per model")
+    p.add_argument(
+        "--workers", type=int, default=2, help="cells in parallel (Ray workers; 1: no Ray)"
+    )
     p.add_argument(
         "--tokens_per_second",
         type=float,
@@ -140,6 +144,7 @@ def grid_flags(args: argparse.Namespace) -> list[str]:
         f"--second_round_max_tokens={args.second_round_max_tokens}",
         f"--optimizer_max_tokens={args.optimizer_max_tokens}",
         f"--n_threads={args.n_threads}",
+        f"--workers={args.workers}",
         f"--output_dir={args.out}",
         f"--cache_dir={args.out / 'cache'}",
     ]
@@ -158,7 +163,15 @@ def locked(command: list[str], lock: str) -> list[str]:
 
 def run_command(command: list[str], max_minutes: float | None = None) -> int:
     print("$ " + " ".join(command), flush=True)
-    proc = subprocess.Popen(command, cwd=REPO, start_new_session=True)
+    # SIGINT back to its default in the child: a shell without job control (nohup ... &, cron)
+    # starts background commands with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt, so --max_minutes could not stop the grid.
+    proc = subprocess.Popen(
+        command,
+        cwd=REPO,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
     while proc.poll() is None:
         if deadline is not None and time.monotonic() > deadline:
