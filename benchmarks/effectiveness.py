@@ -16,10 +16,13 @@ full evaluation, fewer scorer calls), two cells at a time on 2 Ray workers with 
 thread per model (``--workers``, ``--n_threads``: on 2 cores a second thread speeds one model up
 far less than a second cell runs beside it; README "Threads").
 
-Everything goes under ``--out`` (default ``outputs/effectiveness``): ``data/`` (links to the
-example task folders and to the BBH data of ``$GPO_DATA_DIR``, so one experiment sees both),
-``cache/`` (the response cache) and the experiment folder. ``run`` resumes the experiment folder
-it finds there (``experiment.py --resume``), so an interrupted grid continues where it stopped;
+Two experiments, one per task family, because the scorer's decode limits differ: ``custom``
+(answers are a word, a date or an address: ``--custom_max_tokens``, 32) and ``bbh`` (a reasoning
+first round of ``--scorer_max_tokens``, 64, and the answer round of 16). Everything goes under
+``--out`` (default ``outputs/effectiveness``): ``data/`` (links to the example task folders and
+to the BBH data of ``$GPO_DATA_DIR``), ``cache/`` (the response cache, shared) and the
+experiment folders under ``custom/`` and ``bbh/``. ``run`` starts or resumes them in that order
+(``experiment.py --resume``), so an interrupted grid continues where it stopped;
 ``--max_minutes`` stops an invocation cleanly after that long (Ctrl-C semantics: the unfinished
 cell resumes from its last step next time), to share the machine in slices. Each invocation of
 experiment.py runs under ``flock /tmp/gpo-cpu.lock`` (``--lock=`` for none).
@@ -33,6 +36,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--candidates", type=int, default=4)
     p.add_argument("--racing", default="exact", help="--eval_racing (off, exact, statistical)")
-    p.add_argument("--scorer_max_tokens", type=int, default=64)
+    p.add_argument("--scorer_max_tokens", type=int, default=64, help="BBH's first round")
+    p.add_argument("--custom_max_tokens", type=int, default=32, help="custom tasks' answers")
     p.add_argument("--second_round_max_tokens", type=int, default=16)
     p.add_argument("--optimizer_max_tokens", type=int, default=160)
     p.add_argument("--n_threads", type=int, default=1, help="llama.cpp threads per model")
@@ -121,16 +126,42 @@ def split(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def grid_flags(args: argparse.Namespace) -> list[str]:
-    # bbh first: with custom first, main.py's flags read every task name as a custom folder
-    families = (("bbh", args.bbh_tasks), ("custom", args.custom_tasks))
-    datasets = [d for d, ts in families if split(ts)]
-    tasks = split(args.bbh_tasks) + split(args.custom_tasks)
+@dataclass(frozen=True)
+class Family:
+    """One experiment of the grid: a task family with its own scorer decode limits."""
+
+    name: str  # also the experiment's subfolder of --out
+    dataset: str
+    tasks: list[str]
+    decode: list[str]
+
+
+def families(args: argparse.Namespace) -> list[Family]:
+    """The custom tasks first (the demonstration's main claim), then BBH. A custom task's
+    answer is a word, a date or an address, so its scorer stops at ``--custom_max_tokens``;
+    BBH's first round reasons (``--scorer_max_tokens``) and its second round gives the answer."""
+    found = []
+    if split(args.custom_tasks):
+        decode = [f"--scorer_max_tokens={args.custom_max_tokens}"]
+        found.append(Family("custom", "custom", split(args.custom_tasks), decode))
+    if split(args.bbh_tasks):
+        decode = [
+            f"--scorer_max_tokens={args.scorer_max_tokens}",
+            f"--second_round_max_tokens={args.second_round_max_tokens}",
+        ]
+        found.append(Family("bbh", "bbh", split(args.bbh_tasks), decode))
+    if not found:
+        sys.exit("error: no tasks; give --custom_tasks or --bbh_tasks")
+    return found
+
+
+def grid_flags(args: argparse.Namespace, family: Family) -> list[str]:
+    out = args.out / family.name
     return [
         f"--presets={args.presets}",
         f"--seeds={args.seeds}",
-        f"--dataset={','.join(datasets)}",
-        f"--task_name={','.join(tasks)}",
+        f"--dataset={family.dataset}",
+        f"--task_name={','.join(family.tasks)}",
         f"--data_dir={data_root(args)}",
         f"--scorer_llm_name={args.scorer}",
         f"--optimizer_llm_name={args.optimizer}",
@@ -140,17 +171,18 @@ def grid_flags(args: argparse.Namespace) -> list[str]:
         f"--opt_batch_size={args.batch}",
         f"--num_generated_instructions_in_each_step={args.candidates}",
         f"--eval_racing={args.racing}",
-        f"--scorer_max_tokens={args.scorer_max_tokens}",
-        f"--second_round_max_tokens={args.second_round_max_tokens}",
+        *family.decode,
         f"--optimizer_max_tokens={args.optimizer_max_tokens}",
         f"--n_threads={args.n_threads}",
         f"--workers={args.workers}",
-        f"--output_dir={args.out}",
+        f"--output_dir={out}",
         f"--cache_dir={args.out / 'cache'}",
     ]
 
 
 def experiment_folder(out: Path) -> Path | None:
+    if not out.is_dir():
+        return None
     found = sorted(p.parent for p in out.glob("EXPERIMENT-*/experiment.json"))
     if len(found) > 1:
         sys.exit(f"error: several experiment folders in {out}; keep one or pass another --out")
@@ -186,25 +218,49 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out = args.out.expanduser().resolve()
     python = sys.executable
-    folder = experiment_folder(args.out) if args.out.is_dir() else None
+    grid = families(args)
     if args.command == "plan":
         extra = [f"--scorer_tokens_per_second={args.tokens_per_second}"] * bool(
             args.tokens_per_second
         )
-        return run_command([python, str(EXPERIMENT), *grid_flags(args), "--dry_run", *extra])
+        for family in grid:
+            command = [python, str(EXPERIMENT), *grid_flags(args, family), "--dry_run", *extra]
+            code = run_command(command)
+            if code:
+                return code
+        return 0
     if args.command == "run":
-        if folder is None:
-            command = [python, str(EXPERIMENT), *grid_flags(args)]
-        else:
-            data_root(args)
-            command = [python, str(EXPERIMENT), f"--resume={folder}"]
-        code = run_command(locked(command, args.lock), args.max_minutes)
-        print(f"experiment folder: {experiment_folder(args.out)} (exit status {code})")
-        return code
-    if folder is None:
+        start = time.monotonic()
+        for family in grid:
+            left = None
+            if args.max_minutes is not None:
+                left = args.max_minutes - (time.monotonic() - start) / 60
+                if left <= 0:
+                    print(f"--max_minutes={args.max_minutes} reached before {family.name}")
+                    return 0
+            folder = experiment_folder(args.out / family.name)
+            if folder is None:
+                command = [python, str(EXPERIMENT), *grid_flags(args, family)]
+            else:
+                data_root(args)
+                command = [python, str(EXPERIMENT), f"--resume={folder}"]
+            code = run_command(locked(command, args.lock), left)
+            folder = experiment_folder(args.out / family.name)
+            print(f"{family.name} experiment folder: {folder} (exit status {code})")
+            if code:
+                return code
+        return 0
+    folders = [(f, experiment_folder(args.out / f.name)) for f in grid]
+    if all(folder is None for _, folder in folders):
         sys.exit(f"error: no experiment folder in {args.out}; run the grid first")
-    code = run_command([python, str(REPORT), str(folder)])
-    print((folder / "table.md").read_text(encoding="utf-8"))
+    code = 0
+    for family, folder in folders:
+        if folder is None:
+            print(f"## {family.name}: not run yet")
+            continue
+        code = run_command([python, str(REPORT), str(folder)]) or code
+        print(f"## {family.name}\n")
+        print((folder / "table.md").read_text(encoding="utf-8"))
     return code
 
 

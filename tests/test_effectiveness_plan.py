@@ -23,8 +23,14 @@ def test_plan_sizes_the_whole_grid(tmp_path, data_dir):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    # 4 presets x 5 tasks x 3 seeds + Empty and CoT on 5 tasks
-    assert "dry run: 70 cells" in proc.stdout
+    # one experiment per family: 4 presets x 3 tasks x 3 seeds + Empty and CoT on 3 tasks,
+    # then 4 x 2 x 3 + 2 x 2 on BBH
+    assert proc.stdout.count("dry run: ") == 2
+    assert proc.stdout.index("dry run: 42 cells") < proc.stdout.index("dry run: 28 cells")
+    commands = [line for line in proc.stdout.splitlines() if line.startswith("$ ")]
+    assert "--scorer_max_tokens=32" in commands[0] and "--dataset=custom" in commands[0]
+    assert "--scorer_max_tokens=64" in commands[1] and "--second_round_max_tokens=16" in commands[1]
+    assert f"--output_dir={tmp_path / 'custom'}" in commands[0]
     rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
     assert {"gpo", "gpo+", "opro", "ape", "empty", "cot"} <= set(rows)
     assert (tmp_path / "data" / "support_ticket" / "task.json").is_file()
@@ -36,8 +42,8 @@ def test_plan_sizes_the_whole_grid(tmp_path, data_dir):
     assert (bbh / "train.jsonl").read_text(encoding="utf-8").splitlines() == train[:16]
     assert not (bbh / "train.jsonl").is_symlink()
     assert (bbh / "test.jsonl").resolve() == (source / "test.jsonl").resolve()
-    # 4 steps per task: 16 train records, batch 8, 2 epochs
-    assert "optimizer_requests" in proc.stdout and "240" in rows["gpo"]
+    # 4 steps per task (16 train records, batch 8, 2 epochs) of 4 samples: 2 x 3 x 16 on BBH
+    assert "optimizer_requests" in proc.stdout and "96" in rows["gpo"]
     assert not list(tmp_path.glob("EXPERIMENT-*"))  # a plan writes no experiment
 
 
