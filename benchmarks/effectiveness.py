@@ -67,6 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--racing", default="exact", help="--eval_racing (off, exact, statistical)")
     p.add_argument("--scorer_max_tokens", type=int, default=64, help="BBH's first round")
     p.add_argument("--custom_max_tokens", type=int, default=32, help="custom tasks' answers")
+    p.add_argument(
+        "--custom_initial",
+        default="",
+        help="custom tasks' initial prompt (default: Empty; BBH keeps the paper's CoT)",
+    )
     p.add_argument("--second_round_max_tokens", type=int, default=16)
     p.add_argument("--optimizer_max_tokens", type=int, default=160)
     p.add_argument("--n_threads", type=int, default=1, help="llama.cpp threads per model")
@@ -139,10 +144,18 @@ class Family:
 def families(args: argparse.Namespace) -> list[Family]:
     """The custom tasks first (the demonstration's main claim), then BBH. A custom task's
     answer is a word, a date or an address, so its scorer stops at ``--custom_max_tokens``;
-    BBH's first round reasons (``--scorer_max_tokens``) and its second round gives the answer."""
+    BBH's first round reasons (``--scorer_max_tokens``) and its second round gives the answer.
+
+    The custom tasks start from the Empty prompt (``--custom_initial``), so the optimizer
+    writes the instruction: started from the paper's "Let's think step by step.", every
+    candidate in the first 4 cells was a paraphrase of it ("Let me break down things for you
+    step by step."), inside a word budget that shrinks to 10 words, and none named the task."""
     found = []
     if split(args.custom_tasks):
-        decode = [f"--scorer_max_tokens={args.custom_max_tokens}"]
+        decode = [
+            f"--scorer_max_tokens={args.custom_max_tokens}",
+            f"--initial_instruction={args.custom_initial}",
+        ]
         found.append(Family("custom", "custom", split(args.custom_tasks), decode))
     if split(args.bbh_tasks):
         decode = [
