@@ -29,6 +29,12 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--n_ctx", type=int, default=2048)
     parser.add_argument("--n_parallel", type=int, default=4)
     parser.add_argument("--alias", default=None, help="the model id /v1/models reports")
+    parser.add_argument(
+        "--no_prompt_cache",
+        dest="prompt_cache",
+        action="store_false",
+        help="compute every prompt in full (default: reuse the slots' cached prompts)",
+    )
     return parser.parse_args(argv)
 
 
@@ -38,7 +44,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _arguments(argv)
     check_gguf(Path(args.model))
     settings = EngineSettings(
-        args.model, args.n_ctx, args.n_threads, args.n_threads, args.n_parallel, seed=0
+        args.model,
+        args.n_ctx,
+        args.n_threads,
+        args.n_threads,
+        args.n_parallel,
+        seed=0,
+        prompt_cache=args.prompt_cache,
     )
     params = common_params(settings)
     params.hostnames = [args.host]
