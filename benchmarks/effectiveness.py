@@ -19,7 +19,8 @@ far less than a second cell runs beside it; README "Threads").
 Two experiments, one per task family, because the scorer's decode limits differ: ``custom``
 (answers are a word, a date or an address: ``--custom_max_tokens``, 32) and ``bbh`` (a reasoning
 first round of ``--scorer_max_tokens``, 64, and the answer round of 16). Everything goes under
-``--out`` (default ``outputs/effectiveness``): ``data/`` (links to the example task folders and
+``--out`` (default ``results/effectiveness``, tracked in git so that a grid spread over several
+sessions keeps its finished cells): ``data/`` (links to the example task folders and
 to the BBH data of ``$GPO_DATA_DIR``), ``cache/`` (the response cache, shared) and the
 experiment folders under ``custom/`` and ``bbh/``. ``run`` starts or resumes them in that order
 (``experiment.py --resume``), so an interrupted grid continues where it stopped;
@@ -52,7 +53,7 @@ BBH_TASKS = ("navigate", "boolean_expressions")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("command", choices=("plan", "run", "report"))
-    p.add_argument("--out", type=Path, default=REPO / "outputs" / "effectiveness")
+    p.add_argument("--out", type=Path, default=REPO / "results" / "effectiveness")
     p.add_argument("--presets", default="gpo,gpo+,opro,ape")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--custom_tasks", default=",".join(CUSTOM_TASKS), help="'' for none")
