@@ -167,7 +167,7 @@ def _backend(prompt_cache: bool) -> tuple[object, _RecordingServer]:
     from gpo.llm.llamacpp_engine import Engine, EngineSettings
 
     server = _RecordingServer()
-    settings = EngineSettings("m.gguf", 512, 1, 1, 2, 0, prompt_cache=prompt_cache)
+    settings = EngineSettings("m.gguf", 512, 1, 1, 2, prompt_cache=prompt_cache)
     backend = object.__new__(LlamaCppBackend)
     backend._model = Engine(server, settings, "xllamacpp test", True)
     backend.stats = EngineStats()
@@ -198,3 +198,35 @@ def test_no_rewind_without_the_prompt_cache_or_after_a_one_token_reply() -> None
     backend, server = _backend(prompt_cache=True)
     backend._generate_one(user_message("hi"), GenerationParams(max_tokens=1), 0)
     assert len(server.bodies) == 1
+
+
+def test_one_engine_per_gguf_file_and_every_seed_shares_it(monkeypatch) -> None:
+    """A Ray worker runs cell after cell (other seeds, other settings): it must not keep every
+    variant of a model loaded (a 2-worker grid ran out of memory that way)."""
+    from gpo.llm import llamacpp_engine
+    from gpo.llm.llamacpp import engine_settings
+    from gpo.llm.llamacpp_engine import Engine, EngineSettings, clear_engine_cache, load_engine
+    from gpo.llm.options import BackendOptions
+
+    loads: list[EngineSettings] = []
+
+    def fake_load(settings: EngineSettings) -> Engine:
+        loads.append(settings)
+        return Engine(object(), settings, "xllamacpp test", True)
+
+    monkeypatch.setattr(llamacpp_engine, "_load", fake_load)
+    clear_engine_cache()
+    try:
+        spec = type("Spec", (), {"model": "a.gguf"})()
+        seed0 = engine_settings(spec, BackendOptions(seed=0, n_ctx=512, n_parallel=2))
+        seed1 = engine_settings(spec, BackendOptions(seed=1, n_ctx=512, n_parallel=2))
+        assert load_engine(seed0) is load_engine(seed1)  # the seed goes with each request
+        other = EngineSettings("b.gguf", 512, 1, 1, 2)
+        load_engine(other)
+        bigger = EngineSettings("a.gguf", 1024, 1, 1, 2)
+        load_engine(bigger)
+        assert [s.model_path for s in loads] == ["a.gguf", "b.gguf", "a.gguf"]
+        assert set(llamacpp_engine._ENGINES) == {"a.gguf", "b.gguf"}
+        assert llamacpp_engine._ENGINES["a.gguf"].settings == bigger
+    finally:
+        clear_engine_cache()

@@ -48,7 +48,6 @@ def engine_settings(spec: ModelSpec, options: BackendOptions) -> EngineSettings:
         n_threads=options.n_threads,
         n_threads_batch=options.n_threads_batch or options.n_threads,
         n_parallel=n_parallel,
-        seed=options.seed,
         prompt_cache=options.prompt_cache,
     )
 

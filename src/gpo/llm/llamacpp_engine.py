@@ -17,7 +17,6 @@ attention's rounding) and flash attention is off (its tiled reduction did the sa
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,6 @@ class EngineSettings:
     n_threads: int
     n_threads_batch: int
     n_parallel: int
-    seed: int
     prompt_cache: bool = True  # False: no reuse of earlier prompts (the benchmark's baseline)
 
 
@@ -91,7 +89,8 @@ def common_params(settings: EngineSettings) -> Any:
     p.cont_batching = True
     p.cpuparams.n_threads = settings.n_threads
     p.cpuparams_batch.n_threads = settings.n_threads_batch
-    p.sampling.seed = settings.seed
+    # No server seed: every request carries its own (``request_body``), so one loaded engine
+    # serves every seed of a grid's cells.
     p.cache_prompt = settings.prompt_cache
     p.cache_ram_mib = HOST_CACHE_MIB if settings.prompt_cache else 0
     # Flash attention off: its tiled reduction made greedy replies depend on what the cache
@@ -111,9 +110,24 @@ def common_params(settings: EngineSettings) -> Any:
     return p
 
 
-@functools.lru_cache(maxsize=4)
+_ENGINES: dict[str, Engine] = {}  # one loaded engine per GGUF file in a process
+
+
 def load_engine(settings: EngineSettings) -> Engine:
-    """Load a GGUF once per process and settings (the scorer and optimizer share it)."""
+    """Load a GGUF once per process and settings (the scorer and optimizer share it). A GGUF
+    asked for with other settings replaces its earlier engine, so a long-lived process (a Ray
+    worker running cell after cell) holds at most one engine, and one KV cache, per model file:
+    keeping every variant loaded ran a 2-worker grid out of memory."""
+    loaded = _ENGINES.get(settings.model_path)
+    if loaded is not None and loaded.settings == settings:
+        return loaded
+    _ENGINES.pop(settings.model_path, None)  # freed once no backend holds it
+    engine = _load(settings)
+    _ENGINES[settings.model_path] = engine
+    return engine
+
+
+def _load(settings: EngineSettings) -> Engine:
     path = Path(settings.model_path)
     chat_template = check_gguf(path)
     version = engine_version()
@@ -137,4 +151,4 @@ def load_engine(settings: EngineSettings) -> Engine:
 
 def clear_engine_cache() -> None:
     """Forget the loaded servers (their memory is freed once no backend holds them)."""
-    load_engine.cache_clear()
+    _ENGINES.clear()

@@ -49,7 +49,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.n_threads,
         args.n_threads,
         args.n_parallel,
-        seed=0,
         prompt_cache=args.prompt_cache,
     )
     params = common_params(settings)

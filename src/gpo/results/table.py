@@ -17,7 +17,7 @@ import numpy as np
 
 from gpo.results.experiment_folder import BASELINE, CellSpec, ExperimentFolder
 from gpo.results.io import atomic_write_text
-from gpo.results.prompt_kinds import PromptKinds, prompt_kinds
+from gpo.results.prompt_kinds import KINDS, PromptKinds, prompt_kinds
 from gpo.results.reading import RunData, is_run_folder, read_run
 from gpo.results.statistics import (
     DEFAULT_RESAMPLES,
@@ -386,27 +386,31 @@ def initial_section(table: Table) -> list[str]:
 
 
 def kinds_section(table: Table) -> list[str]:
-    """Instructions and copies among each preset's chosen prompts."""
+    """What each preset's chosen prompts are (``gpo.results.prompt_kinds``)."""
     if not table.kinds:
         return []
     lines = [
         "",
         "## What the chosen prompts are",
         "",
-        "A chosen (final) prompt is a **copy** when it repeats 8 or more words in a row of a "
-        "format exemplar or train input the meta-prompt could show (the `copied` guard's rule; "
-        "the task's shared template excepted), else an **instruction** (the initial prompt "
-        "kept counts as one).",
+        "Each chosen (final) prompt gets the first kind that fits: **initial** (no candidate beat "
+        "the initial prompt), **copy** (8 or more words in a row of a format exemplar or train "
+        "input the meta-prompt could show: the `copied` guard's rule, the task's shared template "
+        "excepted), **scaffolding** (the meta-prompt's tags, `Input:`/`Output:` headers, score "
+        "lines or wording: the `scaffolding` guard's rule), **chatter** (the optimizer talking "
+        'to its requester, such as "Sure! Please provide a prompt.", or one question with no '
+        "task verb, put to a customer rather than to the scorer), else **instruction**.",
         "",
-        "| method | chosen prompts | instructions | copies | initial prompt kept |",
-        "|---|---|---|---|---|",
+        "| method | chosen prompts | instructions | initial kept | copies | scaffolding "
+        "| chatter |",
+        "|---|---|---|---|---|---|---|",
     ]
     for m in [m for m in table.methods if m in table.kinds]:
         k = table.kinds[m]
-        lines.append(
-            f"| {display(m)} | {k.chosen} | {k.instructions} ({100 * k.share(k.instructions):.0f}%)"
-            f" | {k.copies} ({100 * k.share(k.copies):.0f}%) | {k.initial_kept} |"
+        shares = " | ".join(
+            f"{k.count(kind)} ({100 * k.share(k.count(kind)):.0f}%)" for kind in KINDS
         )
+        lines.append(f"| {display(m)} | {k.chosen} | {shares} |")
     return lines
 
 
