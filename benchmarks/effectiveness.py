@@ -194,6 +194,13 @@ def grid_flags(args: argparse.Namespace, family: Family) -> list[str]:
     ]
 
 
+def resume_flags(args: argparse.Namespace) -> list[str]:
+    """What a resumed experiment takes again from this command: how its cells run (the grid
+    itself comes from experiment.json). Without them a resume ran the cells one at a time on
+    one worker, whatever --workers said."""
+    return [f"--workers={args.workers}", f"--n_threads={args.n_threads}"]
+
+
 def experiment_folder(out: Path) -> Path | None:
     if not out.is_dir():
         return None
@@ -257,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 command = [python, str(EXPERIMENT), *grid_flags(args, family)]
             else:
                 data_root(args)
-                command = [python, str(EXPERIMENT), f"--resume={folder}"]
+                command = [python, str(EXPERIMENT), f"--resume={folder}", *resume_flags(args)]
             code = run_command(locked(command, args.lock), left)
             folder = experiment_folder(args.out / family.name)
             print(f"{family.name} experiment folder: {folder} (exit status {code})")
@@ -267,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     folders = [(f, experiment_folder(args.out / f.name)) for f in grid]
     if all(folder is None for _, folder in folders):
         sys.exit(f"error: no experiment folder in {args.out}; run the grid first")
+    data_root(args)  # the report reads each custom task's task.json (what its prompts are)
     code = 0
     for family, folder in folders:
         if folder is None:

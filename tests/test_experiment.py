@@ -337,21 +337,41 @@ def test_grid_on_a_custom_task_folder(tmp_path, flags_parsed, repo_root):
     args = [a for a in grid_args(tmp_path, repo_root / "examples", "--baselines=empty")]
     args = [
         a.replace("--dataset=bbh", "--dataset=custom").replace(
-            "--task_name=navigate", "--task_name=review_sentiment"
+            "--task_name=navigate", "--task_name=review_sentiment,date_iso"
         )
         for a in args
     ]
     argv = flags_parsed(args)
     folder, results = experiment.execute(argv, pool=FakePool())
-    assert [r.cell_id for r in results] == [
+    assert [r.cell_id for r in results][:5] == [
         "baseline-empty-custom-review_sentiment",
+        "baseline-empty-custom-date_iso",
         "gpo-custom-review_sentiment-seed0",
+        "gpo-custom-date_iso-seed0",
         "ape-custom-review_sentiment-seed0",
-        "gpo-custom-review_sentiment-seed1",
-        "ape-custom-review_sentiment-seed1",
     ]
-    assert all(r.state == "finished" for r in results)
-    assert "| method | CUSTOM | Average |" in (folder.root / "table.md").read_text()
+    assert len(results) == 10 and all(r.state == "finished" for r in results)
+    table = (folder.root / "table.md").read_text()
+    assert "| method | CUSTOM | Average |" in table
+    # two tasks in one dataset column: the per-task table shows each, with every seed's score
+    assert "| method | review_sentiment | date_iso |" in table
+    gpo_row = next(
+        line for line in table.splitlines() if line.startswith("| GPO | ") and "(" in line
+    )
+    finals = [
+        100
+        * read_jsonl(folder.runs_dir / f"gpo-custom-date_iso-seed{s}" / "best_prompts.jsonl")[0][
+            "test_score"
+        ]
+        for s in (0, 1)
+    ]
+    mean = sum(finals) / 2
+    assert f"{mean:.1f} ({finals[0]:.1f}, {finals[1]:.1f})" in gpo_row.split(" | ")[2]
+    # the report's prompt table names each chosen prompt's kind
+    report = (folder.root / "report.md").read_text()
+    assert "| best prompt | eval | test | kind | report |" in report
+    cell_row = next(line for line in report.splitlines() if "| gpo-custom-date_iso-seed0 |" in line)
+    assert cell_row.split(" | ")[-2] in {"instruction", "initial", "copy", "scaffolding", "chatter"}
     hashes = read_json(folder.root / "provenance.json")["data_files_sha256"]
     assert any("review_sentiment" in name for name in hashes)
 

@@ -422,7 +422,7 @@ def write_experiment_report(root: Path) -> Path:
     lines = [f"# Experiment report: {Path(root).name}", "", *experiment_summary(exp), ""]
     all_logs = [log for logs in method_logs(exp).values() for log in logs]
     lines += [table_md, *experiment_figure_sections(has_budget, all_logs)]
-    lines += experiment_prompt_table(exp)
+    lines += experiment_prompt_table(exp, table)
     path = Path(root) / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
@@ -564,12 +564,20 @@ def experiment_score_figure(exp: Experiment, logs_by_method: dict, T: int):
     )
 
 
-def experiment_prompt_table(exp: Experiment) -> list[str]:
+def experiment_prompt_table(exp: Experiment, table: Table) -> list[str]:
+    """Every cell's initial and best prompt with their scores, and what the best prompt is (the
+    kind counted in "What the chosen prompts are")."""
+    kind_of = {
+        cell: kind
+        for kinds in table.kinds.values()
+        for kind, cells in kinds.cells.items()
+        for cell in cells
+    }
     lines = [
         "## Initial and best prompts",
         "",
-        "| cell | initial prompt | eval | test | best prompt | eval | test | report |",
-        "|---|---|---|---|---|---|---|---|",
+        "| cell | initial prompt | eval | test | best prompt | eval | test | kind | report |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in exp.cells:
         run = exp.runs.get(c.cell_id)
@@ -578,7 +586,7 @@ def experiment_prompt_table(exp: Experiment) -> list[str]:
             score = next((r["test_score"] for r in run.scores), None) if run else None
             prompt = c.config.initial_instruction
             lines.append(
-                f"| {c.cell_id} | {_quote(prompt)} | - | {_pct(score)} | - | - | - | {link} |"
+                f"| {c.cell_id} | {_quote(prompt)} | - | {_pct(score)} | - | - | - | - | {link} |"
             )
             continue
         b = run.best.get(c.task) if run else None
@@ -591,5 +599,6 @@ def experiment_prompt_table(exp: Experiment) -> list[str]:
                 if record
                 else ["-"] * 3
             )
-        lines.append(f"| {c.cell_id} | " + " | ".join(cells) + f" | {link} |")
+        kind = kind_of.get(c.cell_id, "-")
+        lines.append(f"| {c.cell_id} | " + " | ".join(cells) + f" | {kind} | {link} |")
     return [*lines, ""]

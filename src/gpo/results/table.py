@@ -280,6 +280,7 @@ def format_markdown(table: Table, exp: Experiment) -> str:
     seeds = ", ".join(map(str, exp.seeds))
     tasks = "; ".join(f"{d}: {len(exp.tasks(d))}" for d in exp.datasets)
     lines += ["", f"Seeds: {seeds}. Tasks per dataset: {tasks}."]
+    lines += task_section(exp)
     lines += initial_section(table)
     if table.reference is not None and table.comparisons:
         lines += comparison_section(table)
@@ -320,6 +321,39 @@ def score_section(table: Table) -> list[str]:
         lines.append(f"| {display(m)} | " + " | ".join(row) + " |")
     if incomplete:
         lines += ["", "(k/n runs): only k of the n runs of the cell have finished so far."]
+    return lines
+
+
+def task_section(exp: Experiment) -> list[str]:
+    """Test score x100 per method and task: the mean over seeds, then each seed's score (a
+    dash: not finished). Shown when a dataset has more than one task, where the dataset column
+    averages tasks that may behave very differently."""
+    columns = [(d, t) for d in exp.datasets for t in exp.tasks(d)]
+    if len(columns) == len(exp.datasets):
+        return []
+    lines = [
+        "",
+        "## Test score x100 by task",
+        "",
+        "Each cell: the mean over the finished seeds, then the score of each seed "
+        f"({', '.join(map(str, exp.seeds))}) in parentheses; Empty and CoT are seed-independent.",
+        "",
+        "| method | " + " | ".join(t for _, t in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for method in exp.methods:
+        row = []
+        for dataset, task in columns:
+            m = score_matrix(exp, method, dataset)[:, exp.tasks(dataset).index(task)]
+            done = m[~np.isnan(m)]
+            if done.size == 0:
+                row.append("-")
+            elif m.size == 1:
+                row.append(f"{done[0]:.1f}")
+            else:
+                each = ", ".join("-" if math.isnan(v) else f"{v:.1f}" for v in m)
+                row.append(f"{done.mean():.1f} ({each})")
+        lines.append(f"| {display(method)} | " + " | ".join(row) + " |")
     return lines
 
 
