@@ -4,6 +4,7 @@ decides the score, with a capable offline optimizer.
     python benchmarks/effectiveness.py plan      # size the grid (--dry_run; loads nothing)
     python benchmarks/effectiveness.py run       # start the grid, or resume it (repeat freely)
     python benchmarks/effectiveness.py report    # rebuild table.md / report.md and print them
+    python benchmarks/effectiveness.py summary   # the README's tables and figure, all grids
 
 The grid (defaults): presets gpo, gpo+, opro, ape (plus the Empty and CoT prompts that every
 experiment scores), seeds 0,1,2, 4 candidates per step, the three custom example tasks in
@@ -52,7 +53,7 @@ BBH_TASKS = ("navigate", "boolean_expressions")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("command", choices=("plan", "run", "report"))
+    p.add_argument("command", choices=("plan", "run", "report", "summary"))
     p.add_argument("--out", type=Path, default=REPO / "results" / "effectiveness")
     p.add_argument("--presets", default="gpo,gpo+,opro,ape")
     p.add_argument("--seeds", default="0,1,2")
@@ -87,6 +88,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--max_minutes", type=float, default=None, help="run: stop cleanly after")
     p.add_argument("--lock", default=LOCK, help="flock file around experiment.py ('' for none)")
+    p.add_argument(
+        "--summarize",
+        default="results/effectiveness,results/effectiveness-qwen05",
+        help="summary: the --out folders of the grids to put side by side (custom first)",
+    )
+    p.add_argument(
+        "--figure",
+        type=Path,
+        default=REPO / "docs" / "effectiveness-scores.png",
+        help="summary: where the side-by-side score plot goes",
+    )
     return p.parse_args(argv)
 
 
@@ -271,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             if code:
                 return code
         return 0
+    if args.command == "summary":
+        return summary(args)
     folders = [(f, experiment_folder(args.out / f.name)) for f in grid]
     if all(folder is None for _, folder in folders):
         sys.exit(f"error: no experiment folder in {args.out}; run the grid first")
@@ -284,6 +298,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"## {family.name}\n")
         print((folder / "table.md").read_text(encoding="utf-8"))
     return code
+
+
+def summary(args: argparse.Namespace) -> int:
+    """Every grid's experiments side by side (custom tasks first, then BBH; within a family, in
+    --summarize's order): print the Markdown tables, write them to summary.md beside the first
+    grid and the score plot to --figure."""
+    sys.path.insert(0, str(REPO / "src"))
+    from gpo.results.summary import read_columns, summary_markdown, write_summary_figure
+
+    folders = []
+    for family in ("custom", "bbh"):
+        for out in split(args.summarize):
+            folder = experiment_folder((REPO / out).resolve() / family)
+            if folder is not None:
+                folders.append(folder)
+    if not folders:
+        sys.exit(f"error: no experiment folder under {args.summarize}; run the grid first")
+    for out in split(args.summarize):
+        data_root(argparse.Namespace(**{**vars(args), "out": (REPO / out).resolve()}))
+    columns = read_columns(folders)
+    text = summary_markdown(columns)
+    target = (REPO / split(args.summarize)[0]).resolve() / "summary.md"
+    target.write_text(text, encoding="utf-8")
+    write_summary_figure(columns, args.figure)
+    print(text)
+    print(f"summary: {target}; figure: {args.figure}")
+    return 0
 
 
 if __name__ == "__main__":

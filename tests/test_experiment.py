@@ -394,3 +394,34 @@ def test_custom_listed_first_beside_a_benchmark(
     assert experiment.execute(flags_parsed(args), pool=FakePool()) is None
     # 2 presets x 2 seeds x (one custom task + one BBH task)
     assert "dry run: 8 cells" in capsys.readouterr().out
+
+
+def test_summary_puts_experiments_side_by_side(tmp_path, data_dir, flags_parsed):
+    """gpo.results.summary (the README's results block): one column per experiment, GPO
+    against its initial prompt and each method as in each experiment's own table, prompt kinds
+    pooled, sizes, and one figure with a panel per column."""
+    from gpo.results.summary import read_columns, summary_markdown, write_summary_figure
+
+    folders = []
+    for name in ("a", "b"):
+        argv = flags_parsed(grid_args(tmp_path / name, data_dir))
+        folder, _ = experiment.execute(argv, pool=FakePool())
+        folders.append(folder.root)
+    columns = read_columns(folders)
+    assert [c.label for c in columns] == ["BBH, scorer fake-scorer"] * 2
+    text = summary_markdown(columns)
+    built = build_table(read_experiment(folders[0]))
+    versus = built.versus_initial[("gpo", "bbh")]
+    row = next(line for line in text.splitlines() if line.startswith("| its initial prompt |"))
+    expected = f"{versus.wins}/{versus.ties}/{versus.losses}, {versus.mean_difference:+.1f}"
+    assert row.split(" | ")[1].startswith(expected)
+    ape = built.comparisons["ape"]
+    row = next(line for line in text.splitlines() if line.startswith("| APE | ") and "/" in line)
+    assert row.split(" | ")[1].startswith(f"{ape.wins}/{ape.ties}/{ape.losses}")
+    # kinds pooled over both experiments: 2 seeds x 2 experiments per preset
+    row = next(line for line in text.splitlines() if line.startswith("| GPO | 4 |"))
+    assert "| instruction | initial | copy | scaffolding | chatter |" in text
+    assert row.count("%") == 5
+    assert "| BBH, scorer fake-scorer | navigate | 0, 1 | 4 of 4 | fake-optimizer |" in text
+    png = write_summary_figure(columns, tmp_path / "summary.png")
+    assert png.stat().st_size > 10_000

@@ -56,6 +56,17 @@ class BudgetPanel:
     candidates_y: Sequence[float]
 
 
+@dataclass(frozen=True)
+class ScorePanel:
+    """What one score plot draws: eval lines, test lines, best points and the step count."""
+
+    title: str
+    eval_lines: Sequence[Series]
+    test_lines: Sequence[Series] = ()
+    best_points: Sequence[Series] = ()
+    n_steps: int = 0
+
+
 def score_figure(
     title: str,
     eval_lines: Sequence[Series],
@@ -67,8 +78,31 @@ def score_figure(
     (dashed), and the test score of the final best prompt at the "best" position (stars)."""
     fig = Figure(figsize=(9.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
-    colors = plot_eval_lines(ax, eval_lines)
-    for s in test_lines:
+    draw_scores(ax, ScorePanel(title, eval_lines, test_lines, best_points, n_steps))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no overlap
+    return fig
+
+
+def score_panels_figure(title: str, panels: Sequence[ScorePanel]) -> Figure:
+    """Several score plots side by side (one per experiment), one shared legend below them."""
+    fig = Figure(figsize=(5.2 * len(panels), 5.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    legend: dict[str, object] = {}
+    for ax, panel in zip(axes, panels):
+        draw_scores(ax, panel, compact=True)
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label == KEPT_IN_A_RUN_LEGEND:  # the long form is the single plot's
+                label = "kept the current prompt (in at least one run)"
+            legend.setdefault(label, handle)
+    fig.suptitle(title)
+    fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=4, fontsize=8)
+    return fig
+
+
+def draw_scores(ax: Axes, panel: ScorePanel, compact: bool = False) -> None:
+    """One score plot on ``ax`` (``compact``: a short x label, for side-by-side panels)."""
+    colors = plot_eval_lines(ax, panel.eval_lines)
+    for s in panel.test_lines:
         ax.plot(
             s.x,
             s.y,
@@ -79,19 +113,22 @@ def score_figure(
             color=colors.get(s.label, "k"),
             label=f"{s.label} (test)",
         )
-    plot_best_points(ax, best_points, colors)
+    plot_best_points(ax, panel.best_points, colors)
+    n_steps = panel.n_steps
     ticks = list(range(n_steps + 2))
     ax.set_xticks(ticks, ["init", *[str(t) for t in range(1, n_steps + 1)], "best"])
     if n_steps > 20:  # thin the labels of long runs
         for k, label in enumerate(ax.get_xticklabels()):
             label.set_visible(k in (0, n_steps + 1) or k % 5 == 0)
-    ax.set_xlabel("optimization step (init = initial prompt, best = final best-on-eval prompt)")
+    ax.set_xlabel(
+        "step (init: initial prompt; best: final prompt, test)"
+        if compact
+        else "optimization step (init = initial prompt, best = final best-on-eval prompt)"
+    )
     ax.set_ylabel("score x100")
     ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
-    ax.set_title(title)
+    ax.set_title(panel.title, fontsize=10 if compact else None)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: no overlap
-    return fig
 
 
 def plot_eval_lines(ax: Axes, eval_lines: Sequence[Series]) -> dict[str, str]:

@@ -22,6 +22,7 @@ from gpo.results.io import atomic_write_text
 from gpo.results.plots import (
     KEPT_IN_A_RUN_LEGEND,
     BudgetPanel,
+    ScorePanel,
     Series,
     budget_figure,
     calls_figure,
@@ -428,13 +429,17 @@ def write_experiment_report(root: Path) -> Path:
     return path
 
 
-def method_logs(exp: Experiment) -> dict[str, list[TaskLog]]:
-    """The task logs of every preset's cells, by preset (in the grid's order)."""
+def method_logs(exp: Experiment, dataset: str | None = None) -> dict[str, list[TaskLog]]:
+    """The task logs of every preset's cells (of one dataset, or all), by preset (in the grid's
+    order)."""
     return {
         m: [
             exp.runs[c.cell_id].tasks[c.task]
             for c in exp.cells
-            if c.method == m and c.cell_id in exp.runs and c.task in exp.runs[c.cell_id].tasks
+            if c.method == m
+            and dataset in (None, c.dataset)
+            and c.cell_id in exp.runs
+            and c.task in exp.runs[c.cell_id].tasks
         ]
         for m in exp.spec["presets"]
     }
@@ -538,6 +543,20 @@ def experiment_summary(exp: Experiment) -> list[str]:
 
 
 def experiment_score_figure(exp: Experiment, logs_by_method: dict, T: int):
+    panel = experiment_score_panel(
+        exp, logs_by_method, T, "Score per step by method (mean over tasks and seeds)"
+    )
+    return score_figure(
+        panel.title, panel.eval_lines, panel.test_lines, panel.best_points, panel.n_steps
+    )
+
+
+def experiment_score_panel(
+    exp: Experiment, logs_by_method: dict, T: int, title: str, dataset: str | None = None
+) -> ScorePanel:
+    """An experiment's score plot (of one dataset, or all): per method, the mean eval score of
+    the chosen prompt per step with its band, the initial test score, and the final prompts'
+    mean test score."""
     evals, tests, best = [], [], []
     for m, logs in logs_by_method.items():
         per_x_test: dict[int, list[float]] = {}
@@ -554,14 +573,15 @@ def experiment_score_figure(exp: Experiment, logs_by_method: dict, T: int):
         finals = [
             100 * exp.runs[c.cell_id].best[c.task]["test_score"]
             for c in exp.cells
-            if c.method == m and c.cell_id in exp.runs and c.task in exp.runs[c.cell_id].best
+            if c.method == m
+            and dataset in (None, c.dataset)
+            and c.cell_id in exp.runs
+            and c.task in exp.runs[c.cell_id].best
         ]
         if finals:
             iv = bootstrap_interval([np.array([finals])], BAND_RESAMPLES)
             best.append(Series(display(m), [T + 1], [iv.mean], [iv.low], [iv.high]))
-    return score_figure(
-        "Score per step by method (mean over tasks and seeds)", evals, tests, best, T
-    )
+    return ScorePanel(title, evals, tests, best, T)
 
 
 def experiment_prompt_table(exp: Experiment, table: Table) -> list[str]:

@@ -1,0 +1,292 @@
+"""Several experiments side by side: the tables and the figure that open the README's results.
+
+Each (experiment folder, dataset) pair is one column, named by its dataset and scorer (the
+demonstration has the custom tasks with two scorers, and BBH). Everything is read from the
+folders (``gpo.results.table``), so a partial grid gives partial columns, marked as such:
+
+* the test score x100 of every method (mean over tasks and seeds, 95% bootstrap interval);
+* the reference preset (GPO) against its own initial prompt and against every other method,
+  paired over (task, seed): wins / ties / losses and the mean difference with its 95% interval;
+* every preset against its own initial prompt;
+* what the chosen prompts are (``gpo.results.prompt_kinds``), pooled over the columns, with one
+  example of each kind;
+* the sizes, models and dates behind each column;
+* one figure: an experiment's score-per-step plot per column, side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gpo.results.experiment_folder import BASELINE
+from gpo.results.io import read_json
+from gpo.results.plots import save_png, score_panels_figure
+from gpo.results.prompt_kinds import KINDS, PromptKinds
+from gpo.results.statistics import PairedComparison, compare_paired
+from gpo.results.table import (
+    Experiment,
+    Table,
+    _cell_text,
+    build_table,
+    chosen_records,
+    difference_text,
+    display,
+    initial_matrix,
+    paired_matrix,
+    read_experiment,
+    score_matrix,
+)
+
+PROMPT_CHARS = 110  # an example prompt is cut after this many characters
+
+
+@dataclass(frozen=True)
+class Column:
+    """One (experiment, dataset) pair of the summary."""
+
+    exp: Experiment
+    table: Table
+    dataset: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset.upper()}, scorer {self.exp.spec['scorer']}"
+
+    def methods(self) -> list[str]:
+        return self.exp.methods
+
+    def runs(self, method: str) -> tuple[int, int]:
+        """(finished, expected) runs of a method in this column."""
+        m = score_matrix(self.exp, method, self.dataset)
+        return int(np.isfinite(m).sum()), m.size
+
+
+def read_columns(folders: Sequence[Path]) -> list[Column]:
+    out = []
+    for folder in folders:
+        exp = read_experiment(Path(folder))
+        table = build_table(exp)
+        out += [Column(exp, table, d) for d in exp.datasets]
+    return out
+
+
+def reference(columns: Sequence[Column]) -> str:
+    return next((c.table.reference for c in columns if c.table.reference), "gpo")
+
+
+def all_methods(columns: Sequence[Column]) -> list[str]:
+    seen: list[str] = []
+    for c in columns:
+        seen += [m for m in c.methods() if m not in seen]
+    return seen
+
+
+def score_rows(columns: Sequence[Column]) -> list[str]:
+    lines = [
+        "| method | " + " | ".join(c.label for c in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for m in all_methods(columns):
+        cells = []
+        for c in columns:
+            iv = c.table.cells.get((m, c.dataset))
+            if iv is None or iv.n_values == 0:
+                cells.append("-")
+                continue
+            done, expected = c.runs(m)
+            partial = f" ({done}/{expected} runs)" if done < expected else ""
+            cells.append(_cell_text(iv) + partial)
+        lines.append(f"| {display(m)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def versus(column: Column, method: str, other: str | None) -> PairedComparison:
+    """``method``'s final prompts against ``other``'s (None: against its own initial prompts),
+    paired over (task, seed) in this column."""
+    exp, d = column.exp, column.dataset
+    mine = paired_matrix(exp, method, d).ravel()
+    theirs = (initial_matrix if other is None else paired_matrix)(exp, other or method, d).ravel()
+    return compare_paired(mine, theirs, column.table.n_resamples, column.table.resampling_seed)
+
+
+def comparison_text(c: PairedComparison) -> str:
+    if c.wins + c.ties + c.losses == 0:
+        return "-"
+    text = f"{c.wins}/{c.ties}/{c.losses}, {difference_text(c)}"
+    return text + (" **above 0**" if c.above_zero else "")
+
+
+def reference_rows(columns: Sequence[Column]) -> list[str]:
+    ref = reference(columns)
+    lines = [
+        f"| {display(ref)} against | " + " | ".join(c.label for c in columns) + " |",
+        "|---|" + "---|" * len(columns),
+        "| its initial prompt | "
+        + " | ".join(comparison_text(versus(c, ref, None)) for c in columns)
+        + " |",
+    ]
+    for m in all_methods(columns):
+        if m == ref:
+            continue
+        cells = [comparison_text(versus(c, ref, m)) if m in c.methods() else "-" for c in columns]
+        lines.append(f"| {display(m)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def initial_rows(columns: Sequence[Column]) -> list[str]:
+    lines = [
+        "| final against initial prompt | " + " | ".join(c.label for c in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    presets = [m for m in all_methods(columns) if any(m in c.exp.spec["presets"] for c in columns)]
+    for m in presets:
+        cells = [
+            comparison_text(versus(c, m, None)) if m in c.exp.spec["presets"] else "-"
+            for c in columns
+        ]
+        lines.append(f"| {display(m)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def pooled_kinds(columns: Sequence[Column]) -> dict[str, PromptKinds]:
+    """Each preset's prompt kinds over every column (an experiment counted once)."""
+    out: dict[str, PromptKinds] = {}
+    seen: set[int] = set()
+    for c in columns:
+        if id(c.exp) in seen:
+            continue
+        seen.add(id(c.exp))
+        for method, kinds in c.table.kinds.items():
+            pooled = out.setdefault(method, PromptKinds())
+            for kind, cells in kinds.cells.items():
+                for cell in cells:
+                    pooled.add(kind, cell)
+    return out
+
+
+def kind_rows(columns: Sequence[Column]) -> list[str]:
+    kinds = pooled_kinds(columns)
+    lines = [
+        "| method | chosen prompts | " + " | ".join(KINDS) + " |",
+        "|---|---|" + "---|" * len(KINDS),
+    ]
+    for m in [m for m in all_methods(columns) if m in kinds]:
+        k = kinds[m]
+        shares = " | ".join(
+            f"{k.count(kind)} ({100 * k.share(k.count(kind)):.0f}%)" for kind in KINDS
+        )
+        lines.append(f"| {display(m)} | {k.chosen} | {shares} |")
+    return lines
+
+
+def kind_examples(columns: Sequence[Column]) -> list[str]:
+    """One chosen prompt of each kind (the one with the best test score), with its cell."""
+    best: dict[str, tuple[float, str, str, dict]] = {}
+    for c in columns:
+        records = chosen_records(c.exp)
+        for kinds in c.table.kinds.values():
+            for kind, cells in kinds.cells.items():
+                for cell in cells:
+                    r = records.get(cell)
+                    if r is None or kind == "initial":
+                        continue
+                    key = (r["test_score"], c.label, cell, r)
+                    if kind not in best or key[0] > best[kind][0]:
+                        best[kind] = key
+    lines = []
+    for kind in KINDS:
+        if kind not in best:
+            continue
+        score, label, cell, r = best[kind]
+        prompt = " ".join(r["prompt"].split())
+        if len(prompt) > PROMPT_CHARS:
+            prompt = prompt[:PROMPT_CHARS].rstrip() + " ..."
+        lines.append(
+            f"- *{kind}* ({cell}, {label}; test {100 * r['initial_test_score']:.1f} -> "
+            f"{100 * score:.1f}): `{prompt}`"
+        )
+    return lines
+
+
+def size_rows(columns: Sequence[Column]) -> list[str]:
+    lines = [
+        "| column | tasks | seeds | optimization runs finished | optimizer "
+        "| finished cells' dates |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in columns:
+        exp = c.exp
+        cells = [x for x in exp.cells if x.dataset == c.dataset and x.kind != BASELINE]
+        done = [
+            x for x in cells if x.cell_id in exp.runs and exp.runs[x.cell_id].state == "finished"
+        ]
+        times = sorted(finished_date(exp, x.cell_id) for x in done)
+        dates = f"{times[0]} to {times[-1]}" if times else "-"
+        lines.append(
+            f"| {c.label} | {', '.join(exp.tasks(c.dataset))} | "
+            f"{', '.join(map(str, exp.seeds))} | {len(done)} of {len(cells)} | "
+            f"{exp.spec['optimizer']} | {dates} |"
+        )
+    return lines
+
+
+def finished_date(exp: Experiment, cell_id: str) -> str:
+    """The day a finished cell's run last wrote its status (YYYY-MM-DD)."""
+    status = read_json(exp.folder.run_dir(cell_id) / "status.json")
+    return str(status.get("time", "?"))[:10]
+
+
+def summary_markdown(columns: Sequence[Column]) -> str:
+    ref = display(reference(columns))
+    n = columns[0].table.n_resamples if columns else 0
+    lines = [
+        "**Test score x100 of each method's final prompt** (mean over tasks and seeds, 95% "
+        f"bootstrap interval over seeds and tasks, {n} resamples; Empty and CoT are the "
+        "unoptimized prompts):",
+        "",
+        *score_rows(columns),
+        "",
+        f"**{ref} against its initial prompt and against each method**, paired over (task, "
+        "seed): wins/ties/losses, mean test difference x100 with its 95% paired bootstrap "
+        "interval (**above 0**: the whole interval is):",
+        "",
+        *reference_rows(columns),
+        "",
+        "**Every method against its own initial prompt** (same pairing):",
+        "",
+        *initial_rows(columns),
+        "",
+        "**What the chosen prompts are**, all columns pooled (each final prompt gets the first "
+        "kind that fits; the rules are in `gpo.results.prompt_kinds`):",
+        "",
+        *kind_rows(columns),
+        "",
+        "The best-scoring chosen prompt of each kind:",
+        "",
+        *kind_examples(columns),
+        "",
+        "**Sizes**:",
+        "",
+        *size_rows(columns),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary_figure(columns: Sequence[Column], path: Path) -> Path:
+    from gpo.results.report import experiment_score_panel, method_logs, n_steps
+
+    panels = []
+    for c in columns:
+        logs_by_method = method_logs(c.exp, c.dataset)
+        T = max((n_steps(v) for v in logs_by_method.values()), default=0)
+        panels.append(experiment_score_panel(c.exp, logs_by_method, T, c.label, c.dataset))
+    fig = score_panels_figure(
+        "Eval score of the chosen prompt per step (mean over tasks and seeds, 95% band); "
+        "stars: final prompts on test",
+        panels,
+    )
+    return save_png(fig, path)
