@@ -9,13 +9,13 @@ decides the score, with a capable offline optimizer.
 The grid (defaults): presets gpo, gpo+, opro, ape (plus the Empty and CoT prompts that every
 experiment scores), seeds 0,1,2, 4 candidates per step, the three custom example tasks in
 ``examples/`` with 32 eval and 32 test records (support_ticket, date_iso, email_extract) and two
-BBH tasks (navigate, boolean_expressions), at most 32 examples per split,
-batch 8 and 2 epochs (4 steps on the 16 train records of each task; BBH's train split is cut to
-its first 16, ``--bbh_train``), scorer
-SmolLM2-135M, optimizer Qwen2.5-Coder-1.5B-Instruct, ``--eval_racing=exact`` (same choices as
-full evaluation, fewer scorer calls), two cells at a time on 2 Ray workers with one llama.cpp
-thread per model (``--workers``, ``--n_threads``: on 2 cores a second thread speeds one model up
-far less than a second cell runs beside it; README "Threads").
+BBH tasks (navigate, boolean_expressions) with 16 eval and 16 test records (``--max_examples``,
+``--bbh_max_examples``), batch 8 and 2 epochs (4 steps on the 16 train records of each task;
+BBH's train split is cut to its first 16, ``--bbh_train``), scorer SmolLM2-135M, optimizer
+Qwen2.5-Coder-1.5B-Instruct, ``--eval_racing=exact`` (same choices as full evaluation, fewer
+scorer calls), two cells at a time on 2 Ray workers with one llama.cpp thread per model
+(``--workers``, ``--n_threads``: on 2 cores a second thread speeds one model up far less than a
+second cell runs beside it; README "Threads").
 
 Two experiments, one per task family, because the scorer's decode limits differ: ``custom``
 (answers are a word, a date or an address: ``--custom_max_tokens``, 32) and ``bbh`` (a reasoning
@@ -61,7 +61,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bbh_tasks", default=",".join(BBH_TASKS), help="'' for none")
     p.add_argument("--scorer", default="smollm2-135m")
     p.add_argument("--optimizer", default="qwen2.5-coder-1.5b")
-    p.add_argument("--max_examples", type=int, default=32)
+    p.add_argument("--max_examples", type=int, default=32, help="custom tasks, per split")
+    p.add_argument(
+        "--bbh_max_examples",
+        type=int,
+        default=16,
+        help="BBH, per split (two scorer rounds of up to 80 tokens per example: a BBH cell "
+        "costs about 2.5x a custom one per example)",
+    )
     p.add_argument("--bbh_train", type=int, default=16, help="BBH train records (first N)")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch", type=int, default=8)
@@ -152,6 +159,7 @@ class Family:
     dataset: str
     tasks: list[str]
     decode: list[str]
+    max_examples: int
 
 
 def families(args: argparse.Namespace) -> list[Family]:
@@ -169,13 +177,15 @@ def families(args: argparse.Namespace) -> list[Family]:
             f"--scorer_max_tokens={args.custom_max_tokens}",
             f"--initial_instruction={args.custom_initial}",
         ]
-        found.append(Family("custom", "custom", split(args.custom_tasks), decode))
+        found.append(
+            Family("custom", "custom", split(args.custom_tasks), decode, args.max_examples)
+        )
     if split(args.bbh_tasks):
         decode = [
             f"--scorer_max_tokens={args.scorer_max_tokens}",
             f"--second_round_max_tokens={args.second_round_max_tokens}",
         ]
-        found.append(Family("bbh", "bbh", split(args.bbh_tasks), decode))
+        found.append(Family("bbh", "bbh", split(args.bbh_tasks), decode, args.bbh_max_examples))
     if not found:
         sys.exit("error: no tasks; give --custom_tasks or --bbh_tasks")
     return found
@@ -192,7 +202,7 @@ def grid_flags(args: argparse.Namespace, family: Family) -> list[str]:
         f"--scorer_llm_name={args.scorer}",
         f"--optimizer_llm_name={args.optimizer}",
         "--embedding_model=all-minilm-l6-v2",
-        f"--max_examples={args.max_examples}",
+        f"--max_examples={family.max_examples}",
         f"--num_search_epochs={args.epochs}",
         f"--opt_batch_size={args.batch}",
         f"--num_generated_instructions_in_each_step={args.candidates}",

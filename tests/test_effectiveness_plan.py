@@ -32,6 +32,7 @@ def test_plan_sizes_the_whole_grid(tmp_path, data_dir):
     assert "--initial_instruction= " in commands[0]  # Empty: the optimizer writes it
     assert "--initial_instruction" not in commands[1]  # BBH: the paper's CoT
     assert "--scorer_max_tokens=64" in commands[1] and "--second_round_max_tokens=16" in commands[1]
+    assert "--max_examples=32" in commands[0] and "--max_examples=16" in commands[1]
     assert f"--output_dir={tmp_path / 'custom'}" in commands[0]
     rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
     assert {"gpo", "gpo+", "opro", "ape", "empty", "cot"} <= set(rows)
