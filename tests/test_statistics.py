@@ -138,5 +138,9 @@ def test_paired_interval_of_the_mean_difference():
     assert not c.above_zero
     sure = compare_paired(np.array([60.0, 70.0, 80.0]), np.array([50.0, 50.0, 50.0]))
     assert (sure.low, sure.high) == (10.0, 30.0) and sure.above_zero
+    # one or two positive pairs: a point-like interval above zero, but no claim
+    for n in (1, 2):
+        few = compare_paired(np.full(n, 60.0), np.full(n, 50.0))
+        assert few.low == 10.0 and few.n_pairs == n and not few.above_zero
     none = compare_paired(np.array([math.nan]), np.array([1.0]))
     assert math.isnan(none.low) and math.isnan(none.high)

@@ -16,6 +16,7 @@ import numpy as np
 DEFAULT_RESAMPLES = 10_000
 DEFAULT_RESAMPLING_SEED = 0
 TIE_TOLERANCE = 1e-12
+MIN_PAIRS_FOR_CLAIM = 3  # fewer paired differences: no "above 0" claim, whatever the interval
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,15 @@ class PairedComparison:
     high: float = float("nan")
 
     @property
+    def n_pairs(self) -> int:
+        return self.wins + self.ties + self.losses
+
+    @property
     def above_zero(self) -> bool:
-        """Whether the whole 95% interval of A - B lies above zero."""
-        return bool(self.low > 0)
+        """Whether the whole 95% interval of A - B lies above zero, on at least
+        ``MIN_PAIRS_FOR_CLAIM`` pairs (the interval of one or two pairs cannot show how much the
+        differences vary: one positive pair gives an interval of a single point)."""
+        return bool(self.n_pairs >= MIN_PAIRS_FOR_CLAIM and self.low > 0)
 
 
 def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:

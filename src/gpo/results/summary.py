@@ -26,7 +26,7 @@ from gpo.results.experiment_folder import BASELINE
 from gpo.results.io import read_json
 from gpo.results.plots import save_png, score_panels_figure
 from gpo.results.prompt_kinds import KINDS, PromptKinds
-from gpo.results.statistics import PairedComparison, compare_paired
+from gpo.results.statistics import MIN_PAIRS_FOR_CLAIM, PairedComparison, compare_paired
 from gpo.results.table import (
     Experiment,
     Table,
@@ -252,7 +252,7 @@ def summary_markdown(columns: Sequence[Column]) -> str:
         "",
         f"**{ref} against its initial prompt and against each method**, paired over (task, "
         "seed): wins/ties/losses, mean test difference x100 with its 95% paired bootstrap "
-        "interval (**above 0**: the whole interval is):",
+        f"interval (**above 0**: the whole interval is, on {MIN_PAIRS_FOR_CLAIM} or more pairs):",
         "",
         *reference_rows(columns),
         "",

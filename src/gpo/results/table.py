@@ -22,6 +22,7 @@ from gpo.results.reading import RunData, is_run_folder, read_run
 from gpo.results.statistics import (
     DEFAULT_RESAMPLES,
     DEFAULT_RESAMPLING_SEED,
+    MIN_PAIRS_FOR_CLAIM,
     Interval,
     PairedComparison,
     bootstrap_interval,
@@ -403,7 +404,8 @@ def initial_section(table: Table) -> list[str]:
         "",
         "Paired over (task, seed): the test score x100 of the method's final prompt minus that of "
         "the initial prompt it started from, wins / ties / losses, mean difference with its 95% "
-        "paired bootstrap interval; **above 0**: the whole interval is above zero.",
+        "paired bootstrap interval; **above 0**: the whole interval is above zero (claimed on "
+        f"{MIN_PAIRS_FOR_CLAIM} or more pairs only).",
         "",
         "| method | " + " | ".join(c.upper() if c != AVERAGE else c for c in table.columns) + " |",
         "|---|" + "---|" * len(table.columns),
