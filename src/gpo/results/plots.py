@@ -88,8 +88,12 @@ def score_panels_figure(title: str, panels: Sequence[ScorePanel]) -> Figure:
     fig = Figure(figsize=(5.2 * len(panels), 5.4), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     legend: dict[str, object] = {}
+    colors: dict[str, str] = {}  # one colour per method across the panels
+    for panel in panels:
+        for s in panel.eval_lines:
+            colors.setdefault(s.label, f"C{len(colors) % 10}")
     for ax, panel in zip(axes, panels):
-        draw_scores(ax, panel, compact=True)
+        draw_scores(ax, panel, compact=True, colors=colors)
         for handle, label in zip(*ax.get_legend_handles_labels()):
             if label == KEPT_IN_A_RUN_LEGEND:  # the long form is the single plot's
                 label = "kept the current prompt (in at least one run)"
@@ -99,9 +103,12 @@ def score_panels_figure(title: str, panels: Sequence[ScorePanel]) -> Figure:
     return fig
 
 
-def draw_scores(ax: Axes, panel: ScorePanel, compact: bool = False) -> None:
-    """One score plot on ``ax`` (``compact``: a short x label, for side-by-side panels)."""
-    colors = plot_eval_lines(ax, panel.eval_lines)
+def draw_scores(
+    ax: Axes, panel: ScorePanel, compact: bool = False, colors: dict[str, str] | None = None
+) -> None:
+    """One score plot on ``ax`` (``compact``: a short x label, for side-by-side panels;
+    ``colors``: each series label's colour, else by position)."""
+    colors = plot_eval_lines(ax, panel.eval_lines, colors)
     for s in panel.test_lines:
         ax.plot(
             s.x,
@@ -131,14 +138,17 @@ def draw_scores(ax: Axes, panel: ScorePanel, compact: bool = False) -> None:
     ax.grid(alpha=0.3)
 
 
-def plot_eval_lines(ax: Axes, eval_lines: Sequence[Series]) -> dict[str, str]:
+def plot_eval_lines(
+    ax: Axes, eval_lines: Sequence[Series], fixed: dict[str, str] | None = None
+) -> dict[str, str]:
     """One solid line per series, its band shaded (the band's legend entry once); returns each
     label's colour, which its test line and best point reuse."""
     colors = {}
     banded = False
     kept_labels: set[str] = set()
     for i, s in enumerate(eval_lines):
-        (line,) = ax.plot(s.x, s.y, marker="o", ms=3, label=f"{s.label} (eval)", color=f"C{i % 10}")
+        color = (fixed or {}).get(s.label, f"C{i % 10}")
+        (line,) = ax.plot(s.x, s.y, marker="o", ms=3, label=f"{s.label} (eval)", color=color)
         colors[s.label] = line.get_color()
         if s.kept_x:
             _kept_markers(ax, s.kept_x, s.kept_y, line.get_color(), None)

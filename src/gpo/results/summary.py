@@ -16,6 +16,7 @@ folders (``gpo.results.table``), so a partial grid gives partial columns, marked
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,7 +284,9 @@ def write_summary_figure(columns: Sequence[Column], path: Path) -> Path:
     for c in columns:
         logs_by_method = method_logs(c.exp, c.dataset)
         T = max((n_steps(v) for v in logs_by_method.values()), default=0)
-        panels.append(experiment_score_panel(c.exp, logs_by_method, T, c.label, c.dataset))
+        panel = experiment_score_panel(c.exp, logs_by_method, T, c.label, c.dataset)
+        # no initial-test squares: the stars' intervals already carry the test side
+        panels.append(dataclasses.replace(panel, test_lines=()))
     fig = score_panels_figure(
         "Eval score of the chosen prompt per step (mean over tasks and seeds, 95% band); "
         "stars: final prompts on test",
