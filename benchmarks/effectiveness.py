@@ -49,6 +49,8 @@ BBH_FOLDER = "BIG-Bench-Hard"
 LOCK = "/tmp/gpo-cpu.lock"
 CUSTOM_TASKS = ("support_ticket", "date_iso", "email_extract")  # 32 eval / 32 test records each
 BBH_TASKS = ("navigate", "boolean_expressions")
+README_START = "<!-- effectiveness summary: start (benchmarks/effectiveness.py summary) -->"
+README_END = "<!-- effectiveness summary: end -->"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -99,6 +101,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--summarize",
         default="results/effectiveness,results/effectiveness-qwen05",
         help="summary: the --out folders of the grids to put side by side (custom first)",
+    )
+    p.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="summary: also put the tables into this file, between the lines "
+        f"{README_START!r} and {README_END!r} (the README's results)",
     )
     p.add_argument(
         "--figure",
@@ -332,9 +341,23 @@ def summary(args: argparse.Namespace) -> int:
     target = (REPO / split(args.summarize)[0]).resolve() / "summary.md"
     target.write_text(text, encoding="utf-8")
     write_summary_figure(columns, args.figure)
+    if args.readme is not None:
+        fill_readme(args.readme, text)
     print(text)
     print(f"summary: {target}; figure: {args.figure}")
     return 0
+
+
+def fill_readme(path: Path, text: str) -> None:
+    """Replace what stands between the README's two summary marker lines."""
+    readme = path.read_text(encoding="utf-8")
+    if readme.count(README_START) != 1 or readme.count(README_END) != 1:
+        sys.exit(f"error: {path} needs the lines {README_START} and {README_END} once each")
+    head, rest = readme.split(README_START)
+    _, tail = rest.split(README_END)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(f"{head}{README_START}\n{text}{README_END}{tail}", encoding="utf-8")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
