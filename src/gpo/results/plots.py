@@ -250,7 +250,6 @@ def budget_figure(title: str, panels: Sequence[BudgetPanel]) -> Figure:
             note = f"{over_budget(p)} of {len(p.candidates_y)} candidates over budget"
         else:
             note = "no word budget (wo_lr)"
-        ax.text(0.02, 0.97, note, transform=ax.transAxes, va="top", fontsize=8, color="C3")
         steps = [*p.candidates_x, *p.chosen.x]
         if steps:
             first, last = int(min(steps)), int(max(steps))
@@ -260,8 +259,8 @@ def budget_figure(title: str, panels: Sequence[BudgetPanel]) -> Figure:
             else:
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         top = max([*p.candidates_y, *p.chosen.y, *(p.budget.y if p.budget else [])], default=1)
-        ax.set_ylim(0, top * 1.3 + 1)  # room for the legend and the note
-        ax.set_title(p.title, fontsize=10)
+        ax.set_ylim(0, top * 1.3 + 1)  # room for the legend
+        ax.set_title(f"{p.title}\n{note}", fontsize=10)  # the note above the plot: no overlap
         ax.set_xlabel("optimization step")
         ax.set_ylabel("words changed (word edit distance)")
         ax.grid(alpha=0.3)
