@@ -225,11 +225,17 @@ def grid_flags(args: argparse.Namespace, family: Family) -> list[str]:
     ]
 
 
-def resume_flags(args: argparse.Namespace) -> list[str]:
+def resume_flags(args: argparse.Namespace, family: Family) -> list[str]:
     """What a resumed experiment takes again from this command: how its cells run (the grid
-    itself comes from experiment.json). Without them a resume ran the cells one at a time on
-    one worker, whatever --workers said."""
-    return [f"--workers={args.workers}", f"--n_threads={args.n_threads}"]
+    itself comes from experiment.json; without these a resume ran the cells one at a time on
+    one worker, whatever --workers said) and which of its tasks to continue now
+    (``--custom_tasks`` / ``--bbh_tasks``: by default all of them; fewer finish one task
+    across every method and seed first)."""
+    return [
+        f"--workers={args.workers}",
+        f"--n_threads={args.n_threads}",
+        f"--task_name={','.join(family.tasks)}",
+    ]
 
 
 def experiment_folder(out: Path) -> Path | None:
@@ -295,7 +301,12 @@ def main(argv: list[str] | None = None) -> int:
                 command = [python, str(EXPERIMENT), *grid_flags(args, family)]
             else:
                 data_root(args)
-                command = [python, str(EXPERIMENT), f"--resume={folder}", *resume_flags(args)]
+                command = [
+                    python,
+                    str(EXPERIMENT),
+                    f"--resume={folder}",
+                    *resume_flags(args, family),
+                ]
             code = run_command(locked(command, args.lock), left)
             folder = experiment_folder(args.out / family.name)
             print(f"{family.name} experiment folder: {folder} (exit status {code})")

@@ -75,3 +75,28 @@ def test_bad_grid_flags_fail_in_one_line(tmp_path, data_dir, flag):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: --presets")
+
+
+def test_run_resumes_the_chosen_tasks_of_a_grid():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("effectiveness", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["effectiveness"] = module  # its dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["effectiveness"]
+    args = module.parse_args(["run", "--custom_tasks=date_iso", "--bbh_tasks=", "--workers=1"])
+    (family,) = module.families(args)
+    # experiment.py --resume --task_name=date_iso: that task's cells only (tests/test_experiment)
+    assert module.resume_flags(args, family) == [
+        "--workers=1",
+        "--n_threads=1",
+        "--task_name=date_iso",
+    ]
+    default = module.parse_args(["run", "--bbh_tasks="])
+    (family,) = module.families(default)
+    assert module.resume_flags(default, family)[-1] == (
+        "--task_name=support_ticket,date_iso,email_extract"
+    )

@@ -275,6 +275,41 @@ def test_several_datasets_split_the_task_names(flags_parsed):
         experiment.grid_tasks(["bbh", "mmlu"], ["navigate"])
 
 
+def test_resume_with_task_name_continues_only_those_tasks(tmp_path, data_dir, flags_parsed):
+    argv = flags_parsed(
+        grid_args(
+            tmp_path,
+            data_dir,
+            "--presets=gpo",
+            "--seeds=0",
+            "--baselines=",
+            "--task_name=navigate,boolean_expressions",
+        )
+    )
+    folder, results = experiment.execute(argv, pool=FakePool())
+    ids = sorted(r.cell_id for r in results)
+    assert ids == ["gpo-bbh-boolean_expressions-seed0", "gpo-bbh-navigate-seed0"]
+    root = folder.root
+    # both cells lost (as if never run): a resume limited to navigate runs navigate's only
+    import shutil
+
+    for cell in ids:
+        shutil.rmtree(root / "runs" / cell)
+    flags_parsed([f"--resume={root}", "--no_cache", "--task_name=navigate"])
+    pool = FakePool()
+    _, resumed = experiment.execute(["experiment.py"], pool=pool)
+    assert [(r.cell_id, r.state) for r in resumed] == [("gpo-bbh-navigate-seed0", "finished")]
+    assert pool.requests > 0
+    assert (root / "runs" / "gpo-bbh-navigate-seed0" / "best_prompts.jsonl").is_file()
+    assert not (root / "runs" / "gpo-bbh-boolean_expressions-seed0").exists()
+    # a task the experiment does not have: one line naming its tasks
+    flags_parsed([f"--resume={root}", "--task_name=date_iso"])
+    with pytest.raises(
+        ConfigError, match="the experiment.s tasks are navigate,boolean_expressions"
+    ):
+        experiment.execute(["experiment.py"], pool=FakePool())
+
+
 def test_resume_needs_an_experiment_folder(tmp_path, flags_parsed):
     flags_parsed([f"--resume={tmp_path}"])
     with pytest.raises(ConfigError, match="not an experiment folder"):

@@ -174,17 +174,36 @@ def resumed_grid(template: CliRequest) -> tuple[dict, list[CellSpec], Experiment
             overrides[name] = getattr(template.config, name)
     if FLAGS["no_cache"].present or FLAGS["cache_dir"].present:
         overrides["cache_dir"] = template.config.cache_dir
-    ignored = sorted(n for n in FLAGS if FLAGS[n].present and n not in RESUME_FLAGS)
+    ignored = sorted(
+        n for n in FLAGS if FLAGS[n].present and n not in RESUME_FLAGS and n != "task_name"
+    )
     if ignored:
         log.warning(
             "resuming with the experiment's saved grid; ignoring --%s", ", --".join(ignored)
         )
+    if FLAGS["task_name"].present:
+        cells = resumed_tasks(cells, FLAGS.task_name)
     runs = str(folder.runs_dir)
     cells = [
         dataclasses.replace(c, config=dataclasses.replace(c.config, output_dir=runs, **overrides))
         for c in cells
     ]
     return spec, cells, folder
+
+
+def resumed_tasks(cells: Sequence[CellSpec], requested: Sequence[str]) -> list[CellSpec]:
+    """``--resume`` with ``--task_name``: continue only these tasks' cells now (the others
+    stay as they are for a later resume; the table and report still show every finished cell).
+    A long grid can so finish one task across all methods and seeds first."""
+    names = [n.strip() for n in requested if n.strip()]
+    known = list(dict.fromkeys(c.task for c in cells))
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise ConfigError(
+            f"--task_name={','.join(requested)}: the experiment's tasks are {','.join(known)}; "
+            "give some of them to resume only those"
+        )
+    return [c for c in cells if c.task in names]
 
 
 # ---------------------------------------------------------------- validation and dry run
