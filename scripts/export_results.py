@@ -4,6 +4,11 @@
 
 Each run folder's best_prompts.jsonl holds one record per task; the output keeps the original's
 schema ({"dataset", "task", "prompt"}; no "task" for the single-task datasets), in input order.
+
+``--table scores.md`` also writes what a reader needs to judge the file: per task the initial
+and best prompt's eval and test score x100 and what the exported prompt is (the kinds of
+``gpo.results.prompt_kinds``: instruction, initial, copy, scaffolding, chatter; a copy is
+checked against the task's records as the run read them).
 """
 
 from __future__ import annotations
@@ -44,18 +49,70 @@ def export(folders: list[Path]) -> list[dict[str, str]]:
     return records
 
 
+def kinds_table(folders: list[Path]) -> str:
+    """A Markdown table of every task's scores and the kind of its exported prompt, with totals."""
+    from gpo.data.registry import get_benchmark
+    from gpo.optimization.guards import CopyIndex
+    from gpo.results.prompt_kinds import KINDS, prompt_kind
+
+    rows = [
+        "| dataset | task | initial eval | initial test | best eval | best test | prompt kind |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    kinds: dict[str, int] = {}
+    better = worse = 0
+    for folder in folders:
+        config = json.loads((folder / "run_config.json").read_text(encoding="utf-8"))
+        initial = config["initial_instruction"]
+        for line in (folder / "best_prompts.jsonl").read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            data = get_benchmark(r["dataset"], config["data_dir"]).load(
+                r["task"], Path(config["data_dir"]), config["max_examples"]
+            )
+            kind = prompt_kind(r["prompt"], initial, CopyIndex.from_task(data))
+            kinds[kind] = kinds.get(kind, 0) + 1
+            better += r["test_score"] > r["initial_test_score"]
+            worse += r["test_score"] < r["initial_test_score"]
+            scores = (
+                r["initial_eval_score"],
+                r["initial_test_score"],
+                r["eval_score"],
+                r["test_score"],
+            )
+            cells = " | ".join(f"{100 * v:.1f}" for v in scores)
+            rows.append(f"| {r['dataset']} | {r['task']} | {cells} | {kind} |")
+    n = len(rows) - 2
+    counts = ", ".join(f"{kinds[k]} {k}" for k in KINDS if kinds.get(k))
+    rows += [
+        "",
+        f"{n} tasks: the best prompt's test score is above the initial prompt's on {better}, "
+        f"below on {worse}, equal on {n - better - worse}. Exported prompts: {counts}.",
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--table", type=Path, help="also write the scores and prompt kinds (.md)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     records = export(args.folders)
-    text = "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n"
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(args.out)
+    table = kinds_table(args.folders) if args.table else None
+    atomic_write(args.out, "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
     log.info("wrote %d records to %s", len(records), args.out)
+    if table is not None:
+        atomic_write(args.table, table)
+        log.info("wrote the scores and prompt kinds to %s", args.table)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,11 @@ INDEX = CopyIndex.from_inputs(SHOWN)
         ),
         ("The current prompt is:\n\nThe garden show is held in May.", CHATTER),
         (
+            "The given prompt is unclear. To provide a better instruction, I suggest explaining "
+            "the objective more clearly.",
+            CHATTER,
+        ),
+        (
             "Message: The shipping costs have varied due to additional insurance charges this "
             "month. Answer: shipping",
             COPIED,

@@ -45,7 +45,8 @@ KINDS = (INSTRUCTION, INITIAL, COPIED, SCAFFOLDING, CHATTER)
 # The optimizer answering its requester (or thanking, greeting, describing the prompt it wrote).
 CHATTER_PHRASES = re.compile(
     r"^\s*(sure|certainly|of course|okay|ok|absolutely|great|hello|hi|thanks|thank you)\b"
-    r"|please provide (a|the|your|me)\b|thank you for using|the (current|new|improved) prompt is"
+    r"|please provide (a|the|your|me)\b|thank you for using"
+    r"|the (current|new|improved|given|original) prompt is|\bi (would )?suggest\b"
     r"|this (new )?prompt (allows|will|is)|here(?: is|'s) (a|the|your|an) (new |improved )?prompt"
     r"|\bi(?:'d| would) be happy to|\bas an ai\b",
     re.IGNORECASE,
