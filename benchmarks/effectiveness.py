@@ -99,8 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lock", default=LOCK, help="flock file around experiment.py ('' for none)")
     p.add_argument(
         "--summarize",
-        default="results/effectiveness,results/effectiveness-qwen05",
-        help="summary: the --out folders of the grids to put side by side (custom first)",
+        default="results/effectiveness,results/effectiveness-qwen05:date_iso",
+        help="summary: the --out folders of the grids to put side by side (custom first); "
+        "'folder:task+task' keeps only those tasks of a grid",
     )
     p.add_argument(
         "--readme",
@@ -335,21 +336,31 @@ def summary(args: argparse.Namespace) -> int:
     --summarize's order): print the Markdown tables, write them to summary.md beside the first
     grid and the score plot to --figure."""
     sys.path.insert(0, str(REPO / "src"))
+    from gpo.errors import GPOError
     from gpo.results.summary import read_columns, summary_markdown, write_summary_figure
 
-    folders = []
+    grids = []  # (--out folder, its tasks or None for all); "path:task,task" names tasks
+    for entry in split(args.summarize):
+        out, _, tasks = entry.strip().partition(":")
+        grids.append(((REPO / out).resolve(), [t for t in tasks.split("+") if t] or None))
+    folders, chosen = [], {}
     for family in ("custom", "bbh"):
-        for out in split(args.summarize):
-            folder = experiment_folder((REPO / out).resolve() / family)
+        for out, tasks in grids:
+            folder = experiment_folder(out / family)
             if folder is not None:
                 folders.append(folder)
+                if tasks:
+                    chosen[folder] = tasks
     if not folders:
         sys.exit(f"error: no experiment folder under {args.summarize}; run the grid first")
-    for out in split(args.summarize):
-        data_root(argparse.Namespace(**{**vars(args), "out": (REPO / out).resolve()}))
-    columns = read_columns(folders)
+    for out, _ in grids:
+        data_root(argparse.Namespace(**{**vars(args), "out": out}))
+    try:
+        columns = read_columns(folders, chosen)
+    except GPOError as e:
+        sys.exit(f"error: {e}")
     text = summary_markdown(columns)
-    target = (REPO / split(args.summarize)[0]).resolve() / "summary.md"
+    target = grids[0][0] / "summary.md"
     target.write_text(text, encoding="utf-8")
     write_summary_figure(columns, args.figure)
     if args.readme is not None:

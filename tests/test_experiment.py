@@ -460,3 +460,25 @@ def test_summary_puts_experiments_side_by_side(tmp_path, data_dir, flags_parsed)
     assert "| BBH, scorer fake-scorer | navigate | 0, 1 | 4 of 4 | fake-optimizer |" in text
     png = write_summary_figure(columns, tmp_path / "summary.png")
     assert png.stat().st_size > 10_000
+
+
+def test_a_summary_column_can_keep_some_of_an_experiments_tasks(tmp_path, data_dir, flags_parsed):
+    from gpo.results.summary import read_columns, summary_markdown
+
+    argv = flags_parsed(
+        grid_args(tmp_path, data_dir, "--seeds=0", "--task_name=navigate,boolean_expressions")
+    )
+    folder, _ = experiment.execute(argv, pool=FakePool())
+    (whole,) = read_columns([folder.root])
+    (column,) = read_columns([folder.root], {folder.root: ["navigate"]})
+    assert whole.label == "BBH, scorer fake-scorer"
+    assert column.label == "BBH navigate, scorer fake-scorer"
+    assert {c.task for c in column.exp.cells} == {"navigate"}
+    assert set(column.exp.runs) == {c.cell_id for c in column.exp.cells}
+    # the GPO row counts navigate's one pair only (the whole experiment has two)
+    assert whole.table.versus_initial[("gpo", "bbh")].n_pairs == 2
+    assert column.table.versus_initial[("gpo", "bbh")].n_pairs == 1
+    text = summary_markdown([column])
+    assert "| BBH navigate, scorer fake-scorer | navigate | 0 | 2 of 2 |" in text
+    with pytest.raises(ConfigError, match="no task date_iso; its tasks are navigate"):
+        read_columns([folder.root], {folder.root: ["date_iso"]})

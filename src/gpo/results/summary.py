@@ -11,18 +11,21 @@ folders (``gpo.results.table``), so a partial grid gives partial columns, marked
 * what the chosen prompts are (``gpo.results.prompt_kinds``), pooled over the columns, with one
   example of each kind;
 * the sizes, models and dates behind each column;
+* a column may be limited to some of an experiment's tasks (``read_columns``'s ``tasks``): its
+  label names them;
 * one figure: an experiment's score-per-step plot per column, side by side.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from gpo.errors import ConfigError
 from gpo.results.experiment_folder import BASELINE
 from gpo.results.io import read_json
 from gpo.results.plots import save_png, score_panels_figure
@@ -52,10 +55,12 @@ class Column:
     exp: Experiment
     table: Table
     dataset: str
+    subset: bool = False  # only some of the experiment's tasks (named in the label)
 
     @property
     def label(self) -> str:
-        return f"{self.dataset.upper()}, scorer {self.exp.spec['scorer']}"
+        tasks = f" {', '.join(self.exp.tasks(self.dataset))}" if self.subset else ""
+        return f"{self.dataset.upper()}{tasks}, scorer {self.exp.spec['scorer']}"
 
     def methods(self) -> list[str]:
         return self.exp.methods
@@ -66,13 +71,40 @@ class Column:
         return int(np.isfinite(m).sum()), m.size
 
 
-def read_columns(folders: Sequence[Path]) -> list[Column]:
+def read_columns(
+    folders: Sequence[Path], tasks: Mapping[Path, Sequence[str]] | None = None
+) -> list[Column]:
+    """One column per (folder, dataset); ``tasks`` limits a folder to some of its tasks (an
+    experiment whose other tasks are unfinished, or not the point)."""
     out = []
     for folder in folders:
         exp = read_experiment(Path(folder))
+        chosen = (tasks or {}).get(Path(folder))
+        if chosen:
+            exp = only_tasks(exp, chosen)
         table = build_table(exp)
-        out += [Column(exp, table, d) for d in exp.datasets]
+        out += [Column(exp, table, d, subset=bool(chosen)) for d in exp.datasets]
     return out
+
+
+def only_tasks(exp: Experiment, tasks: Sequence[str]) -> Experiment:
+    """The experiment as if its grid had only ``tasks`` (its cells, runs and spec)."""
+    known = [t for d in exp.datasets for t in exp.tasks(d)]
+    unknown = [t for t in tasks if t not in known]
+    if unknown:
+        raise ConfigError(
+            f"{exp.folder.root}: no task {', '.join(unknown)}; its tasks are {', '.join(known)}"
+        )
+    by_dataset = {d: [t for t in exp.tasks(d) if t in tasks] for d in exp.datasets}
+    spec = {
+        **exp.spec,
+        "tasks": {d: ts for d, ts in by_dataset.items() if ts},
+        "datasets": [d for d in exp.datasets if by_dataset[d]],
+    }
+    cells = tuple(c for c in exp.cells if c.task in tasks)
+    ids = {c.cell_id for c in cells}
+    runs = {k: v for k, v in exp.runs.items() if k in ids}
+    return dataclasses.replace(exp, spec=spec, cells=cells, runs=runs)
 
 
 def reference(columns: Sequence[Column]) -> str:
