@@ -19,6 +19,8 @@ import logging
 import sys
 from pathlib import Path
 
+from gpo.results.io import atomic_write_text
+
 log = logging.getLogger("export_results")
 SINGLE_TASK = {"gsm8k", "webnlg", "wsc"}
 
@@ -93,12 +95,6 @@ def kinds_table(folders: list[Path]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+", type=Path)
@@ -108,10 +104,11 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     records = export(args.folders)
     table = kinds_table(args.folders) if args.table else None
-    atomic_write(args.out, "\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n")
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    atomic_write_text(args.out, "\n".join(lines) + "\n")
     log.info("wrote %d records to %s", len(records), args.out)
     if table is not None:
-        atomic_write(args.table, table)
+        atomic_write_text(args.table, table)
         log.info("wrote the scores and prompt kinds to %s", args.table)
 
 
