@@ -53,9 +53,7 @@ def export(folders: list[Path]) -> list[dict[str, str]]:
 
 def kinds_table(folders: list[Path]) -> str:
     """A Markdown table of every task's scores and the kind of its exported prompt, with totals."""
-    from gpo.data.registry import get_benchmark
-    from gpo.optimization.guards import CopyIndex
-    from gpo.results.prompt_kinds import KINDS, prompt_kind
+    from gpo.results.prompt_kinds import KINDS, prompt_kind, task_copy_index
 
     rows = [
         "| dataset | task | initial eval | initial test | best eval | best test | prompt kind |",
@@ -70,10 +68,10 @@ def kinds_table(folders: list[Path]) -> str:
             if not line.strip():
                 continue
             r = json.loads(line)
-            data = get_benchmark(r["dataset"], config["data_dir"]).load(
-                r["task"], Path(config["data_dir"]), config["max_examples"]
+            index = task_copy_index(
+                r["dataset"], r["task"], config["data_dir"], config["max_examples"]
             )
-            kind = prompt_kind(r["prompt"], initial, CopyIndex.from_task(data))
+            kind = prompt_kind(r["prompt"], initial, index)
             kinds[kind] = kinds.get(kind, 0) + 1
             better += r["test_score"] > r["initial_test_score"]
             worse += r["test_score"] < r["initial_test_score"]

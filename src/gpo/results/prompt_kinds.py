@@ -112,20 +112,25 @@ class PromptKinds:
         return count / self.chosen if self.chosen else float("nan")
 
 
+def task_copy_index(
+    dataset: str, task: str, data_dir: str | Path, max_examples: int | None
+) -> CopyIndex:
+    """The inputs a run of this task could show its optimizer, read again from its data."""
+    data = get_benchmark(dataset, data_dir).load(task, Path(data_dir), max_examples)
+    return CopyIndex.from_task(data)
+
+
 def _copy_index(cell: CellSpec, cache: dict[tuple, CopyIndex]) -> CopyIndex | None:
     cfg = cell.config
     key = (cell.dataset, cell.task, cfg.data_dir, cfg.max_examples)
     if key not in cache:
         try:
-            data = get_benchmark(cell.dataset, cfg.data_dir).load(
-                cell.task, Path(cfg.data_dir), cfg.max_examples
-            )
+            cache[key] = task_copy_index(cell.dataset, cell.task, cfg.data_dir, cfg.max_examples)
         except (GPOError, OSError) as e:
             log.warning(
                 "prompt kinds: cannot read %s/%s (%s); left out", cell.dataset, cell.task, e
             )
             return None
-        cache[key] = CopyIndex.from_task(data)
     return cache[key]
 
 
