@@ -85,6 +85,8 @@ class RunConfig:
     openai_base_url: str | None = None  # saved for --resume, credentials stripped
     eval_racing: str = "off"  # off (full evaluation, the original), exact or statistical
     racing_confidence: float = 0.95  # statistical racing's confidence of each drop
+    # --preset=gepa: GEPA's budget of metric calls (None: the gpo preset's planned scorer calls)
+    gepa_max_metric_calls: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -28,7 +28,7 @@ from gpo.optimization.momentum import PARA_NAMES, UPDATE_NAMES
 from gpo.optimization.selection import SELECTION_NAMES, SELECTION_SPELLINGS
 from gpo.optimization.step_size import SCHEDULE_NAMES, SCHEDULE_SPELLINGS
 from gpo.runs.evaluate import BASELINES
-from gpo.runs.presets import GPO_PLUS, PAPER_PRESETS, PRESETS, preset_values
+from gpo.runs.presets import GEPA, GPO_PLUS, PAPER_PRESETS, PRESET_CHOICES, preset_values
 from gpo.tracking.settings import MlflowSettings, mlflow_settings
 
 FLAGS = flags.FLAGS
@@ -133,8 +133,16 @@ flags.DEFINE_string("optimizer_backend", AUTO, names_help(BACKEND_CHOICES))
 flags.DEFINE_string(
     "preset",
     None,
-    f"{', '.join(PAPER_PRESETS)}, or {GPO_PLUS} (gpo with the enforced step size and every "
-    "candidate guard; this project's extension). Explicit flags win.",
+    f"{', '.join(PAPER_PRESETS)}, {GPO_PLUS} (gpo with the enforced step size and every "
+    f"candidate guard; this project's extension), or {GEPA} (GEPA's reflective prompt evolution "
+    "on the same scorer; pip install -e '.[gepa]'). Explicit flags win.",
+)
+flags.DEFINE_integer(
+    "gepa_max_metric_calls",
+    None,
+    "--preset=gepa: GEPA's budget of metric calls, one per example the scorer answers on train "
+    "or eval (test scoring comes on top, as for every method). Default: the scorer calls the gpo "
+    "preset plans for the same task and sizes on train and eval (--dry_run shows them).",
 )
 flags.DEFINE_string(
     "prompts_file",
@@ -304,7 +312,7 @@ def config_from_flags() -> CliRequest:
     """Build the validated request from parsed absl FLAGS."""
     preset = {}
     if FLAGS.preset:
-        preset = preset_values(choose("preset", FLAGS.preset, sorted(PRESETS)))
+        preset = preset_values(choose("preset", FLAGS.preset, sorted(PRESET_CHOICES)))
     dataset = choose("dataset", FLAGS.dataset.lower(), DATASET_CHOICES)
     if dataset == CUSTOM:
         from gpo.data.custom import scoring_defaults
@@ -350,6 +358,7 @@ def _check_counts() -> None:
     _positive("n_threads", FLAGS.n_threads)
     _positive("n_parallel", FLAGS.n_parallel)
     _positive("max_retries", FLAGS.max_retries, 0)
+    _positive("gepa_max_metric_calls", FLAGS.gepa_max_metric_calls)
     for name in ("scorer_max_tokens", "second_round_max_tokens", "optimizer_max_tokens"):
         _positive(name, FLAGS[name].value)
 
@@ -403,6 +412,7 @@ def run_config(dataset: str, v) -> RunConfig:
         openai_base_url=strip_credentials(FLAGS.openai_base_url),
         eval_racing=choose("eval_racing", FLAGS.eval_racing.lower(), RACING_MODES),
         racing_confidence=FLAGS.racing_confidence,
+        gepa_max_metric_calls=FLAGS.gepa_max_metric_calls,
     )
     RacingSettings(config.eval_racing, config.racing_confidence)  # ConfigError before any model
     return config

@@ -47,7 +47,7 @@ from gpo.runs.build import ModelPool, load_tasks, resolve_specs
 from gpo.runs.common import emit, write_report_safely
 from gpo.runs.optimize import RESUME_FLAGS
 from gpo.runs.plan import CHARS_PER_TOKEN, task_plan
-from gpo.runs.presets import PAPER_PRESETS, PRESETS
+from gpo.runs.presets import GEPA, PAPER_PRESETS, PRESET_CHOICES, is_gepa
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.tracking.mlflow_tracker import EXPERIMENT_ARTIFACTS, Tracker, open_tracker
 
@@ -93,9 +93,11 @@ def parse_grid_flags() -> tuple[list[str], list[int], list[str]]:
     ):
         if FLAGS[name].present:
             raise ConfigError(f"experiment.py does not take --{name}; use {hint}")
-    presets = [choose("presets", p.strip().lower(), sorted(PRESETS)) for p in FLAGS.presets]
+    presets = [choose("presets", p.strip().lower(), sorted(PRESET_CHOICES)) for p in FLAGS.presets]
     if not presets or len(set(presets)) != len(presets):
         raise ConfigError("--presets must list each preset once, e.g. --presets=gpo,ape")
+    if FLAGS.gepa_max_metric_calls is not None and GEPA not in presets:
+        raise ConfigError("--gepa_max_metric_calls applies to gepa: add it to --presets or drop it")
     try:
         seeds = [int(s) for s in FLAGS.seeds]
     except ValueError:
@@ -174,6 +176,9 @@ def resumed_grid(template: CliRequest) -> tuple[dict, list[CellSpec], Experiment
             overrides[name] = getattr(template.config, name)
     if FLAGS["no_cache"].present or FLAGS["cache_dir"].present:
         overrides["cache_dir"] = template.config.cache_dir
+    gepa_calls = (
+        template.config.gepa_max_metric_calls if FLAGS["gepa_max_metric_calls"].present else None
+    )
     ignored = sorted(
         n for n in FLAGS if FLAGS[n].present and n not in RESUME_FLAGS and n != "task_name"
     )
@@ -188,6 +193,15 @@ def resumed_grid(template: CliRequest) -> tuple[dict, list[CellSpec], Experiment
         dataclasses.replace(c, config=dataclasses.replace(c.config, output_dir=runs, **overrides))
         for c in cells
     ]
+    if gepa_calls is not None:  # a larger GEPA budget for its cells on resume
+        cells = [
+            dataclasses.replace(
+                c, config=dataclasses.replace(c.config, gepa_max_metric_calls=gepa_calls)
+            )
+            if is_gepa(c.config.preset)
+            else c
+            for c in cells
+        ]
     return spec, cells, folder
 
 

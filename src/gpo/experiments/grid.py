@@ -26,7 +26,7 @@ from gpo.results.experiment_folder import BASELINE, OPTIMIZE, CellSpec, cell_id
 from gpo.results.run_folder import RunFolder
 from gpo.runs.build import ModelPool
 from gpo.runs.evaluate import BASELINES
-from gpo.runs.presets import preset_values
+from gpo.runs.presets import is_gepa, preset_values
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,14 @@ def preset_config(base: RunConfig, preset: str, value: Callable[[str, dict], obj
     scoring = dataclasses.replace(
         base.scoring, instruction_pos=v("instruction_pos"), include_qa=v("include_qa")
     )
-    return dataclasses.replace(base, opt=optimizer_config(v), scoring=scoring, preset=preset)
+    gepa_calls = base.gepa_max_metric_calls if is_gepa(preset) else None  # GEPA's cells only
+    return dataclasses.replace(
+        base,
+        opt=optimizer_config(v),
+        scoring=scoring,
+        preset=preset,
+        gepa_max_metric_calls=gepa_calls,
+    )
 
 
 def build_cells(
@@ -79,6 +86,7 @@ def build_cells(
                     only_evaluate=True,
                     output_dir=runs,
                     preset=None,
+                    gepa_max_metric_calls=None,
                 )
                 cells.append(
                     CellSpec(

@@ -134,6 +134,14 @@ class TaskRecorder:
         append_jsonl(self.steps_path, record.to_dict())
         self._save(state)
 
+    def append(self, record: dict[str, Any]) -> None:
+        """One step-log line alone (a method that checkpoints on its own schedule, GEPA)."""
+        append_jsonl(self.steps_path, record)
+
+    def checkpoint(self, state: Checkpointable) -> None:
+        """results_dict.json and the checkpoint of ``state`` (after ``append``-ed lines)."""
+        self._save(state)
+
     def finish(self, record: FinalRecord) -> None:
         """The final record (results_dict.json first: the best prompt's test score may be new;
         the checkpoint stays the last step's)."""

@@ -39,6 +39,7 @@ DISPLAY = {
     "sgdm": "SGDM",
     "gpo": "GPO",
     "gpo+": "GPO+",
+    "gepa": "GEPA",
 }
 REFERENCE = "gpo"
 FEW_PAIRS = 10  # below this many pairs the p-value gets a warning

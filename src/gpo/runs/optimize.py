@@ -39,7 +39,8 @@ from gpo.runs.common import (
     emit,
     initial_instruction_for,
 )
-from gpo.runs.plan import plan_lines
+from gpo.runs.plan import gepa_budget, plan_lines
+from gpo.runs.presets import is_gepa
 from gpo.runs.progress import BudgetBar, planned_calls
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.runs.tracking import run_tracked, run_tracker
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 RESUME_FLAGS = (
     "resume",
     "max_tokens_budget",
+    "gepa_max_metric_calls",
     "max_cost_usd",
     "no_cache",
     "cache_dir",
@@ -87,7 +89,7 @@ def resume_request(request: CliRequest) -> CliRequest:
         )
     fresh = request.config
     overrides = {}
-    for name in ("max_tokens_budget", "max_cost_usd", "data_dir"):
+    for name in ("max_tokens_budget", "max_cost_usd", "data_dir", "gepa_max_metric_calls"):
         if FLAGS[name].present:
             overrides[name] = getattr(fresh, name)
     if FLAGS["no_cache"].present or FLAGS["cache_dir"].present:
@@ -107,6 +109,7 @@ def resume_request(request: CliRequest) -> CliRequest:
 def prepare(request: CliRequest):
     """Everything checkable before a model loads: names, combinations, data, exemplars."""
     config = request.config
+    check_method(config)
     benchmark = get_benchmark(config.dataset, config.data_dir)
     tasks = benchmark.resolve_tasks(list(config.tasks))
     config = dataclasses.replace(config, tasks=tuple(tasks))
@@ -120,6 +123,18 @@ def prepare(request: CliRequest):
         list(data.values()), config.opt.format_data_num
     )
     return config, benchmark, specs, data, formats
+
+
+def check_method(config: RunConfig) -> None:
+    """GEPA's flag only with GEPA, and GEPA only when its package is installed."""
+    if is_gepa(config.preset):
+        from gpo.optimization.gepa.settings import require_gepa
+
+        require_gepa()
+    elif config.gepa_max_metric_calls is not None:
+        raise ConfigError(
+            "--gepa_max_metric_calls applies to --preset=gepa; drop it or add --preset=gepa"
+        )
 
 
 def prepare_or_plan(request: CliRequest):
@@ -255,14 +270,47 @@ def run_task(
 ) -> TaskOutcome:
     """Optimize one task from its checkpoint (or its start); ``budget`` returns a reason to stop
     (default: this process's ledger against the run's budgets)."""
-    spe = steps_per_epoch(len(task_data.train), config.opt.opt_batch_size)
     recorder = TaskRecorder(folder, task, task_data.spec.setting_dict())
+    if budget is None:
+        budget = partial(ledger.check_budget, config.max_tokens_budget, config.max_cost_usd)
+    if is_gepa(config.preset):
+        return run_gepa(config, recorder, task_data, scorer, optimizer, ledger, budget, on_step)
+    spe = steps_per_epoch(len(task_data.train), config.opt.opt_batch_size)
     ctx = step_context(config, recorder, task_data, scorer, optimizer, components, spe)
     ctx = dataclasses.replace(ctx, on_step=on_step, progress=progress)
     initial = initial_instruction_for(config.dataset, task, config.initial_instruction)
-    if budget is None:
-        budget = partial(ledger.check_budget, config.max_tokens_budget, config.max_cost_usd)
     return loop.run_task(ctx, initial, spe, ledger, budget)
+
+
+def run_gepa(
+    config: RunConfig,
+    recorder: TaskRecorder,
+    task_data: TaskData,
+    scorer: Scorer,
+    optimizer: LLM,
+    ledger: Ledger,
+    budget: Callable[[], str | None],
+    on_step: Callable[[StepRecord], None] | None,
+) -> TaskOutcome:
+    """``--preset=gepa``: the task optimized by GEPA on the same scorer, recorder and budgets
+    (``gpo.optimization.gepa``), with ``gepa_budget``'s metric calls."""
+    from gpo.optimization.gepa.run import GepaTask, run_gepa_task
+
+    task = GepaTask(
+        data=task_data,
+        scorer=scorer,
+        optimizer=optimizer,
+        recorder=recorder,
+        ledger=ledger,
+        max_metric_calls=gepa_budget(config, task_data),
+        seed=config.seed,
+        temperature=config.optimizer.temperature,
+        max_tokens=config.optimizer.max_tokens,
+        stop=budget,
+        on_step=on_step,
+    )
+    initial = initial_instruction_for(config.dataset, recorder.task, config.initial_instruction)
+    return run_gepa_task(task, initial)
 
 
 def step_context(

@@ -32,8 +32,9 @@ _NO_LR = {
     "final_step_size": 0,
 }
 
+GPO_PRESET = "gpo"
 PRESETS: dict[str, dict[str, Any]] = {
-    "gpo": {
+    GPO_PRESET: {
         "gradient_name": "-",
         "momentum_para_name": "para",
         "momentum_selection_name": "relavance",
@@ -98,6 +99,22 @@ PRESETS[GPO_PLUS] = {
 }
 
 
+# Another optimizer beside GPO, not a flag combination of its loop: GEPA (reflective prompt
+# evolution) through the ``gepa`` package (``pip install -e '.[gepa]'``; gpo.optimization.gepa).
+# Its values keep GPO's sizes (epochs, N, batch), whose gpo plan gives GEPA's default budget,
+# and switch the GPO components off (GEPA uses none of them; no embedder is loaded).
+GEPA = "gepa"
+METHOD_PRESETS: dict[str, dict[str, Any]] = {
+    GEPA: {"gradient_name": "-", **_NO_MOMENTUM, **_NO_LR, "util_gradient_name": "generate_without"}
+}
+PRESET_CHOICES = (*PRESETS, *METHOD_PRESETS)  # every --preset / --presets name
+
+
 def preset_values(name: str) -> dict[str, Any]:
     """Flag values of a preset (common settings included)."""
-    return {**COMMON, **PRESETS[name]}
+    return {**COMMON, **(PRESETS[name] if name in PRESETS else METHOD_PRESETS[name])}
+
+
+def is_gepa(preset: str | None) -> bool:
+    """Whether a run's preset selects the GEPA method instead of the GPO loop."""
+    return preset == GEPA
