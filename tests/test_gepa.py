@@ -16,6 +16,7 @@ from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
 from gpo.errors import BudgetExceeded, ConfigError
 from gpo.evaluation.scorer import Scorer, ScorerSettings
+from gpo.experiments import experiment
 from gpo.llm.accounting import Ledger, wrap_llm
 from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.embedder import FakeEmbedder
@@ -29,6 +30,7 @@ from gpo.results.run_folder import RunFolder
 from gpo.runs.optimize import check_method, run_task
 from gpo.runs.plan import gepa_budget, task_plan
 from gpo.runs.presets import GEPA, preset_values
+from test_experiment import FakePool, flags_parsed, grid_args  # noqa: F401 (a fixture)
 
 PROPOSALS = ("Think GOOD.", "Think BEST.", "Think plainly.")
 
@@ -224,3 +226,47 @@ def test_scorer_prompt_assembly_is_the_scorers(tmp_path, data_dir):
     ScorerAdapter(scorer, data).evaluate([Item("eval", 0)], {COMPONENT: "Think BEST."})
     first = prompt_text(fake.calls[0].prompts[0])
     assert first.endswith(data.eval[0].question + "\nThink BEST.")
+
+
+def test_grid_with_gepa_plans_runs_and_tabulates_it(tmp_path, data_dir, flags_parsed, capsys):  # noqa: F811
+    args = [
+        a.replace("--presets=gpo,ape", "--presets=gpo,gepa").replace("--seeds=0,1", "--seeds=0")
+        for a in grid_args(tmp_path, data_dir, "--baselines=empty")
+    ]
+    # the dry run plans the gepa cell: the gpo plan's train+eval calls, one iteration, test
+    assert experiment.execute(flags_parsed([*args, "--dry_run"]), pool=FakePool()) is None
+    planned = {
+        line.split()[0]: int(line.split()[2])
+        for line in capsys.readouterr().out.splitlines()
+        if line.split()[:1] in (["gpo"], ["gepa"])
+    }
+    gpo_examples = 4 + 1 * 2 * 4  # eval, then 1 step x N=2 on eval (4 rows a split)
+    one_iteration = 2 * GEPA_SETTINGS.reflection_minibatch_size + 4
+    assert planned["gpo"] == gpo_examples + 2 * 4  # an API scorer: no second round
+    assert planned["gepa"] == gpo_examples + one_iteration + 2 * 4
+
+    pool = FakePool()
+    folder, results = experiment.execute(flags_parsed(args), pool=pool)
+    assert [r.state for r in results] == ["finished"] * 3, results
+    run = folder.root / "runs" / "gepa-bbh-navigate-seed0"
+    assert read_json(run / "run_config.json")["preset"] == GEPA
+    steps = read_jsonl(run / "result_by_instruction" / TASK / "steps.jsonl")
+    assert steps[0]["kind"] == "initial" and steps[-1]["kind"] == "final"
+    assert all("gepa" in s for s in steps[1:-1]) and len(steps) > 2
+    gpo_run = folder.root / "runs" / "gpo-bbh-navigate-seed0"
+    assert sorted(p.name for p in run.iterdir()) == sorted(p.name for p in gpo_run.iterdir())
+    for name in ("best_prompts.jsonl", "report.md", "usage_summary.json", "configs_dict.json"):
+        assert (run / name).is_file(), name
+    assert (run / "plots" / "scores.png").is_file()
+    assert "gepa" in read_json(folder.root / "provenance.json")["packages"]
+    assert (run / "result_by_instruction" / TASK / "results_dict.json").is_file()
+    assert (run / "result_by_instruction" / TASK / "gepa" / "gepa_state.bin").is_file()
+    # GEPA's scorer calls stay within its budget plus one iteration (and the test scoring)
+    usage = read_json(run / "usage_summary.json")["roles"]["scorer"]
+    assert usage["requests"] + usage["cache_hits"] <= planned["gepa"]
+    table = (folder.root / "table.md").read_text()
+    assert "| GEPA |" in table and "| GPO |" in table
+    lines = table.splitlines()
+    header = next(k for k, line in enumerate(lines) if "| scorer calls |" in line)
+    cost = next(line for line in lines[header:] if line.startswith("| GEPA |"))
+    assert int(cost.split(" | ")[6]) == usage["requests"] + usage["cache_hits"]

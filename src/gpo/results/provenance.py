@@ -32,6 +32,7 @@ PACKAGES = (
     "transformers",
     "vllm",
     "ray",
+    "gepa",
 )
 SECRET_FLAGS = ("openai_api_key", "openai_api_key_list")
 HASHED_MODEL_MAX_BYTES = 2 * 1024**3  # bigger weights are identified by size and mtime

@@ -233,6 +233,7 @@ COST_KEYS = (
     "scorer_requests",
     "scorer_prompt_tokens",
     "scorer_completion_tokens",
+    "scorer_calls",
     "cache_hits",
     "wall_seconds",
 )
@@ -258,6 +259,8 @@ def method_costs(exp: Experiment) -> dict[str, dict[str, float]]:
             acc[f"{role}_prompt_tokens"] += u.get("prompt_tokens", 0)
             acc[f"{role}_completion_tokens"] += u.get("completion_tokens", 0)
             acc["cache_hits"] += u.get("cache_hits", 0)
+        scorer = run.usage.get("scorer", {})
+        acc["scorer_calls"] += scorer.get("requests", 0) + scorer.get("cache_hits", 0)
     return out
 
 
@@ -458,11 +461,14 @@ def cost_section(table: Table) -> list[str]:
         "## Cost per method",
         "",
         "Requests and tokens are real model calls (answers from the response cache are counted "
-        "apart); wall time sums every attempt of the method's cells, model loading included.",
+        "apart); scorer calls are the answers a method's scoring asked for, from the model or "
+        "the cache (what a scorer budget counts); wall time sums every attempt of the method's "
+        "cells, model loading included.",
         "",
         "| method | runs | optimizer requests | optimizer tokens (prompt + completion) | "
-        "scorer requests | scorer tokens (prompt + completion) | cache hits | wall time |",
-        "|---|---|---|---|---|---|---|---|",
+        "scorer requests | scorer tokens (prompt + completion) | scorer calls | cache hits "
+        "| wall time |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for m in table.methods:
         c = table.cost.get(m, dict.fromkeys(COST_KEYS, 0))
@@ -471,6 +477,7 @@ def cost_section(table: Table) -> list[str]:
             f"{c['optimizer_prompt_tokens']:.0f} + {c['optimizer_completion_tokens']:.0f} | "
             f"{c['scorer_requests']:.0f} | "
             f"{c['scorer_prompt_tokens']:.0f} + {c['scorer_completion_tokens']:.0f} | "
+            f"{c['scorer_calls']:.0f} | "
             f"{c['cache_hits']:.0f} | {format_seconds(c['wall_seconds'])} |"
         )
     return lines
