@@ -30,6 +30,7 @@ from gpo.results.run_folder import RunFolder
 from gpo.runs.optimize import check_method, run_task
 from gpo.runs.plan import gepa_budget, task_plan
 from gpo.runs.presets import GEPA, preset_values
+from gpo.tracking.step_metrics import step_metrics
 from test_experiment import FakePool, flags_parsed, grid_args  # noqa: F401 (a fixture)
 
 PROPOSALS = ("Think GOOD.", "Think BEST.", "Think plainly.")
@@ -166,6 +167,10 @@ def test_gepa_task_writes_the_run_folder_within_its_budget(tmp_path, data_dir):
     results = read_json(folder.task_dir(TASK) / "results_dict.json")
     assert len(results["meta_prompts"]) == len(steps) and results["train_log"]
     assert (folder.task_dir(TASK) / "gepa" / "gepa_state.bin").is_file()
+    # the readers of every method's step log read GEPA's (MLflow's step metrics here)
+    metrics = step_metrics(lines, {})
+    assert [m for _, m in metrics][-1] == {"best_eval": 1.0, "best_test": 1.0}
+    assert [m["best_so_far_eval"] for _, m in metrics[1:-1]][-1] == 1.0
 
 
 def test_resume_continues_gepa_instead_of_restarting(tmp_path, data_dir):
