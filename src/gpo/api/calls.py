@@ -95,9 +95,10 @@ def optimize(
     runtime: Runtime = DEFAULT_RUNTIME,
     **options: Any,
 ) -> Result | None:
-    """Optimize ``task``'s prompt with ``preset`` (gpo, ape, apo, ..., gpo+; None: the flags'
-    defaults), the ``scorer`` model answering and the ``optimizer`` model (default: the scorer)
-    proposing, as ``main.py --preset=... --dataset=... --task_name=...`` does.
+    """Optimize ``task``'s prompt with ``preset`` (gpo, ape, apo, ..., gpo+, or gepa: GEPA on
+    the same scorer, ``pip install -e '.[gepa]'``; None: the flags' defaults), the ``scorer``
+    model answering and the ``optimizer`` model (default: the scorer) proposing, as
+    ``main.py --preset=... --dataset=... --task_name=...`` does.
 
     ``options`` are main.py's flags by name (``num_search_epochs=2``, ``eval_racing="exact"``,
     ``embedding_model="all-minilm-l6-v2"``, ...); a bad one raises ``gpo.ConfigError`` before

@@ -61,7 +61,12 @@ def define_flags() -> None:
     set (and its --help) stays as it is."""
     if "presets" in FLAGS:
         return
-    flags.DEFINE_list("presets", list(PAPER_PRESETS), "Methods (presets) to compare.")
+    flags.DEFINE_list(
+        "presets",
+        list(PAPER_PRESETS),
+        f"Methods (presets) to compare: {', '.join(PRESET_CHOICES)} ({GEPA}: pip install -e "
+        "'.[gepa]'; its budget is --gepa_max_metric_calls).",
+    )
     flags.DEFINE_list("seeds", ["0"], "Seeds; every preset x task runs once per seed.")
     flags.DEFINE_float(
         "scorer_tokens_per_second",
