@@ -619,8 +619,8 @@ def test_resume_on_a_custom_task_matches_an_uninterrupted_run(tmp_path):
 
 
 def readme_command() -> list[str]:
-    """The README's one command that optimizes the example task (continuation lines joined)."""
-    text = (REPO / "README.md").read_text()
+    """docs/tasks.md's one command that optimizes the example task (continuation lines joined)."""
+    text = (REPO / "docs" / "tasks.md").read_text()
     start = text.index(
         "python src/optimization/main.py --dataset=custom --task_name=review_sentiment"
     )
@@ -638,18 +638,19 @@ def test_readme_command_plans_a_run_from_the_repository_root(tmp_path):
     assert row[1] == "2"  # 16 train records, batch 8: two steps
 
 
-def test_readme_see_it_optimize_command_plans_two_steps_on_date_iso(tmp_path):
-    """The quick start's "see it optimize" command (the Qwen models): valid flags, from the
-    repository root, 2 steps of 4 candidates; a dry run loads no model."""
+def test_readme_quick_start_plans_two_steps_on_date_iso(tmp_path):
+    """The README's quick start (the Qwen models): valid flags, from the repository root, 2 steps
+    of 4 candidates from a hand-written first prompt; a dry run loads no model."""
     text = (REPO / "README.md").read_text()
-    start = text.index("python src/optimization/main.py --preset=gpo --candidate_guards=")
+    start = text.index("python src/optimization/main.py --preset=gpo --dataset=custom")
     args = shlex.split(text[start : text.index("```", start)].replace("\\\n", " "))
     assert "--optimizer_llm_name=qwen2.5-coder-1.5b" in args and "--task_name=date_iso" in args
+    assert "--initial_instruction=Find the date in the text." in args
     cmd = [sys.executable, *args[1:], "--dry_run", f"--output_dir={tmp_path / 'out'}"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     [row] = [line.split() for line in proc.stdout.splitlines() if line.startswith("date_iso")]
-    assert row[1] == "2"  # 16 train records, batch 8, one epoch: two steps
+    assert row[1] == "2"  # 8 train records, batch 4, one epoch: two steps
     assert row[5] == "24"  # 2 x 4 candidates, at 3x: guards resample up to 2 rounds
 
 
