@@ -160,9 +160,10 @@ class Tracker:
 
     def log_metrics(self, metrics: Mapping[str, float], task: str | None = None) -> None:
         """Metrics of the run (or of a task's nested run) without a step."""
-        from mlflow.entities import Metric
 
-        def body() -> None:
+        def body() -> None:  # only called when tracking is on: mlflow is imported then
+            from mlflow.entities import Metric
+
             run_id = self._task_run(task) if task else self.state["run_id"]
             now = int(time.time() * 1000)
             items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
