@@ -157,10 +157,11 @@ def test_mlflow_flag_means_mlflows_local_store(tmp_path, monkeypatch, data_dir) 
         assert "pa55word" not in repr(config_from_flags())
 
 
-def test_experiment_is_a_parent_run_with_a_child_per_cell(tmp_path, data_dir) -> None:
+@pytest.mark.parametrize("store", ["file", "sqlite"])
+def test_experiment_is_a_parent_run_with_a_child_per_cell(tmp_path, data_dir, store) -> None:
     from collections import Counter
 
-    uri = f"file:{tmp_path / 'mlruns'}"
+    uri = f"file:{tmp_path / 'mlruns'}" if store == "file" else f"sqlite:///{tmp_path}/mlflow.db"
     out = gpo.experiment(
         presets=["gpo"],
         tasks=[gpo.Task.benchmark("bbh", "navigate", data_dir=data_dir)],
