@@ -25,7 +25,11 @@ unset PYTHONPATH PYTHONHOME VIRTUAL_ENV
 python -m venv "$work/venv"
 export PATH="$work/venv/bin:$PATH" VIRTUAL_ENV="$work/venv"
 export PIP_QUIET=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-bash -c "$INSTALL" </dev/null
+if ! bash -c "$INSTALL" </dev/null >"$work/install.log" 2>&1; then
+    echo "FAIL the install; the end of its output:"
+    tail -n 40 "$work/install.log"
+    exit 1
+fi
 installed=$(($(date +%s) - start))
 echo "installed in ${installed}s"
 
