@@ -158,9 +158,12 @@ def test_mlflow_flag_means_mlflows_local_store(tmp_path, monkeypatch, data_dir) 
 
 
 @pytest.mark.parametrize("store", ["file", "sqlite"])
-def test_experiment_is_a_parent_run_with_a_child_per_cell(tmp_path, data_dir, store) -> None:
+def test_experiment_is_a_parent_run_with_a_child_per_cell(
+    tmp_path, data_dir, store, monkeypatch
+) -> None:
     from collections import Counter
 
+    monkeypatch.chdir(tmp_path)  # a SQL store's artifacts go to ./mlruns (MLflow's default)
     uri = f"file:{tmp_path / 'mlruns'}" if store == "file" else f"sqlite:///{tmp_path}/mlflow.db"
     out = gpo.experiment(
         presets=["gpo"],
