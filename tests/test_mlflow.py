@@ -8,15 +8,21 @@ port and stopped by its PID. A dead tracking URI leaves the run complete.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,7 +47,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def optimize(tmp_path: Path, uri: str, **extra):
+def optimize(tmp_path: Path, uri: str | None, **extra):
     from collections import Counter
 
     task = gpo.Task.from_records(
@@ -89,6 +95,14 @@ def check_tracked_run(client, result) -> None:
         assert len(client.get_metric_history(task_run.info.run_id, key)) == 4, key
     assert task_run.data.metrics["best_test"] == result.best_test
     assert [a.path for a in client.list_artifacts(task_run.info.run_id)] == ["steps.jsonl"]
+    # the run's own page shows each task's result (its steps are on the nested run)
+    summary = {k: v for k, v in run.data.metrics.items() if k.endswith("/yesno")}
+    assert summary == {
+        "initial_eval/yesno": task_run.data.metrics["initial_eval"],
+        "initial_test/yesno": task_run.data.metrics["initial_test"],
+        "best_eval/yesno": result.best_eval,
+        "best_test/yesno": result.best_test,
+    }
 
 
 def test_file_store_run_with_nested_task_run(tmp_path) -> None:
@@ -110,15 +124,31 @@ def test_dead_tracking_uri_leaves_the_run_complete(tmp_path, caplog) -> None:
     assert time.monotonic() - started < 120
 
 
-def test_mlflow_flag_means_a_local_file_store(tmp_path, monkeypatch, data_dir) -> None:
+def test_mlflow_flag_means_mlflows_local_store(tmp_path, monkeypatch, data_dir) -> None:
+    """MLflow's own default, the SQLite file mlflow.db here (its file store is in maintenance
+    mode in MLflow 3); the file store ./mlruns where the SQL store cannot run (mlflow-skinny)."""
     from gpo.api.options import parsed_options
     from gpo.cli.flags import config_from_flags
+    from gpo.tracking import settings
 
     monkeypatch.chdir(tmp_path)
     with parsed_options(["--mlflow", "--mlflow_experiment=mine"]):
         request = config_from_flags()
-    assert request.mlflow.tracking_uri == f"file:{tmp_path / 'mlruns'}"
+    assert request.mlflow.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"  # absolute
     assert request.mlflow.experiment == "mine"
+    view = "mlflow ui --backend-store-uri sqlite:///mlflow.db"
+    assert settings.view_command(request.mlflow) == view
+    elsewhere = settings.view_command(request.mlflow, cwd="/")
+    assert elsewhere == f"mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        settings.importlib.util, "find_spec", lambda n: None if n == "sqlalchemy" else real(n)
+    )
+    with parsed_options(["--mlflow"]):
+        request = config_from_flags()
+    assert request.mlflow.tracking_uri == f"file:{tmp_path / 'mlruns'}"
+    view = "MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri file:./mlruns"
+    assert settings.view_command(request.mlflow) == view
     both = ["--mlflow", "--mlflow_tracking_uri=http://127.0.0.1:1"]
     with pytest.raises(gpo.ConfigError, match="give one of the two"), parsed_options(both):
         config_from_flags()
@@ -127,10 +157,14 @@ def test_mlflow_flag_means_a_local_file_store(tmp_path, monkeypatch, data_dir) -
         assert "pa55word" not in repr(config_from_flags())
 
 
-def test_experiment_is_a_parent_run_with_a_child_per_cell(tmp_path, data_dir) -> None:
+@pytest.mark.parametrize("store", ["file", "sqlite"])
+def test_experiment_is_a_parent_run_with_a_child_per_cell(
+    tmp_path, data_dir, store, monkeypatch
+) -> None:
     from collections import Counter
 
-    uri = f"file:{tmp_path / 'mlruns'}"
+    monkeypatch.chdir(tmp_path)  # a SQL store's artifacts go to ./mlruns (MLflow's default)
+    uri = f"file:{tmp_path / 'mlruns'}" if store == "file" else f"sqlite:///{tmp_path}/mlflow.db"
     out = gpo.experiment(
         presets=["gpo"],
         tasks=[gpo.Task.benchmark("bbh", "navigate", data_dir=data_dir)],
@@ -145,6 +179,8 @@ def test_experiment_is_a_parent_run_with_a_child_per_cell(tmp_path, data_dir) ->
     client = mlflow.MlflowClient(uri)
     parent = client.get_run(read_json(out.folder / "mlflow.json")["run_id"])
     assert parent.info.status == "FINISHED" and parent.data.metrics["cells_finished"] == 3
+    table = {k for k in parent.data.metrics if k.startswith("test/")}  # the table's means
+    assert {"test/GPO/BBH", "test/GPO/Average"} <= table and len(table) == 6, table
     names = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"table.md", "table.csv", "report.md", "plots"} <= names
     exp = [parent.info.experiment_id]
@@ -155,20 +191,19 @@ def test_experiment_is_a_parent_run_with_a_child_per_cell(tmp_path, data_dir) ->
     assert len(client.get_metric_history(task_run.info.run_id, "chosen_eval")) == 1
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """``mlflow server`` on 127.0.0.1 on a free port (SQLite store, local artifacts), stopped
-    by its PID."""
-    if shutil.which("mlflow") is None:
-        pytest.skip("the mlflow command (pip install 'gpo[mlflow-server]') is not installed")
+@contextlib.contextmanager
+def serving(
+    command: list[str], cwd: Path, log_path: Path
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``command`` (an MLflow server or UI) plus ``--host 127.0.0.1 --port <free>`` started in
+    ``cwd`` and waited for (``/health``); stopped by its PID (its own session: the server and its
+    workers)."""
     port = free_port()
-    store = tmp_path / "server"
-    store.mkdir()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port"]
-    command += [str(port), "--workers", "1", "--backend-store-uri", f"sqlite:///{store}/db.sqlite"]
-    command += ["--artifacts-destination", str(store / "artifacts")]
-    log = (store / "server.log").open("w")
-    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = log_path.open("w")
+    command = [*command, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    proc = subprocess.Popen(
+        command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     uri = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -178,20 +213,69 @@ def mlflow_server(tmp_path):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"mlflow server did not start: {(store / 'server.log').read_text()}"
-                    )
+                    pytest.fail(f"{command[:4]} did not start: {log_path.read_text()}")
                 time.sleep(0.5)
         yield uri, proc
     finally:
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # its own session: the server and its worker
+            os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         log.close()
+
+
+def needs_mlflow_command() -> None:
+    if shutil.which("mlflow") is None:
+        pytest.skip("the mlflow command (pip install 'gpo[mlflow-server]') is not installed")
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """``mlflow server`` on 127.0.0.1 on a free port (SQLite store, local artifacts)."""
+    needs_mlflow_command()
+    store = tmp_path / "server"
+    store.mkdir()
+    command = [sys.executable, "-m", "mlflow", "server"]
+    command += ["--backend-store-uri", f"sqlite:///{store}/db.sqlite"]
+    command += ["--artifacts-destination", str(store / "artifacts")]
+    with serving(command, store, store / "server.log") as (uri, proc):
+        yield uri, proc
+
+
+def rest(uri: str, path: str, **query: str) -> dict:
+    """GET ``/api/2.0/mlflow/<path>?query`` of an MLflow server, as JSON."""
+    url = f"{uri}/api/2.0/mlflow/{path}?{urllib.parse.urlencode(query)}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.real
+def test_the_logged_command_opens_the_run(tmp_path, monkeypatch, caplog) -> None:
+    """``--mlflow`` writes MLflow's SQLite store; the command its log names (``mlflow ui
+    --backend-store-uri sqlite:///mlflow.db``, run in the same folder, as written) serves the
+    run: read over HTTP, the run itself holds each task's result, and its artifacts are there."""
+    needs_mlflow_command()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE")  # the SQLite store needs no permission
+    with caplog.at_level(logging.INFO, logger="gpo.tracking.mlflow_tracker"):
+        result = optimize(tmp_path, None, mlflow=True)
+    [line] = [r.getMessage() for r in caplog.records if "to look at it: " in r.getMessage()]
+    command = line.split("to look at it: ", 1)[1]
+    assert command == "mlflow ui --backend-store-uri sqlite:///mlflow.db"
+    argv = shlex.split(command)
+    with serving([sys.executable, "-m", *argv], tmp_path, tmp_path / "ui.log") as (uri, _):
+        run_id = read_json(result.run_folder / "mlflow.json")["run_id"]
+        run = rest(uri, "runs/get", run_id=run_id)["run"]
+        artifacts = rest(uri, "artifacts/list", run_id=run_id).get("files", [])
+    assert run["info"]["run_name"] == result.run_folder.name
+    metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+    assert metrics["best_eval/yesno"] == pytest.approx(result.best_eval)
+    assert metrics["best_test/yesno"] == pytest.approx(result.best_test)
+    assert {"initial_eval/yesno", "initial_test/yesno"} <= set(metrics)
+    assert {"best_prompts.jsonl", "report.md", "plots"} <= {a["path"] for a in artifacts}
 
 
 @pytest.mark.real

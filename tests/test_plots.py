@@ -12,11 +12,15 @@ from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
 from gpo.results.plots import (  # noqa: E402
+    SCORE_AXIS_MARGIN,
     BudgetPanel,
+    ScorePanel,
     Series,
     budget_figure,
+    calls_figure,
     save_png,
     score_figure,
+    score_panels_figure,
     usage_figure,
 )
 
@@ -96,3 +100,22 @@ def test_usage_figure_bars_per_role(tmp_path):
     assert heights == [0, 0, 2, 4, 8, 16]
     assert [t.get_text() for t in ax_req.get_legend().get_texts()] == ["scorer", "optimizer"]
     assert_readable_png(save_png(fig, tmp_path / "usage.png"))
+
+
+def test_score_axes_span_0_to_100_whatever_the_scores(tmp_path):
+    """A run scoring 0 everywhere draws its line on the floor of a 0..100 axis (not in the middle
+    of -0.04..0.04), and so does every other score plot: the run's, the experiment's panels and
+    the score against scorer calls."""
+    zeros = [Series("GPO", [0, 1, 2], [0, 0, 0])]
+    panel = ScorePanel("navigate", zeros, [Series("GPO", [0], [0])], [Series("GPO", [3], [0])], 2)
+    banded = [Series("GPO", [0, 1], [50, 98], [40, 90], [60, 106])]  # a band past 100: clipped
+    figures = {
+        "scores.png": score_figure("all zero", zeros, n_steps=2),
+        "panels.png": score_panels_figure("grid", [panel, ScorePanel("x", banded, n_steps=0)]),
+        "calls.png": calls_figure("calls", [Series("navigate", [4, 8, 12], [0, 0, 0])]),
+    }
+    assert 0 < SCORE_AXIS_MARGIN <= 5
+    for name, fig in figures.items():
+        for ax in fig.axes:
+            assert ax.get_ylim() == (-SCORE_AXIS_MARGIN, 100 + SCORE_AXIS_MARGIN), name
+        assert_readable_png(save_png(fig, tmp_path / name))

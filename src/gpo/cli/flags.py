@@ -212,11 +212,15 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "mlflow_tracking_uri",
     None,
-    "Also track the run in MLflow at this URI (http://host:port, file:./mlruns, databricks, ...; "
-    "needs pip install 'gpo[mlflow]'). Tracking problems are warnings; the run folder is whole.",
+    "Also track the run in MLflow at this URI (http://host:port, sqlite:///mlflow.db, "
+    "databricks, ...; needs pip install 'gpo[mlflow]'). Tracking problems are warnings; the "
+    "run folder is whole.",
 )
 flags.DEFINE_bool(
-    "mlflow", False, "Track in MLflow's local store: --mlflow_tracking_uri=file:./mlruns."
+    "mlflow",
+    False,
+    "Track in MLflow's local store: --mlflow_tracking_uri=sqlite:///mlflow.db (file:./mlruns "
+    "with mlflow-skinny only). The run's log names the command that opens it (mlflow ui ...).",
 )
 flags.DEFINE_string("mlflow_experiment", "gpo", "MLflow experiment the tracked runs go to.")
 flags.DEFINE_float(

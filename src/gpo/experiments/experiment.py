@@ -11,6 +11,7 @@ nothing; ``--resume=<experiment folder>`` runs only the missing or unfinished ce
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import logging
@@ -50,6 +51,7 @@ from gpo.runs.plan import CHARS_PER_TOKEN, task_plan
 from gpo.runs.presets import GEPA, PAPER_PRESETS, PRESET_CHOICES, is_gepa
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.tracking.mlflow_tracker import EXPERIMENT_ARTIFACTS, Tracker, open_tracker
+from gpo.tracking.step_metrics import metric_key
 
 log = logging.getLogger(__name__)
 
@@ -459,8 +461,24 @@ def experiment_tracker(
 
 
 def finish_experiment_tracking(tracker: Tracker, results: Sequence[CellResult]) -> None:
-    """Cell counts as metrics; table, report and plots as artifacts; the run ended."""
+    """Cell counts and the table's means as metrics; table, report and plots as artifacts; the
+    run ended."""
     counts = Counter(r.state for r in results)
-    tracker.log_metrics({f"cells_{state}": n for state, n in counts.items()})
+    cells = {f"cells_{state}": float(n) for state, n in counts.items()}
+    tracker.log_metrics(cells | table_metrics(tracker.root / "table.csv"))
     state = "finished" if set(counts) <= {"finished", "skipped"} else "failed"
     tracker.finish(state, EXPERIMENT_ARTIFACTS)
+
+
+def table_metrics(table_csv: Path) -> dict[str, float]:
+    """The grid's table as metrics of its MLflow run: ``test/<method>/<dataset>``, the mean test
+    score of each method's final prompts (dataset ``Average``: over the datasets)."""
+    if not table_csv.is_file():
+        return {}
+    with table_csv.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {
+        f"test/{metric_key(r['method'])}/{metric_key(r['dataset'])}": float(r["mean"])
+        for r in rows
+        if r.get("mean")
+    }

@@ -18,6 +18,7 @@ from matplotlib.ticker import MaxNLocator
 from gpo.results.records import KEPT_CURRENT_PROMPT
 
 ROLE_COLORS = {"scorer": "#1f77b4", "optimizer": "#ff7f0e"}
+SCORE_AXIS_MARGIN = 4.0  # score axes span -4..104: points on 0 and 100 stay whole
 
 
 # The legend entry of the kept-prompt marker (wrapped to fit the legend column).
@@ -133,7 +134,7 @@ def draw_scores(
         else "optimization step (init = initial prompt, best = final best-on-eval prompt)"
     )
     ax.set_ylabel("score x100")
-    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    score_axis(ax)
     ax.set_title(panel.title, fontsize=10 if compact else None)
     ax.grid(alpha=0.3)
 
@@ -313,6 +314,12 @@ def usage_figure(
     return fig
 
 
+def score_axis(ax: Axes) -> None:
+    """Scores live in 0..100: the y axis always shows that range (a small margin each side), so
+    a run scoring 0 everywhere draws a line on the floor, not in the middle of -0.04..0.04."""
+    ax.set_ylim(-SCORE_AXIS_MARGIN, 100 + SCORE_AXIS_MARGIN)
+
+
 def save_png(fig: Figure, path: Path) -> Path:
     """Write the figure as PNG (atomically: a partial file never replaces a good one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -334,7 +341,7 @@ def calls_figure(title: str, lines: Sequence[Series]) -> Figure:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("cumulative scorer calls (model requests + cache hits)")
     ax.set_ylabel("best eval score so far x100")
-    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    score_axis(ax)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if len(lines) > 1 or (lines and lines[0].label):

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gpo.results.io import atomic_write_json, read_json, read_jsonl
-from gpo.tracking.settings import MlflowSettings, shown_uri
-from gpo.tracking.step_metrics import flat_params, step_metrics
+from gpo.tracking.settings import MlflowSettings, shown_uri, view_command
+from gpo.tracking.step_metrics import flat_params, metric_key, step_metrics, summary_metrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,6 +85,13 @@ class Tracker:
         self.client = MlflowClient  # enabled while the client is made
         self.client = self._call("connecting", lambda: MlflowClient(self.settings.tracking_uri))
         self._call("starting the run", lambda: self._open(name, params, tags))
+        if self.enabled and self.settings.parent_run_id is None:
+            log.info(
+                "MLflow run %s (experiment %s); to look at it: %s",
+                self.state["run_id"],
+                self.settings.experiment,
+                view_command(self.settings),
+            )
 
     def _open(self, name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> None:
         s, c = self.settings, self.client
@@ -155,18 +162,28 @@ class Tracker:
             entry["logged"] = max(r["global_step"] for r in lines)
             self._save_state()
         if done:
+            self._log_now(self.state["run_id"], summary_metrics(every, task))
             self.client.log_artifact(run_id, str(steps_file))
             self.client.set_terminated(run_id, "FINISHED")
 
-    def log_metrics(self, metrics: Mapping[str, float], task: str | None = None) -> None:
-        """Metrics of the run (or of a task's nested run) without a step."""
+    def _log_now(self, run_id: str, metrics: Mapping[str, float]) -> None:
+        """Metrics without a step (step 0, now)."""
         from mlflow.entities import Metric
 
-        def body() -> None:
-            run_id = self._task_run(task) if task else self.state["run_id"]
-            now = int(time.time() * 1000)
-            items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        if items:
             self.client.log_batch(run_id, metrics=items)
+
+    def log_metrics(self, metrics: Mapping[str, float], task: str | None = None) -> None:
+        """Metrics without a step: of the run, or of a task's nested run and (named
+        ``<name>/<task>``) of the run too, so the run's own page shows every task's numbers."""
+
+        def body() -> None:  # only called when tracking is on (mlflow is imported then)
+            if task:
+                self._log_now(self._task_run(task), metrics)
+            on_run = {f"{k}/{metric_key(task)}" if task else k: v for k, v in metrics.items()}
+            self._log_now(self.state["run_id"], on_run)
 
         self._call("logging metrics", body)
 

@@ -1,11 +1,13 @@
 """The numbers MLflow shows for a run, from the lines of its step logs (``steps.jsonl``): per
 step, the chosen candidate's eval score, the best so far, the word budget K, the share of
-candidates within it, tokens and requests per role and the cost; the run's configuration as
-flat params.
+candidates within it, tokens and requests per role and the cost (on each task's nested run);
+each task's initial and best scores (on the run itself, ``best_test/<task>``); the run's
+configuration as flat params.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -15,6 +17,10 @@ from gpo.results.shown_scores import chosen_scores
 
 ROLES = ("scorer", "optimizer")
 MAX_PARAM_CHARS = 500
+SUMMARY_PREFIX = {"initial": "initial", "final": "best"}  # step-log kind -> metric prefix
+NOT_IN_METRIC_KEYS = re.compile(
+    r"[^\w./: -]"
+)  # MLflow's metric names: letters, digits, _-./: and space
 
 
 def flat_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -98,3 +104,22 @@ def _shown_chosen_scores(lines: list[Mapping[str, Any]]) -> dict[int, float]:
     steps = tuple(dict(r) for r in lines if r.get("kind") not in ("initial", "final"))
     log = TaskLog("", initial, steps, None)
     return {c.x - 1: c.eval_score for c in chosen_scores(log) if c.x > 0}
+
+
+def metric_key(name: str) -> str:
+    """``name`` (a task, a method such as GPO+) as part of an MLflow metric name: ``+`` spelled
+    ``plus``, any other character MLflow refuses as ``_``."""
+    return NOT_IN_METRIC_KEYS.sub(lambda m: "plus" if m.group() == "+" else "_", name.strip())
+
+
+def summary_metrics(lines: Iterable[Mapping[str, Any]], task: str) -> dict[str, float]:
+    """One task's result as metrics of the run itself (its steps are on the task's nested run):
+    ``initial_eval/<task>``, ``initial_test/<task>``, ``best_eval/<task>``, ``best_test/<task>``
+    from the step log's initial and final records, so the run's own page shows every task."""
+    out: dict[str, float] = {}
+    for r in lines:
+        prefix = SUMMARY_PREFIX.get(r.get("kind", ""))
+        for split in ("eval", "test") if prefix else ():
+            if r.get(f"{split}_score") is not None:
+                out[f"{prefix}_{split}/{metric_key(task)}"] = float(r[f"{split}_score"])
+    return out
