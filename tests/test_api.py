@@ -304,7 +304,7 @@ def test_tracking_without_mlflow_installed_is_a_config_error(monkeypatch) -> Non
     monkeypatch.setattr(
         settings.importlib.util, "find_spec", lambda n: None if n == "mlflow" else real(n)
     )
-    with pytest.raises(gpo.ConfigError, match=r"pip install 'gpo\[mlflow\]'"):
+    with pytest.raises(gpo.ConfigError, match=r"pip install -e '\.\[mlflow\]'"):
         settings.mlflow_settings("http://127.0.0.1:5000", False, "gpo")
     assert settings.mlflow_settings(None, False, "gpo") is None  # not tracked: no check
 

@@ -108,13 +108,13 @@ def test_optimize_without_mlflow_and_ray_succeeds(tmp_path, data_dir) -> None:
 @pytest.mark.parametrize(
     ("missing", "args", "fix"),
     [
-        ("mlflow", ["--only_evaluate", "--mlflow"], "pip install 'gpo[mlflow]'"),
+        ("mlflow", ["--only_evaluate", "--mlflow"], "pip install -e '.[mlflow]'"),
         ("mlflow", ["--only_evaluate", "--mlflow_tracking_uri=http://x:1"], "pip install"),
-        ("ray", [*TINY_GPO, "--workers=2"], "pip install 'gpo[ray]'"),
+        ("ray", [*TINY_GPO, "--workers=2"], "pip install -e '.[ray]'"),
         (
             "sentence_transformers",
             [*TINY_GPO, "--embedding_model=all-minilm-l6-v2"],
-            "pip install sentence-transformers",
+            "pip install -e '.[embeddings]'",
         ),
     ],
 )

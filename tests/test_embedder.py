@@ -158,7 +158,7 @@ def test_broken_local_folder_names_the_folder(
 
 def test_missing_library_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)
-    with pytest.raises(EmbeddingError, match="pip install sentence-transformers"):
+    with pytest.raises(EmbeddingError, match=r"pip install -e '\.\[embeddings\]'"):
         SentenceTransformerEmbedder("all-minilm-l6-v2")
 
 

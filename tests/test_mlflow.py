@@ -229,7 +229,7 @@ def serving(
 
 def needs_mlflow_command() -> None:
     if shutil.which("mlflow") is None:
-        pytest.skip("the mlflow command (pip install 'gpo[mlflow-server]') is not installed")
+        pytest.skip("the mlflow command (pip install -e '.[mlflow-server]') is not installed")
 
 
 @pytest.fixture

@@ -213,7 +213,7 @@ flags.DEFINE_string(
     "mlflow_tracking_uri",
     None,
     "Also track the run in MLflow at this URI (http://host:port, sqlite:///mlflow.db, "
-    "databricks, ...; needs pip install 'gpo[mlflow]'). Tracking problems are warnings; the "
+    "databricks, ...; needs pip install -e '.[mlflow]'). Tracking problems are warnings; the "
     "run folder is whole.",
 )
 flags.DEFINE_bool(
@@ -439,5 +439,5 @@ def check_scale_out_flags() -> None:
 
     if importlib.util.find_spec("ray") is None:
         raise ConfigError(
-            f"--workers={FLAGS.workers} needs Ray: pip install 'gpo[ray]' (or use --workers=1)"
+            f"--workers={FLAGS.workers} needs Ray: pip install -e '.[ray]' (or use --workers=1)"
         )

