@@ -275,3 +275,113 @@ def test_grid_with_gepa_plans_runs_and_tabulates_it(tmp_path, data_dir, flags_pa
     header = next(k for k, line in enumerate(lines) if "| scorer calls |" in line)
     cost = next(line for line in lines[header:] if line.startswith("| GEPA |"))
     assert int(cost.split(" | ")[6]) == usage["requests"] + usage["cache_hits"]
+
+
+def gepa_grid(tmp_path: Path, data_dir: Path, parse, seeds: str = "0,1", *extra: str) -> Path:
+    """A gpo,gepa grid on navigate (Empty baseline), every cell finished; ``parse``: the
+    flags_parsed fixture."""
+    args = [
+        a.replace("--presets=gpo,ape", "--presets=gpo,gepa").replace(
+            "--seeds=0,1", f"--seeds={seeds}"
+        )
+        for a in grid_args(tmp_path, data_dir, "--baselines=empty", *extra)
+    ]
+    folder, results = experiment.execute(parse(args), pool=FakePool())
+    assert all(r.state == "finished" for r in results), results
+    return folder.root
+
+
+def section_titles(text: str) -> list[str]:
+    return [line.split("**")[1] for line in text.splitlines() if line.startswith("**")]
+
+
+def test_summary_opens_with_gpo_against_gepa_then_initial_then_cost(
+    tmp_path,
+    data_dir,
+    flags_parsed,  # noqa: F811
+):
+    from gpo.results.summary import read_columns, summary_markdown, write_summary_figure
+    from gpo.results.table import build_table, read_experiment
+
+    root = gepa_grid(tmp_path, data_dir, flags_parsed)
+    columns = read_columns([root])
+    text = summary_markdown(columns)
+    assert section_titles(text)[:3] == [
+        "GPO against GEPA",
+        "Every method against its own initial prompt",
+        "Cost per method",
+    ]
+    # the GEPA row: GPO's pairs against GEPA over (task, seed), as the experiment's own table
+    gepa = build_table(read_experiment(root)).comparisons["gepa"]
+    row = next(
+        line for line in text.splitlines() if line.startswith("| BBH, scorer fake-scorer | 2 |")
+    )
+    cells = row.split(" | ")
+    assert cells[2] == f"{gepa.wins}/{gepa.ties}/{gepa.losses}"
+    assert cells[3].startswith(f"{gepa.mean_difference:+.1f} [{gepa.low:+.1f}, {gepa.high:+.1f}]")
+    assert cells[4] == f"{gepa.p_value:.3g}"
+    # the cost rows: each preset's mean per finished run, read from its usage_summary.json
+    for method, name in (("gepa", "GEPA"), ("gpo", "GPO")):
+        usage = [
+            read_json(root / "runs" / f"{method}-bbh-navigate-seed{s}" / "usage_summary.json")[
+                "roles"
+            ]
+            for s in (0, 1)
+        ]
+        scorer = sum(u["scorer"]["requests"] + u["scorer"]["cache_hits"] for u in usage) / 2
+        optimizer = sum(u["optimizer"]["requests"] for u in usage) / 2
+        cost = next(
+            line
+            for line in text.splitlines()
+            if line.startswith(f"| BBH, scorer fake-scorer | {name} | 2 of 2 |")
+        )
+        assert cost.split(" | ")[3:5] == [f"{scorer:.0f}", f"{optimizer:.0f}"]
+    png = write_summary_figure(columns, tmp_path / "summary.png")
+    assert png.stat().st_size > 10_000
+
+
+def test_a_summary_without_gepa_cells_keeps_the_first_order_and_adds_the_cost(
+    tmp_path,
+    data_dir,
+    flags_parsed,  # noqa: F811
+):
+    from gpo.results.summary import read_columns, summary_markdown
+
+    folder, _ = experiment.execute(
+        flags_parsed(grid_args(tmp_path, data_dir, "--seeds=0")), pool=FakePool()
+    )
+    text = summary_markdown(read_columns([folder.root]))
+    assert "GEPA" not in text
+    titles = section_titles(text)
+    assert titles[0] == "Test score x100 of each method's final prompt"
+    assert titles[-2:] == ["Sizes", "Cost per method"]
+
+
+def test_gepa_is_drawn_against_scorer_calls_not_steps(tmp_path, data_dir, flags_parsed):  # noqa: F811
+    from gpo.results.report import (
+        experiment_calls_panel,
+        experiment_score_panel,
+        method_logs,
+        step_count,
+    )
+    from gpo.results.table import read_experiment
+
+    # a budget of 40 examples: several GEPA proposals (the gpo plan's 12 allow one)
+    root = gepa_grid(tmp_path, data_dir, flags_parsed, "0", "--gepa_max_metric_calls=40")
+    exp = read_experiment(root)
+    logs = method_logs(exp, "bbh")
+    gepa_steps, gpo_steps = len(logs["gepa"][0].steps), len(logs["gpo"][0].steps)
+    assert gepa_steps > gpo_steps == 1  # GEPA's many proposals against gpo's one step here
+    axis = step_count(logs)
+    assert axis == gpo_steps  # the per-step axis is not stretched to GEPA's proposals
+    panel = experiment_score_panel(exp, logs, axis, "t", "bbh")
+    assert [s.label for s in panel.eval_lines] == ["GPO"]
+    assert [s.label for s in panel.best_points] == ["GPO", "GEPA"]  # GEPA's final star stays
+    calls = experiment_calls_panel(logs, "calls")
+    line = {s.label: s for s in calls.lines}["GEPA"]
+    # its x axis ends at the run's scorer calls (usage_summary: requests + cache hits)
+    usage = read_json(exp.runs["gepa-bbh-navigate-seed0"].root / "usage_summary.json")["roles"][
+        "scorer"
+    ]
+    assert line.x[-1] == usage["requests"] + usage["cache_hits"]
+    assert line.y[-1] == 100 * exp.runs["gepa-bbh-navigate-seed0"].best[TASK]["eval_score"]

@@ -119,3 +119,26 @@ def test_score_axes_span_0_to_100_whatever_the_scores(tmp_path):
         for ax in fig.axes:
             assert ax.get_ylim() == (-SCORE_AXIS_MARGIN, 100 + SCORE_AXIS_MARGIN), name
         assert_readable_png(save_png(fig, tmp_path / name))
+
+
+def test_mean_calls_series_holds_each_runs_best_and_starts_at_its_first_point():
+    from gpo.results.reading import TaskLog
+    from gpo.results.report import mean_calls_series
+
+    def record(calls: int, score: float, kind: str | None = None) -> dict:
+        usage = {"roles": {"scorer": {"requests": calls, "cache_hits": 0}}}
+        r = {"usage": usage, "chosen": {"eval_score": score}}
+        return {"usage": usage, "eval_score": score, "kind": kind} if kind else r
+
+    # run a: 10 calls to 0.2, +10 to 0.6, then a worse step (best holds); run b: 20 calls to
+    # 0.4, +30 to 1.0 (ends at 50)
+    a = TaskLog("t", record(10, 0.2, "initial"), (record(10, 0.6), record(10, 0.1)), None)
+    b = TaskLog("t", record(20, 0.4, "initial"), (record(30, 1.0),), None)
+    s = mean_calls_series("m", [a, b])
+    at = dict(zip(s.x, s.y))
+    assert s.x[0] == 10 and s.x[-1] == 50
+    assert at[10] == pytest.approx(20.0)  # only run a has started
+    assert at[20] == pytest.approx((60 + 40) / 2)
+    assert at[30] == pytest.approx((60 + 40) / 2)  # a's worse step does not lower its best
+    assert at[50] == pytest.approx((60 + 100) / 2)  # a held at its best after its end
+    assert mean_calls_series("m", []) is None

@@ -68,6 +68,14 @@ class ScorePanel:
     n_steps: int = 0
 
 
+@dataclass(frozen=True)
+class CallsPanel:
+    """Best eval score so far against cumulative scorer calls, one (banded) line per method."""
+
+    title: str
+    lines: Sequence[Series]
+
+
 def score_figure(
     title: str,
     eval_lines: Sequence[Series],
@@ -84,22 +92,39 @@ def score_figure(
     return fig
 
 
-def score_panels_figure(title: str, panels: Sequence[ScorePanel]) -> Figure:
-    """Several score plots side by side (one per experiment), one shared legend below them."""
-    fig = Figure(figsize=(5.2 * len(panels), 5.4), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    legend: dict[str, object] = {}
-    colors: dict[str, str] = {}  # one colour per method across the panels
+def method_colors(panels: Sequence[ScorePanel], calls: Sequence[CallsPanel] = ()) -> dict[str, str]:
+    """One colour per method label across every panel (a method drawn only against scorer
+    calls, such as GEPA, gets its own too)."""
+    colors: dict[str, str] = {}
     for panel in panels:
-        for s in panel.eval_lines:
+        for s in [*panel.eval_lines, *panel.best_points]:
             colors.setdefault(s.label, f"C{len(colors) % 10}")
+    for c in calls:
+        for s in c.lines:
+            colors.setdefault(s.label, f"C{len(colors) % 10}")
+    return colors
+
+
+def score_panels_figure(
+    title: str, panels: Sequence[ScorePanel], calls: Sequence[CallsPanel] = ()
+) -> Figure:
+    """Several score plots side by side (one per experiment), one shared legend below them;
+    with ``calls``, a second row of best-score-vs-scorer-calls panels under them."""
+    rows = 2 if calls else 1
+    fig = Figure(figsize=(5.2 * len(panels), 5.4 + 4.0 * (rows - 1)), layout="constrained")
+    grid = fig.subplots(rows, len(panels), squeeze=False)
+    axes = grid[0]
+    legend: dict[str, object] = {}
+    colors = method_colors(panels, calls)
+    for ax, panel in zip(grid[1] if calls else (), calls):
+        draw_calls(ax, panel, colors)
     for ax, panel in zip(axes, panels):
         draw_scores(ax, panel, compact=True, colors=colors)
         for handle, label in zip(*ax.get_legend_handles_labels()):
             if label == KEPT_IN_A_RUN_LEGEND:  # the long form is the single plot's
                 label = "kept the current prompt (in at least one run)"
             legend.setdefault(label, handle)
-    fig.suptitle(title)
+    fig.suptitle(title, fontsize=10 if calls else None)
     fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=4, fontsize=8)
     return fig
 
@@ -109,7 +134,7 @@ def draw_scores(
 ) -> None:
     """One score plot on ``ax`` (``compact``: a short x label, for side-by-side panels;
     ``colors``: each series label's colour, else by position)."""
-    colors = plot_eval_lines(ax, panel.eval_lines, colors)
+    colors = {**(colors or {}), **plot_eval_lines(ax, panel.eval_lines, colors)}
     for s in panel.test_lines:
         ax.plot(
             s.x,
@@ -327,6 +352,35 @@ def save_png(fig: Figure, path: Path) -> Path:
     fig.savefig(tmp, dpi=110, format="png")
     tmp.replace(path)
     return path
+
+
+def draw_calls(ax: Axes, panel: CallsPanel, colors: dict[str, str]) -> None:
+    """A best-score-vs-scorer-calls panel: each method's mean line (a staircase: the best so far
+    holds between calls) with its band; its own legend of method names."""
+    for k, s in enumerate(panel.lines):
+        color = colors.get(s.label, f"C{k % 10}")
+        ax.step(s.x, s.y, where="post", color=color, lw=1.8, label=s.label)
+        if s.low is not None and s.high is not None:
+            ax.fill_between(s.x, s.low, s.high, step="post", color=color, alpha=0.12, lw=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("cumulative scorer calls per run (requests + cache hits)")
+    ax.set_ylabel("best eval score so far x100")
+    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    ax.set_title(panel.title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if panel.lines:
+        ax.legend(fontsize=7, loc="lower right")
+
+
+def calls_panels_figure(title: str, panels: Sequence[CallsPanel]) -> Figure:
+    """Best-score-vs-scorer-calls panels side by side."""
+    fig = Figure(figsize=(max(7.0, 5.2 * len(panels)), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    colors = method_colors((), panels)
+    for ax, panel in zip(axes, panels):
+        draw_calls(ax, panel, colors)
+    fig.suptitle(title)
+    return fig
 
 
 def calls_figure(title: str, lines: Sequence[Series]) -> Figure:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,12 @@ from gpo.results.io import atomic_write_text
 from gpo.results.plots import (
     KEPT_IN_A_RUN_LEGEND,
     BudgetPanel,
+    CallsPanel,
     ScorePanel,
     Series,
     budget_figure,
     calls_figure,
+    calls_panels_figure,
     save_png,
     score_figure,
     usage_figure,
@@ -43,8 +46,10 @@ from gpo.results.table import (
     format_markdown,
     read_experiment,
 )
+from gpo.runs.presets import is_gepa
 
 PLOTS = "plots"
+CALLS_PNG = "best_vs_scorer_calls.png"
 MANY_TASKS = 6  # above this, a run's score plot shows the mean over tasks with a band
 BAND_RESAMPLES = 2000
 
@@ -124,6 +129,19 @@ def test_curve(log: TaskLog) -> tuple[list[int], list[float]]:
 
 def n_steps(logs: Sequence[TaskLog]) -> int:
     return max((len(log.steps) for log in logs), default=0)
+
+
+def per_step_methods(logs_by_method: dict[str, list[TaskLog]]) -> dict[str, list[TaskLog]]:
+    """The methods a score-per-step plot draws as lines: GEPA's step log has one line per
+    proposal (dozens of small iterations, each scoring a minibatch of 3), not a step of N
+    candidates on eval, so its line belongs on the scorer-calls axis (``mean_calls_series``);
+    the per-step plot keeps only its final prompt's star."""
+    return {m: logs for m, logs in logs_by_method.items() if not is_gepa(m)}
+
+
+def step_count(logs_by_method: dict[str, list[TaskLog]]) -> int:
+    """The x range of a score-per-step plot: the longest per-step method's steps."""
+    return max((n_steps(v) for v in per_step_methods(logs_by_method).values()), default=0)
 
 
 def mean_band(values: dict[int, list[float]]) -> Series | None:
@@ -255,6 +273,33 @@ def calls_series(log: TaskLog) -> Series:
             xs.append(calls)
             ys.append(100 * best)
     return Series(log.task, xs, ys)
+
+
+CALLS_POINTS = 60  # x positions of a mean best-vs-scorer-calls line
+
+
+def best_at(series: Series, x: float) -> float:
+    """A run's best eval so far after ``x`` scorer calls (held after its last point)."""
+    return next(y for sx, y in zip(reversed(series.x), reversed(series.y)) if sx <= x)
+
+
+def mean_calls_series(label: str, logs: Sequence[TaskLog]) -> Series | None:
+    """The mean over runs of the best eval so far x100 against cumulative scorer calls, with its
+    95% band: the fair axis across methods whose steps differ in size (GEPA's proposals against
+    GPO's steps). Sampled at ``CALLS_POINTS`` positions from the first run's initial evaluation
+    to the last run's end; a run counts from its own first point on, and holds its final best
+    after its end."""
+    runs = [s for s in (calls_series(log) for log in logs) if s.x]
+    if not runs:
+        return None
+    start, end = min(s.x[0] for s in runs), max(s.x[-1] for s in runs)
+    values: dict[float, list[float]] = {}
+    for x in np.unique(np.linspace(start, end, CALLS_POINTS).round()):
+        at = [best_at(s, x) for s in runs if s.x[0] <= x]
+        if at:
+            values[float(x)] = at
+    band = mean_band(values)  # type: ignore[arg-type]  (float positions)
+    return None if band is None else replace(band, label=label)
 
 
 def calls_section(run: RunData, logs: Sequence[TaskLog], plots: Path) -> list[str]:
@@ -449,9 +494,11 @@ def write_experiment_plots(exp: Experiment, table: Table, plots: Path) -> bool:
     """scores.png, step_size.png (when a method has a word budget panel) and usage.png; returns
     whether step_size.png was written."""
     logs_by_method = method_logs(exp)
-    T = max((n_steps(v) for v in logs_by_method.values()), default=0)
+    T = step_count(logs_by_method)
     save_png(experiment_score_figure(exp, logs_by_method, T), plots / "scores.png")
-    panels = [budget_panel(display(m), logs) for m, logs in logs_by_method.items() if logs]
+    save_png(experiment_calls_figure(logs_by_method), plots / CALLS_PNG)
+    steps = per_step_methods(logs_by_method)
+    panels = [budget_panel(display(m), logs) for m, logs in steps.items() if logs]
     if panels:
         save_png(
             budget_figure("Word budget K vs words changed per step, by method", panels),
@@ -509,6 +556,17 @@ def experiment_figure_sections(has_budget: bool, logs: Sequence[TaskLog] = ()) -
             f"![word budget]({PLOTS}/step_size.png)",
             "",
         ]
+    lines += [
+        "## Best score vs scorer calls",
+        "",
+        "Best eval score so far against the scorer calls spent (model requests + cache hits), "
+        "mean over tasks and seeds with its 95% band: the fair axis for methods whose steps "
+        "differ in size (GEPA's proposals score minibatches of 3; its line is only here, its "
+        "final prompts are also the star of the score plot).",
+        "",
+        f"![best score vs scorer calls]({PLOTS}/{CALLS_PNG})",
+        "",
+    ]
     lines += ["## Requests and tokens per method", "", f"![usage]({PLOTS}/usage.png)", ""]
     return lines
 
@@ -551,12 +609,25 @@ def experiment_score_figure(exp: Experiment, logs_by_method: dict, T: int):
     )
 
 
+def experiment_calls_panel(logs_by_method: dict, title: str) -> CallsPanel:
+    """Per method (GEPA included), the mean best eval so far against scorer calls."""
+    lines = [mean_calls_series(display(m), logs) for m, logs in logs_by_method.items()]
+    return CallsPanel(title, [s for s in lines if s is not None])
+
+
+def experiment_calls_figure(logs_by_method: dict):
+    panel = experiment_calls_panel(logs_by_method, "Best eval score vs scorer calls by method")
+    return calls_panels_figure(
+        "Mean over tasks and seeds of the best eval score so far (95% band)", [panel]
+    )
+
+
 def experiment_score_panel(
     exp: Experiment, logs_by_method: dict, T: int, title: str, dataset: str | None = None
 ) -> ScorePanel:
     """An experiment's score plot (of one dataset, or all): per method, the mean eval score of
     the chosen prompt per step with its band, the initial test score, and the final prompts'
-    mean test score."""
+    mean test score. GEPA gets its star only (``per_step_methods``)."""
     evals, tests, best = [], [], []
     for m, logs in logs_by_method.items():
         per_x_test: dict[int, list[float]] = {}
@@ -566,8 +637,9 @@ def experiment_score_panel(
         series = mean_eval_series(display(m), logs)
         if series is None:
             continue
-        evals.append(series)
-        if per_x_test:
+        if not is_gepa(m):
+            evals.append(series)
+        if per_x_test and not is_gepa(m):
             xs = sorted(per_x_test)
             tests.append(Series(display(m), xs, [float(np.mean(per_x_test[x])) for x in xs]))
         finals = [

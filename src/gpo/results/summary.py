@@ -19,7 +19,7 @@ folders (``gpo.results.table``), so a partial grid gives partial columns, marked
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,11 +39,14 @@ from gpo.results.table import (
     chosen_records,
     difference_text,
     display,
+    format_seconds,
     initial_matrix,
     paired_matrix,
     read_experiment,
+    run_cost,
     score_matrix,
 )
+from gpo.runs.presets import GEPA
 
 PROMPT_CHARS = 110  # an example prompt is cut after this many characters
 
@@ -118,32 +121,77 @@ def all_methods(columns: Sequence[Column]) -> list[str]:
     return seen
 
 
+def score_text(column: Column, method: str) -> str:
+    """A method's test score x100 in a column (mean [95% interval]; partial runs marked)."""
+    iv = column.table.cells.get((method, column.dataset))
+    if iv is None or iv.n_values == 0:
+        return "-"
+    done, expected = column.runs(method)
+    partial = f" ({done}/{expected} runs)" if done < expected else ""
+    return _cell_text(iv) + partial
+
+
 def score_rows(columns: Sequence[Column]) -> list[str]:
     lines = [
         "| method | " + " | ".join(c.label for c in columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
     for m in all_methods(columns):
-        cells = []
-        for c in columns:
-            iv = c.table.cells.get((m, c.dataset))
-            if iv is None or iv.n_values == 0:
-                cells.append("-")
-                continue
-            done, expected = c.runs(m)
-            partial = f" ({done}/{expected} runs)" if done < expected else ""
-            cells.append(_cell_text(iv) + partial)
+        cells = [score_text(c, m) for c in columns]
         lines.append(f"| {display(m)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def pairs(column: Column, method: str, other: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The (task, seed) pairs of ``method``'s final test scores and ``other``'s (None: its own
+    initial prompts') in this column, NaN where a run is missing."""
+    exp, d = column.exp, column.dataset
+    mine = paired_matrix(exp, method, d).ravel()
+    theirs = (initial_matrix if other is None else paired_matrix)(exp, other or method, d).ravel()
+    return mine, theirs
 
 
 def versus(column: Column, method: str, other: str | None) -> PairedComparison:
     """``method``'s final prompts against ``other``'s (None: against its own initial prompts),
     paired over (task, seed) in this column."""
-    exp, d = column.exp, column.dataset
-    mine = paired_matrix(exp, method, d).ravel()
-    theirs = (initial_matrix if other is None else paired_matrix)(exp, other or method, d).ravel()
+    mine, theirs = pairs(column, method, other)
     return compare_paired(mine, theirs, column.table.n_resamples, column.table.resampling_seed)
+
+
+def has_gepa(columns: Sequence[Column]) -> bool:
+    """Whether some column's grid has GEPA cells (finished or not)."""
+    return any(GEPA in c.exp.spec["presets"] for c in columns)
+
+
+def gepa_rows(columns: Sequence[Column]) -> list[str]:
+    """The reference (GPO) against GEPA per column, then over every column's pairs together."""
+    ref, gepa = reference(columns), display(GEPA)
+    lines = [
+        f"| {display(ref)} against {gepa} | pairs | wins/ties/losses | mean difference x100 "
+        f"[95% interval] | p | {display(ref)} x100 | {gepa} x100 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    both = [c for c in columns if GEPA in c.exp.spec["presets"]]
+    for c in both:
+        lines.append(
+            gepa_row(c.label, versus(c, ref, GEPA), score_text(c, ref), score_text(c, GEPA))
+        )
+    if len(both) > 1:
+        mine, theirs = (np.concatenate(a) for a in zip(*(pairs(c, ref, GEPA) for c in both)))
+        t = both[0].table
+        pooled = compare_paired(mine, theirs, t.n_resamples, t.resampling_seed)
+        lines.append(gepa_row("all of the above", pooled, "", ""))
+    return lines
+
+
+def gepa_row(label: str, c: PairedComparison, ref_score: str, gepa_score: str) -> str:
+    if c.n_pairs == 0:
+        return f"| {label} | 0 | - | - | - | {ref_score or '-'} | {gepa_score or '-'} |"
+    claim = " **above 0**" if c.above_zero else ""
+    return (
+        f"| {label} | {c.n_pairs} | {c.wins}/{c.ties}/{c.losses} | {difference_text(c)}{claim} | "
+        f"{c.p_value:.3g} | {ref_score} | {gepa_score} |"
+    )
 
 
 def comparison_text(c: PairedComparison) -> str:
@@ -273,26 +321,86 @@ def finished_date(exp: Experiment, cell_id: str) -> str:
     return str(status.get("time", "?"))[:10]
 
 
-def summary_markdown(columns: Sequence[Column]) -> str:
-    ref = display(reference(columns))
-    n = columns[0].table.n_resamples if columns else 0
+def run_costs(column: Column, method: str) -> tuple[int, int, dict[str, float]]:
+    """(finished runs, planned runs, mean per finished run of ``run_cost``'s counters and
+    ``work_seconds``) of a preset in a column."""
+    cells = [c for c in column.exp.cells if c.method == method and c.dataset == column.dataset]
+    runs = [column.exp.runs.get(c.cell_id) for c in cells]
+    done = [r for r in runs if r is not None and r.state == "finished"]
+    total: dict[str, float] = {}
+    for r in done:
+        for key, value in {**run_cost(r), "work_seconds": r.work_seconds}.items():
+            total[key] = total.get(key, 0.0) + value
+    return len(done), len(cells), {k: v / len(done) for k, v in total.items()} if done else {}
+
+
+def cost_rows(columns: Sequence[Column]) -> list[str]:
     lines = [
+        "| column | method | runs finished | scorer calls | optimizer calls | optimizer tokens "
+        "(prompt + completion) | wall time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in columns:
+        for m in c.exp.spec["presets"]:
+            done, planned, cost = run_costs(c, m)
+            if not cost:
+                lines.append(f"| {c.label} | {display(m)} | 0 of {planned} | - | - | - | - |")
+                continue
+            lines.append(
+                f"| {c.label} | {display(m)} | {done} of {planned} | {cost['scorer_calls']:.0f} | "
+                f"{cost['optimizer_requests']:.0f} | {cost['optimizer_prompt_tokens']:.0f} + "
+                f"{cost['optimizer_completion_tokens']:.0f} | "
+                f"{format_seconds(cost['work_seconds'])} |"
+            )
+    return lines
+
+
+def score_section(columns: Sequence[Column]) -> list[str]:
+    n = columns[0].table.n_resamples if columns else 0
+    return [
         "**Test score x100 of each method's final prompt** (mean over tasks and seeds, 95% "
         f"bootstrap interval over seeds and tasks, {n} resamples; Empty and CoT are the "
         "unoptimized prompts):",
         "",
         *score_rows(columns),
-        "",
-        f"**{ref} against its initial prompt and against each method**, paired over (task, "
-        "seed): wins/ties/losses, mean test difference x100 with its 95% paired bootstrap "
-        f"interval (**above 0**: the whole interval is, on {MIN_PAIRS_FOR_CLAIM} or more pairs):",
+    ]
+
+
+def reference_section(columns: Sequence[Column]) -> list[str]:
+    return [
+        f"**{display(reference(columns))} against its initial prompt and against each method**, "
+        "paired over (task, seed): wins/ties/losses, mean test difference x100 with its 95% "
+        "paired bootstrap interval (**above 0**: the whole interval is, on "
+        f"{MIN_PAIRS_FOR_CLAIM} or more pairs):",
         "",
         *reference_rows(columns),
+    ]
+
+
+def gepa_section(columns: Sequence[Column]) -> list[str]:
+    ref = display(reference(columns))
+    return [
+        f"**{ref} against GEPA**, per column (a task family and its scorer), paired over (task, "
+        f"seed): {ref}'s wins/ties/losses, the mean test difference {ref} - GEPA x100 with its "
+        "95% paired bootstrap interval (**above 0**: the whole interval is, on "
+        f"{MIN_PAIRS_FOR_CLAIM} or more pairs) and its two-sided paired bootstrap p, then each "
+        "method's mean test score; GEPA's budget is the scorer calls the gpo preset plans on "
+        "train and eval:",
         "",
+        *gepa_rows(columns),
+    ]
+
+
+def initial_section(columns: Sequence[Column]) -> list[str]:
+    return [
         "**Every method against its own initial prompt** (same pairing):",
         "",
         *initial_rows(columns),
-        "",
+    ]
+
+
+def kinds_section(columns: Sequence[Column]) -> list[str]:
+    return [
         "**What the chosen prompts are**, all columns pooled (each final prompt gets the first "
         "kind that fits; the rules are in `gpo.results.prompt_kinds`):",
         "",
@@ -301,27 +409,77 @@ def summary_markdown(columns: Sequence[Column]) -> str:
         "The best-scoring chosen prompt of each kind:",
         "",
         *kind_examples(columns),
-        "",
-        "**Sizes**:",
-        "",
-        *size_rows(columns),
     ]
+
+
+def sizes_section(columns: Sequence[Column]) -> list[str]:
+    return ["**Sizes**:", "", *size_rows(columns)]
+
+
+def cost_section(columns: Sequence[Column]) -> list[str]:
+    return [
+        "**Cost per method**, per run (mean over each column's finished runs): scorer calls are "
+        "the answers its scoring asked for (model requests + cache hits: what a scorer budget "
+        "counts), optimizer calls and tokens are real model requests, wall time is the time "
+        "inside the run (initial scoring, steps, final scoring; model loading excluded):",
+        "",
+        *cost_rows(columns),
+    ]
+
+
+Section = Callable[[Sequence[Column]], list[str]]
+# Without GEPA cells: the first demonstration's order, the cost table last.
+SECTIONS: tuple[Section, ...] = (
+    score_section,
+    reference_section,
+    initial_section,
+    kinds_section,
+    sizes_section,
+    cost_section,
+)
+# With GEPA cells: GPO against GEPA first, then every method against its initial prompt, the
+# cost of each method, and the rest.
+GEPA_SECTIONS: tuple[Section, ...] = (
+    gepa_section,
+    initial_section,
+    cost_section,
+    score_section,
+    reference_section,
+    kinds_section,
+    sizes_section,
+)
+
+
+def summary_markdown(columns: Sequence[Column]) -> str:
+    lines: list[str] = []
+    for section in GEPA_SECTIONS if has_gepa(columns) else SECTIONS:
+        lines += [*([""] if lines else []), *section(columns)]
     return "\n".join(lines) + "\n"
 
 
 def write_summary_figure(columns: Sequence[Column], path: Path) -> Path:
-    from gpo.results.report import experiment_score_panel, method_logs, n_steps
+    """Per column, the score-per-step panel (GEPA: its star only) above the best score against
+    scorer calls (every method, GEPA's line included)."""
+    from gpo.results.report import (
+        experiment_calls_panel,
+        experiment_score_panel,
+        method_logs,
+        step_count,
+    )
 
-    panels = []
+    panels, calls = [], []
     for c in columns:
         logs_by_method = method_logs(c.exp, c.dataset)
-        T = max((n_steps(v) for v in logs_by_method.values()), default=0)
+        T = step_count(logs_by_method)
         panel = experiment_score_panel(c.exp, logs_by_method, T, c.label, c.dataset)
         # no initial-test squares: the stars' intervals already carry the test side
         panels.append(dataclasses.replace(panel, test_lines=()))
+        calls.append(experiment_calls_panel(logs_by_method, f"{c.label}: best eval vs calls"))
+    gepa = " (GEPA's line is only here)" if has_gepa(columns) else ""
     fig = score_panels_figure(
-        "Eval score of the chosen prompt per step (mean over tasks and seeds, 95% band); "
-        "stars: final prompts on test",
+        "Top: eval score of the chosen prompt per step, mean over tasks and seeds (95% band); "
+        f"stars: final prompts on test\nBottom: best eval score so far against scorer calls{gepa}",
         panels,
+        calls,
     )
     return save_png(fig, path)

@@ -252,16 +252,23 @@ def method_costs(exp: Experiment) -> dict[str, dict[str, float]]:
         acc["wall_seconds"] += seconds.get(c.cell_id, 0.0)
         if run is None:
             continue
-        acc["runs"] += 1
-        for role in ("optimizer", "scorer"):
-            u = run.usage.get(role, {})
-            acc[f"{role}_requests"] += u.get("requests", 0)
-            acc[f"{role}_prompt_tokens"] += u.get("prompt_tokens", 0)
-            acc[f"{role}_completion_tokens"] += u.get("completion_tokens", 0)
-            acc["cache_hits"] += u.get("cache_hits", 0)
-        scorer = run.usage.get("scorer", {})
-        acc["scorer_calls"] += scorer.get("requests", 0) + scorer.get("cache_hits", 0)
+        for key, value in run_cost(run).items():
+            acc[key] += value
     return out
+
+
+def run_cost(run: RunData) -> dict[str, float]:
+    """One run's share of ``COST_KEYS`` (``runs`` 1; wall time apart: cells.jsonl holds it)."""
+    acc: dict[str, float] = {"runs": 1, "cache_hits": 0}
+    for role in ("optimizer", "scorer"):
+        u = run.usage.get(role, {})
+        acc[f"{role}_requests"] = u.get("requests", 0)
+        acc[f"{role}_prompt_tokens"] = u.get("prompt_tokens", 0)
+        acc[f"{role}_completion_tokens"] = u.get("completion_tokens", 0)
+        acc["cache_hits"] += u.get("cache_hits", 0)
+    scorer = run.usage.get("scorer", {})
+    acc["scorer_calls"] = scorer.get("requests", 0) + scorer.get("cache_hits", 0)
+    return acc
 
 
 def _cell_text(iv: Interval) -> str:
