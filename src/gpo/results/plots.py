@@ -365,7 +365,7 @@ def draw_calls(ax: Axes, panel: CallsPanel, colors: dict[str, str]) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("cumulative scorer calls per run (requests + cache hits)")
     ax.set_ylabel("best eval score so far x100")
-    ax.set_ylim(bottom=min(0.0, ax.get_ylim()[0]))
+    score_axis(ax)
     ax.set_title(panel.title, fontsize=10)
     ax.grid(alpha=0.3)
     if panel.lines:
