@@ -27,11 +27,15 @@ from gpo.api.results import (
 from gpo.api.task import Task
 from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
 from gpo.errors import ConfigError
+from gpo.llm.base import LLM
+from gpo.llm.user import USER_BACKEND, ChatFunction, UserLLM, as_user_llm, is_model_object
 from gpo.runs.command import resumed, run_request
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 DEFAULT_SCORER = "smollm2-135m"  # the bundled model: runs offline on a CPU
 SPLITS = ("train", "eval", "test")
+# scorer=/optimizer=: an alias or path, a gpo.LLM object, or a callable (messages) -> str
+Model = str | LLM | ChatFunction
 
 
 def _output_dir(output_dir: str | Path | None) -> str:
@@ -46,9 +50,52 @@ def _merge(named: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     return {**named, **options}
 
 
-def _request() -> CliRequest:
-    """The request ``main.py`` would build from the parsed flags (inside ``parsed_options``)."""
-    return resumed(config_from_flags())
+def _request(models: dict[str, UserLLM] | None = None) -> CliRequest:
+    """The request ``main.py`` would build from the parsed flags (inside ``parsed_options``),
+    with the call's model objects (``models``: role -> model) in place of model names."""
+    return _with_models(resumed(config_from_flags()), models or {})
+
+
+def _user_models(roles: dict[str, Model | None]) -> dict[str, UserLLM]:
+    """The roles given a model object (or callable) rather than a name, as UserLLMs."""
+    models = {r: as_user_llm(m, r) for r, m in roles.items() if is_model_object(m)}
+    scorer, optimizer = models.get("scorer"), models.get("optimizer")
+    two = scorer and optimizer and scorer.model is not optimizer.model
+    if two and scorer.cache_name and scorer.cache_name == optimizer.cache_name:
+        raise ConfigError(
+            f"scorer and optimizer are two models named {scorer.name!r}; give them "
+            "different names (the name keys the response cache)"
+        )
+    return models
+
+
+def _model_names(models: dict[str, UserLLM], **names: Model | None) -> dict[str, Any]:
+    """The ``<role>_llm_name`` options: a model object's recorded name, else the name given."""
+    return {
+        f"{role}_llm_name": models[role].name if role in models else name
+        for role, name in names.items()
+    }
+
+
+def _with_models(request: CliRequest, models: dict[str, UserLLM]) -> CliRequest:
+    """``request`` running ``models`` (role -> model object) in its roles. A new run records
+    each one's name with the ``python`` backend; a resumed run keeps its saved configuration
+    (whose ``python`` roles must be given again, under the same name)."""
+    if not models:
+        return request
+    if request.workers > 1:
+        raise ConfigError(
+            f"{' and '.join(f'{r}=' for r in models)}: a Python model object runs in this "
+            "process only; drop workers= (or serve the model and pass its name)"
+        )
+    config = request.config
+    if not request.resume:
+        for role, model in models.items():
+            chosen = dataclasses.replace(getattr(config, role), name=model.name)
+            config = dataclasses.replace(
+                config, **{role: dataclasses.replace(chosen, backend=USER_BACKEND)}
+            )
+    return dataclasses.replace(request, config=config, models=models)
 
 
 def _with_tracking(options: dict[str, Any], tracking_uri: str | None) -> dict[str, Any]:
@@ -58,7 +105,7 @@ def _with_tracking(options: dict[str, Any], tracking_uri: str | None) -> dict[st
 def evaluate(
     prompt: str,
     task: Task,
-    scorer: str = DEFAULT_SCORER,
+    scorer: Model = DEFAULT_SCORER,
     split: str = "test",
     output_dir: str | Path | None = None,
     tracking_uri: str | None = None,
@@ -68,26 +115,30 @@ def evaluate(
     """Score ``prompt`` on ``task``'s ``split`` with the ``scorer`` model, as
     ``main.py --only_evaluate --initial_instruction=PROMPT`` does on the test split.
 
+    ``scorer`` is a model alias or path, an object implementing ``gpo.LLM``, or a callable
+    ``(messages) -> str`` (see ``gpo.CallableLLM``).
+
     ``options`` are main.py's flags by name (``scorer_max_tokens=48``, ``no_cache=True``, ...);
     a bad one raises ``gpo.ConfigError`` before any model loads. Returns None with
     ``dry_run=True`` (the plan is printed). ``runtime`` swaps how models are made (tests)."""
     if split not in SPLITS:
         raise ConfigError(f"split={split!r}: use one of {', '.join(SPLITS)}")
+    models = _user_models({"scorer": scorer})
     out = _output_dir(output_dir)
     task = task.materialize(out)
-    named = {**task.options(), "scorer_llm_name": scorer, "initial_instruction": prompt}
-    named |= {"only_evaluate": True, "output_dir": out}
+    named = {**task.options(), **_model_names(models, scorer=scorer)}
+    named |= {"initial_instruction": prompt, "only_evaluate": True, "output_dir": out}
     argv = to_argv(_with_tracking(_merge(named, options), tracking_uri))
     with parsed_options(argv):
-        request = dataclasses.replace(_request(), split=split)
+        request = dataclasses.replace(_request(models), split=split)
         folder = run_request(request, runtime)
     return None if folder is None else read_evaluation(folder.root, split)
 
 
 def optimize(
     task: Task | None,
-    scorer: str = DEFAULT_SCORER,
-    optimizer: str | None = None,
+    scorer: Model = DEFAULT_SCORER,
+    optimizer: Model | None = None,
     preset: str | None = "gpo",
     output_dir: str | Path | None = None,
     resume: str | Path | None = None,
@@ -98,12 +149,16 @@ def optimize(
     """Optimize ``task``'s prompt with ``preset`` (gpo, ape, apo, ..., gpo+, or gepa: GEPA on
     the same scorer, ``pip install -e '.[gepa]'``; None: the flags' defaults), the ``scorer``
     model answering and the ``optimizer`` model (default: the scorer) proposing, as
-    ``main.py --preset=... --dataset=... --task_name=...`` does.
+    ``main.py --preset=... --dataset=... --task_name=...`` does. ``scorer``/``optimizer`` are
+    model aliases or paths, objects implementing ``gpo.LLM``, or callables
+    ``(messages) -> str`` (see ``gpo.CallableLLM``); a run of model objects is resumed by
+    passing the same objects (the same names) again with ``resume=``.
 
     ``options`` are main.py's flags by name (``num_search_epochs=2``, ``eval_racing="exact"``,
     ``embedding_model="all-minilm-l6-v2"``, ...); a bad one raises ``gpo.ConfigError`` before
     any model loads. ``resume`` continues an interrupted run from its folder (its saved
     configuration wins; ``task`` may then be None). Returns None with ``dry_run=True``."""
+    models = _user_models({"scorer": scorer, "optimizer": optimizer or scorer})
     out = _output_dir(output_dir)
     if resume is not None:
         if task is not None:
@@ -113,11 +168,11 @@ def optimize(
         raise ConfigError("optimize() needs a task (gpo.Task...), or resume=<run folder>")
     else:
         task = task.materialize(out)
-        named = {**task.options(), "scorer_llm_name": scorer, "output_dir": out}
-        named |= {"optimizer_llm_name": optimizer or scorer, "preset": preset}
+        named = {**task.options(), "output_dir": out, "preset": preset}
+        named |= _model_names(models, scorer=scorer, optimizer=optimizer or scorer)
     argv = to_argv(_with_tracking(_merge(named, options), tracking_uri))
     with parsed_options(argv):
-        folder = run_request(_request(), runtime)
+        folder = run_request(_request(models), runtime)
     return None if folder is None else read_result(folder.root)
 
 
@@ -163,6 +218,11 @@ def experiment(
     unfinished cells of an experiment folder. Returns None with ``dry_run=True``."""
     from gpo.experiments import experiment as grid
 
+    if is_model_object(scorer) or is_model_object(optimizer):
+        raise ConfigError(
+            "experiment() takes model names (aliases or paths) for scorer= and optimizer=; "
+            "run gpo.optimize per preset for a model object"
+        )
     out = _output_dir(output_dir)
     if resume is not None:
         named: dict[str, Any] = {"resume": str(resume)}
