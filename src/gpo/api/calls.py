@@ -11,7 +11,8 @@ writes. The result is read back from those folders.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from gpo.api.results import (
 )
 from gpo.api.task import Task
 from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
-from gpo.errors import ConfigError
+from gpo.errors import ConfigError, DataError
+from gpo.evaluation.metrics import metrics_held
 from gpo.llm.base import LLM
 from gpo.llm.user import USER_BACKEND, ChatFunction, UserLLM, as_user_llm, is_model_object
 from gpo.runs.command import resumed, run_request
@@ -54,6 +56,27 @@ def _request(models: dict[str, UserLLM] | None = None) -> CliRequest:
     """The request ``main.py`` would build from the parsed flags (inside ``parsed_options``),
     with the call's model objects (``models``: role -> model) in place of model names."""
     return _with_models(resumed(config_from_flags()), models or {})
+
+
+@contextmanager
+def _running(tasks: Sequence[Task], workers: int) -> Iterator[None]:
+    """The tasks' in-memory metrics held for the block; a DataError about a records task's
+    files raised as a ConfigError in the call's words (``train[2]``, not a folder path)."""
+    held = {k: fn for t in tasks for k, fn in t.held_metrics().items()}
+    if held and workers > 1:
+        raise ConfigError(
+            "metric=: a Python function that is not importable runs in this process only; "
+            "define it at module level in an importable module, or drop workers="
+        )
+    try:
+        with metrics_held(held):
+            yield
+    except DataError as e:
+        for task in tasks:
+            words = task.in_user_words(str(e))
+            if words is not None:
+                raise ConfigError(words) from None
+        raise
 
 
 def _user_models(roles: dict[str, Model | None]) -> dict[str, UserLLM]:
@@ -131,7 +154,8 @@ def evaluate(
     argv = to_argv(_with_tracking(_merge(named, options), tracking_uri))
     with parsed_options(argv):
         request = dataclasses.replace(_request(models), split=split)
-        folder = run_request(request, runtime)
+        with _running([task], request.workers):
+            folder = run_request(request, runtime)
     return None if folder is None else read_evaluation(folder.root, split)
 
 
@@ -161,8 +185,7 @@ def optimize(
     models = _user_models({"scorer": scorer, "optimizer": optimizer or scorer})
     out = _output_dir(output_dir)
     if resume is not None:
-        if task is not None:
-            task.materialize(out)  # a records task's metric is registered again
+        task = task.materialize(out) if task is not None else None  # its metric held again
         named: dict[str, Any] = {"resume": str(resume)}
     elif task is None:
         raise ConfigError("optimize() needs a task (gpo.Task...), or resume=<run folder>")
@@ -172,16 +195,17 @@ def optimize(
         named |= _model_names(models, scorer=scorer, optimizer=optimizer or scorer)
     argv = to_argv(_with_tracking(_merge(named, options), tracking_uri))
     with parsed_options(argv):
-        folder = run_request(_request(models), runtime)
+        request = _request(models)
+        with _running([task] if task is not None else [], request.workers):
+            folder = run_request(request, runtime)
     return None if folder is None else read_result(folder.root)
 
 
-def _grid_tasks(tasks: Sequence[Task], out: str) -> dict[str, Any]:
-    """Several tasks as the grid's flags: comma-separated datasets and task names, one data
-    folder."""
-    if not tasks:
+def _grid_tasks(made: Sequence[Task]) -> dict[str, Any]:
+    """Several (materialized) tasks as the grid's flags: comma-separated datasets and task
+    names, one data folder."""
+    if not made:
         raise ConfigError("experiment() needs at least one task")
-    made = [t.materialize(out) for t in tasks]
     datasets = list(dict.fromkeys(t.dataset for t in made))
     data_dirs = {t.data_dir for t in made if t.data_dir is not None}
     if len(data_dirs) > 1:
@@ -224,17 +248,19 @@ def experiment(
             "run gpo.optimize per preset for a model object"
         )
     out = _output_dir(output_dir)
+    made = [t.materialize(out) for t in tasks]  # a resumed grid's records tasks: metrics held
     if resume is not None:
         named: dict[str, Any] = {"resume": str(resume)}
     else:
-        named = {**_grid_tasks(tasks, out), "presets": list(presets), "seeds": list(seeds)}
+        named = {**_grid_tasks(made), "presets": list(presets), "seeds": list(seeds)}
         named |= {"scorer_llm_name": scorer, "optimizer_llm_name": optimizer or scorer}
         named["output_dir"] = out
     defined = "presets" in FLAGS
     grid.define_flags()
     try:
         argv = to_argv(_with_tracking(_merge(named, options), tracking_uri))
-        with parsed_options(argv, "experiment.py"):
+        workers = int(options.get("workers") or 1)
+        with parsed_options(argv, "experiment.py"), _running(made, workers):
             outcome = grid.execute(["experiment.py", *argv], runtime=runtime)
     finally:
         if not defined:
