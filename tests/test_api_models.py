@@ -9,12 +9,15 @@ in ``test_api_models_real.py``.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Sequence
 
 import pytest
 
 import gpo
 from gpo.results.io import read_json
+from helpers import EXAMPLES, script_env
 
 LABELLED = [
     {"input": "I loved it.", "output": "positive"},
@@ -192,3 +195,18 @@ def test_a_client_that_returns_too_few_replies_is_named_in_the_error(tmp_path) -
         gpo.evaluate(
             "Label it.", sentiment_task(), scorer=Short("short"), output_dir=tmp_path, **OPTIONS
         )
+
+
+def test_the_custom_model_example_runs(tmp_path) -> None:
+    env = {**script_env(), "HOME": str(tmp_path)}  # its named model's cache under tmp_path
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / "custom_model.py")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [ln for ln in proc.stdout.splitlines() if ln[:1].isdigit()] == ["1.0"] * 3
+    assert len([p for p in (tmp_path / "out").iterdir() if p.name != "tasks"]) == 3
