@@ -9,8 +9,11 @@ From Python::
     print(result.best_prompt, result.best_test)
 
 ``Task``, ``evaluate``, ``optimize``, ``experiment``, their results and ``ConfigError`` are
-exported here. Importing this package is cheap: the API (absl flags, the run machinery) loads
-on first use, heavy backends (torch, vllm, xllamacpp) only when a model is made.
+exported here, with ``LLM`` (the protocol a model client implements to be passed as ``scorer=``
+or ``optimizer=``), ``CallableLLM`` (a plain ``(messages) -> str`` function as one) and the
+protocol's types ``ChatMessage``, ``GenerationParams`` and ``Completion``.
+Importing this package is cheap: the API (absl flags, the run machinery) loads on
+first use, heavy backends (torch, vllm, xllamacpp) only when a model is made.
 """
 
 from __future__ import annotations
@@ -30,9 +33,18 @@ if TYPE_CHECKING:
         experiment,
         optimize,
     )
+    from gpo.llm.base import LLM, ChatMessage, Completion, GenerationParams
+    from gpo.llm.user import CallableLLM
 
 __version__ = "0.1.0"
 
+_MODELS = {
+    "LLM": "gpo.llm.base",
+    "ChatMessage": "gpo.llm.base",
+    "Completion": "gpo.llm.base",
+    "GenerationParams": "gpo.llm.base",
+    "CallableLLM": "gpo.llm.user",
+}
 _API = (
     "Evaluation",
     "ExperimentResult",
@@ -45,10 +57,15 @@ _API = (
 )
 
 __all__ = [
+    "LLM",
+    "CallableLLM",
+    "ChatMessage",
+    "Completion",
     "ConfigError",
     "DataError",
     "Evaluation",
     "ExperimentResult",
+    "GenerationParams",
     "GPOError",
     "Result",
     "Task",
@@ -61,6 +78,10 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """The API's names, imported on first use (``import gpo`` stays light)."""
+    if name in _MODELS:
+        import importlib
+
+        return getattr(importlib.import_module(_MODELS[name]), name)
     if name in _API:
         import gpo.api
 

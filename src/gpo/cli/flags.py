@@ -9,7 +9,8 @@ checked once, by ``gpo.runs.preflight.validate_run``, before any model loads.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 
 from absl import flags
 
@@ -19,6 +20,7 @@ from gpo.errors import ConfigError
 from gpo.evaluation.prompts import INSTRUCTION_POSITIONS
 from gpo.evaluation.racing import RACING_MODES, RacingSettings
 from gpo.llm.aliases import AUTO, BACKEND_CHOICES
+from gpo.llm.user import UserLLM
 from gpo.names import OFF, choose, listing
 from gpo.optimization.gradient import GRADIENT_NAMES
 from gpo.optimization.guards import parse_guard_names
@@ -257,6 +259,8 @@ class CliRequest:
     split: str = "test"  # --only_evaluate's split (the Python API may score train or eval)
     mlflow: MlflowSettings | None = None  # where the run is tracked (None: not tracked)
     n_parallel: int | None = None
+    # role ("scorer"/"optimizer") -> the model object the Python API was given for it
+    models: Mapping[str, UserLLM] = field(default_factory=dict)
 
 
 def _value(name: str, preset: dict) -> object:

@@ -38,6 +38,9 @@ FORMAT_FILE = "format.jsonl"
 # The built-in metrics of gpo.evaluation.metrics (a test keeps the two lists equal).
 BUILTIN_METRICS = ("exact", "contains", "choice", "number", "rouge_l")
 PYTHON_PREFIX = "python:"
+# a Python function of gpo.Task.from_records that is not importable by name: held in memory by
+# the Python call that runs the task (gpo.evaluation.metrics.metrics_held), never imported
+IN_MEMORY_PREFIX = "in-memory:"
 METRIC_HINT = "use one of " + ", ".join(BUILTIN_METRICS) + " or python:module:function"
 
 # The answer kind a metric reports in results_dict.json's setting_dict.
@@ -103,7 +106,10 @@ def metric_location(task_dir: Path) -> str:
 
 
 def check_metric_name(metric: str, where: str) -> None:
-    """Raise DataError unless ``metric`` is a built-in name or ``python:module:function``."""
+    """Raise DataError unless ``metric`` is a built-in name, ``python:module:function`` or
+    the in-memory function of a records task."""
+    if metric.startswith(IN_MEMORY_PREFIX):
+        return
     if metric.startswith(PYTHON_PREFIX):
         parts = metric[len(PYTHON_PREFIX) :].split(":")
         if len(parts) != 2 or not all(p.strip() for p in parts):

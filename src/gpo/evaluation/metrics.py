@@ -28,13 +28,22 @@ import math
 import re
 import string
 import sys
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gpo.data.base import Answer, Example, TaskData, TaskSpec
-from gpo.data.custom import FEW_SHOT_FILE, FORMAT_FILE, PYTHON_PREFIX, TASK_FILE, metric_location
+from gpo.data.custom import (
+    FEW_SHOT_FILE,
+    FORMAT_FILE,
+    IN_MEMORY_PREFIX,
+    PYTHON_PREFIX,
+    TASK_FILE,
+    metric_location,
+)
 from gpo.errors import DataError
 from gpo.evaluation.extraction import normalize_prediction
 from gpo.evaluation.grading import Grade, grade, rouge_l
@@ -212,9 +221,50 @@ def _python_metric(metric: str, fn: UserMetric) -> GradeFn:
     return grade_with_user_metric
 
 
-@functools.lru_cache(maxsize=64)
+# (task folder, in-memory metric) -> the records task's function, while a Python call runs it
+_HELD: dict[tuple[str, str], UserMetric] = {}
+_HELD_LOCK = threading.Lock()
+
+
+@contextmanager
+def metrics_held(metrics: Mapping[tuple[str, str], UserMetric]) -> Iterator[None]:
+    """The in-memory metrics of records tasks ((task folder, ``in-memory:...`` name) ->
+    function) resolvable for the block: the Python call that runs those tasks holds them."""
+    with _HELD_LOCK:
+        _HELD.update(metrics)
+    try:
+        yield
+    finally:
+        with _HELD_LOCK:
+            for key in metrics:
+                _HELD.pop(key, None)
+
+
+def held_metric(metric: str, folder: str | None) -> UserMetric:
+    """The in-memory function ``metric`` of the records task in ``folder``; DataError saying
+    how to run it when no Python call holds it (main.py, a new session, a Ray worker)."""
+    with _HELD_LOCK:
+        fn = _HELD.get((str(folder), metric))
+    if fn is None:
+        where = metric_location(Path(folder)) if folder else TASK_FILE
+        raise DataError(
+            f"{where}: metric {metric} is a Python function of gpo.Task.from_records, held by "
+            "the Python call that runs the task; run it from Python with that task (resume: "
+            "gpo.optimize(task, resume=...)), or give an importable function"
+        )
+    return fn
+
+
 def resolve_metric(metric: str, folder: str | None = None) -> Metric:
-    """The metric called ``metric`` (python metrics are imported from ``folder`` first)."""
+    """The metric called ``metric`` (python metrics are imported from ``folder`` first, an
+    in-memory one is the function its Python call holds)."""
+    if metric.startswith(IN_MEMORY_PREFIX):
+        return Metric(metric, _python_metric(metric, held_metric(metric, folder)))
+    return _named_metric(metric, folder)
+
+
+@functools.lru_cache(maxsize=64)
+def _named_metric(metric: str, folder: str | None) -> Metric:
     if metric.startswith(PYTHON_PREFIX):
         return Metric(metric, _python_metric(metric, load_user_metric(metric, folder)))
     if metric not in BUILTIN:

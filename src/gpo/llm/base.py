@@ -48,11 +48,34 @@ class Completion:
 
 @runtime_checkable
 class LLM(Protocol):
-    """A text generator. ``generate`` returns one Completion per prompt, in order.
+    """A text generator: the project's backends, and any model client a user passes as
+    ``scorer=`` or ``optimizer=`` (``gpo.LLM``).
 
-    ``sample_indices[i]`` distinguishes repeated identical prompts of a sampled call (the i-th
-    of N independent samples); backends use it to derive per-request seeds so that sampling is
-    reproducible, and the response cache uses it in its key.
+    Required: ``generate(prompts, params, sample_indices=None)`` returning one reply per
+    prompt, in order; a reply is a ``str`` or a ``gpo.Completion`` (which also carries token
+    counts for the usage ledger; a ``str`` counts as 0 tokens).
+
+    * ``prompts``: a batch (a sequence) of prompts. Each is a tuple of ``gpo.ChatMessage``
+      (``.role`` is "system", "user" or "assistant"; ``.content`` the text) when ``is_chat``
+      is true (the default for a user's object), else a plain string. The batch holds every
+      prompt of one round (all examples of a scoring round, all samples of an optimizer
+      step): send them concurrently or batched if the client can.
+    * ``params``: a ``gpo.GenerationParams``: ``temperature`` (0 means greedy: the scorer is
+      always greedy), ``max_tokens`` (the reply's token limit) and ``seed``.
+    * ``sample_indices[i]``: which of N samples of one identical prompt the i-th is; a
+      sampled call (temperature > 0) should use ``params.seed + sample_indices[i]`` as its
+      seed so the N samples differ and a run is reproducible. None: all 0.
+
+    Optional attributes of a user's object (read with defaults): ``name`` (str; the response
+    cache keys the replies by it and the run folder records it, so give a name that changes
+    when the model does; None or absent: replies are not cached), ``is_chat`` (default
+    True), ``concurrency`` (how many conversations the scorer may send at once through
+    ``generate``, default 1), ``close()`` (never called for a user's object: the client
+    stays the user's). ``generate`` may be called from several threads at once when
+    ``concurrency`` > 1. A plain callable ``(messages) -> str`` is wrapped by
+    ``gpo.CallableLLM``.
+
+    The project's backends also set ``backend`` (their name) and implement ``close()``.
     """
 
     name: str  # the model alias or path the user gave

@@ -21,12 +21,14 @@ from gpo.cli.flags import CliRequest
 from gpo.config import ModelConfig, RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import Benchmark, get_benchmark
+from gpo.errors import ConfigError
 from gpo.evaluation.scorer import Scorer
 from gpo.llm.accounting import Ledger
 from gpo.llm.aliases import ModelSpec, resolve_model
 from gpo.llm.base import LLM
 from gpo.llm.cache import ResponseCache, WorkerCache
 from gpo.llm.options import BackendOptions
+from gpo.llm.user import USER_BACKEND
 from gpo.optimization.components import needs_embedder
 from gpo.runs.common import make_scorer
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
@@ -60,13 +62,29 @@ def load_tasks(config: RunConfig, benchmark: Benchmark, tasks: list[str]) -> dic
 
 
 def resolve_specs(config: RunConfig, req: CliRequest, need_optimizer: bool):
-    scorer = resolve_model(config.scorer.name, config.scorer.backend, req.openai_base_url)
-    optimizer = None
-    if need_optimizer:
-        optimizer = resolve_model(
-            config.optimizer.name, config.optimizer.backend, req.openai_base_url
-        )
+    """The scorer's (and optimizer's) ModelSpec: a name through the alias table, a model object
+    given from Python (``req.models``) as a ``python`` spec."""
+    scorer = _spec(config.scorer, "scorer", req)
+    optimizer = _spec(config.optimizer, "optimizer", req) if need_optimizer else None
     return scorer, optimizer
+
+
+def _spec(model: ModelConfig, role: str, req: CliRequest) -> ModelSpec:
+    if model.backend != USER_BACKEND:
+        return resolve_model(model.name, model.backend, req.openai_base_url)
+    given = req.models.get(role)
+    if given is None:
+        raise ConfigError(
+            f"this run's {role} was a Python model named {model.name!r}; resume it from Python: "
+            f"gpo.optimize(None, resume=<run folder>, {role}=<that model>)"
+        )
+    if given.name != model.name:
+        raise ConfigError(
+            f"{role}={given.name!r}: this run's {role} was the model named {model.name!r}; "
+            "pass that model (the same name) to resume it"
+        )
+    # second_round on: a custom task's task.json (second_round) decides, as for local chat models
+    return ModelSpec(given.name, USER_BACKEND, given.name, given.is_chat, True, "the client's own")
 
 
 def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
@@ -174,29 +192,55 @@ def build_models(
     pool: ModelPool,
 ) -> Models:
     """Load the scorer (and optimizer) through ``pool`` (which reuses loaded backends and the
-    open cache across runs); one engine is shared when both roles use the same model."""
-    runtime, options, cache = pool.runtime, backend_options(config, req), pool.cache(config)
+    open cache across runs); one engine is shared when both roles use the same model. A model
+    object given from Python is used as it is, cached only under the name its user gave."""
     scorer_spec, optimizer_spec = specs
     if "vllm" in (scorer_spec.backend, getattr(optimizer_spec, "backend", None)):
         # the original's --gpus -> CUDA_VISIBLE_DEVICES, set here at the edge (an explicit
         # environment setting wins)
         os.environ.setdefault("CUDA_VISIBLE_DEVICES", ",".join(config.gpus))
-    log.info("loading scorer %s (%s backend)", scorer_spec.alias, scorer_spec.backend)
-    scorer_inner = pool.llm(scorer_spec, options)
-    runtime.check_llm(scorer_inner, "scorer")
+    loader = _RoleLoader(config, req, pool, ledger)
+    scorer_inner = loader.backend("scorer", scorer_spec)
     optimizer = None
     if optimizer_spec is not None:
-        if optimizer_spec == scorer_spec:
-            optimizer_inner = scorer_inner
-        else:
-            log.info(
-                "loading optimizer %s (%s backend)", optimizer_spec.alias, optimizer_spec.backend
-            )
-            optimizer_inner = pool.llm(optimizer_spec, options)
-            runtime.check_llm(optimizer_inner, "optimizer")
-        optimizer = runtime.wrap_llm(optimizer_inner, "optimizer", ledger, cache)
-    scorer = runtime.wrap_llm(scorer_inner, "scorer", ledger, cache)
+        shared = optimizer_spec == scorer_spec and scorer_spec.backend != USER_BACKEND
+        optimizer_inner = scorer_inner if shared else loader.backend("optimizer", optimizer_spec)
+        optimizer = loader.wrap(optimizer_inner, "optimizer")
+    scorer = loader.wrap(scorer_inner, "scorer")
     return Models(scorer, optimizer, scorer_spec, optimizer_spec)
+
+
+class _RoleLoader:
+    """Each role's backend (loaded by the pool, or the user's object) and its wrapping."""
+
+    def __init__(self, config: RunConfig, req: CliRequest, pool: ModelPool, ledger: Ledger):
+        self.req, self.pool, self.ledger = req, pool, ledger
+        self.options, self.cache = backend_options(config, req), pool.cache(config)
+
+    def backend(self, role: str, spec: ModelSpec) -> LLM:
+        if spec.backend == USER_BACKEND:
+            llm: LLM = self.req.models[role]
+            log.info("%s: the Python model %s", role, spec.alias)
+        else:
+            log.info("loading %s %s (%s backend)", role, spec.alias, spec.backend)
+            llm = self.pool.llm(spec, self.options)
+        self.pool.runtime.check_llm(llm, role)
+        return llm
+
+    def wrap(self, llm: LLM, role: str) -> LLM:
+        cache = self.cache
+        if (
+            cache is not None
+            and llm.backend == USER_BACKEND
+            and not getattr(llm, "cache_name", None)
+        ):
+            log.info(
+                "%s: the Python model has no name, so its replies are not cached; give it one "
+                "(gpo.CallableLLM(fn, name=...) or a name attribute) to cache them",
+                role,
+            )
+            cache = None
+        return self.pool.runtime.wrap_llm(llm, role, self.ledger, cache)
 
 
 def scorer_for(models: Models, benchmark: Benchmark, config: RunConfig, pool: ModelPool) -> Scorer:
