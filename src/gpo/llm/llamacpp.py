@@ -57,11 +57,11 @@ def engine_settings(spec: ModelSpec, options: BackendOptions) -> EngineSettings:
     )
 
 
-# A prompt's tokens before it is sent, to size the context for a batch: at most this many
-# characters per token on average, plus the chat template's own tokens (Qwen's default system
-# message is about 30). An underestimate costs a second load of the engine, not a wrong reply
-# (``_context_needed``).
-CHARS_PER_TOKEN = 3
+# A prompt's tokens before it is sent, to size the context for a batch: English text averages
+# about 4 characters per token, plus the chat template's own tokens (Qwen's default system
+# message is about 30). An underestimate (digits, code) costs a second load of the engine and
+# the requests cut short sent again, not a different reply (``_context_needed``).
+CHARS_PER_TOKEN = 4
 TEMPLATE_TOKENS = 64
 
 

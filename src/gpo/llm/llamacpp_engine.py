@@ -13,7 +13,7 @@ cache of ``n_ctx`` tokens, so memory grows with slots x ``n_ctx``.
 Memory is sized to the work (``SizedEngine``): without an explicit ``n_ctx``, each slot's context
 starts at ``MIN_SIZED_CTX`` tokens and grows (the engine is loaded again, between requests) to
 the longest prompt plus its max tokens the run sends, rounded up to ``CTX_STEP``, up to the
-model's trained context. The host prompt cache holds one copy of the slots' KV cache
+model's trained context. The host prompt cache holds two slots' contexts of KV
 (``host_cache_mib``), not a fixed 1 GiB. An explicit ``n_ctx`` is loaded as given and never grows.
 
 Replies do not depend on the slot count or on the cache (measured, and tested for real): each slot
@@ -42,6 +42,7 @@ MAX_DEFAULT_KV_TOKENS = 32768  # slots x n_ctx (about 1.9 GB of f32 KV for a 1.5
 SLOT_CTX = 4096  # the n_ctx the default slot count assumes (Llama-2's 4096)
 MIN_SIZED_CTX = 512  # a sized engine's first context per slot
 CTX_STEP = 512  # sized contexts are a multiple of this
+HOST_CACHE_SLOTS = 2  # the host prompt cache holds this many slots' contexts of KV
 MIB = 1 << 20
 
 
@@ -130,10 +131,12 @@ def sized_ctx(tokens: int) -> int:
 
 
 def host_cache_mib(settings: EngineSettings) -> int:
-    """llama.cpp's host prompt cache (``cache_ram_mib``): one copy of every slot's f32 KV cache,
-    the states of the slots' earlier prompts, instead of a fixed 1 GiB."""
+    """llama.cpp's host prompt cache (``cache_ram_mib``), the states of the slots' earlier
+    prompts: ``HOST_CACHE_SLOTS`` full slot contexts of f32 KV (several prompts' states, each as
+    long as its prompt), instead of a fixed 1 GiB."""
     per_token = kv_bytes_per_token(Path(settings.model_path))
-    return max(1, -(-settings.n_parallel * settings.n_ctx * per_token // MIB))
+    slots = min(HOST_CACHE_SLOTS, settings.n_parallel)
+    return max(1, -(-slots * settings.n_ctx * per_token // MIB))
 
 
 class SizedEngine:
