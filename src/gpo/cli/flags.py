@@ -166,7 +166,8 @@ flags.DEFINE_integer(
     "n_parallel",
     None,
     "Requests the llama.cpp backend serves at once (slots, continuously batched, each with its own "
-    "n_ctx of KV cache; default: 4 per core, at most 8 and at most 32768 tokens in all; logged).",
+    "context of KV cache; default: 4 per core, at most 8, and with --n_ctx at most 32768 tokens in "
+    "all; logged).",
 )
 flags.DEFINE_integer(
     "n_ctx",
