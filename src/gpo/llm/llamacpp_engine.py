@@ -16,9 +16,15 @@ the longest prompt plus its max tokens the run sends, rounded up to ``CTX_STEP``
 model's trained context. The host prompt cache holds two slots' contexts of KV
 (``host_cache_mib``), not a fixed 1 GiB. An explicit ``n_ctx`` is loaded as given and never grows.
 
-Replies do not depend on the slot count or on the cache (measured, and tested for real): each slot
-keeps its own KV cache (not one unified cache, where a sequence's place in the cache changed the
-attention's rounding) and flash attention is off (its tiled reduction did the same).
+SmolLM2's replies do not depend on the slot count or on the cache (measured, and tested for real):
+each slot keeps its own KV cache (not one unified cache, where a sequence's place in the cache
+changed the attention's rounding) and flash attention is off (its tiled reduction did the same).
+The Qwen2.5-Coder GGUFs are not quite there: with several slots, which requests llama.cpp decodes
+in one batch depends on timing, and a sequence's logits then change in the last bits, so a
+greedy reply now and then takes another word (measured on date_iso, 0.5B, 3 prompts x 32
+records: 2-4 of 96 replies differed from 1 slot, with the prompt cache on or off, and from run
+to run; without weight repacking too). With one slot (``--n_parallel=1``) every request is
+decoded alone, so its reply cannot depend on others; that scoring took 1.3x as long.
 """
 
 from __future__ import annotations
