@@ -134,7 +134,7 @@ def test_second_round_needs_a_chat_model() -> None:
 
 def test_backend_options_defaults_and_secret_repr() -> None:
     options = BackendOptions(openai_api_keys=("sk-secret-123", "sk-secret-456"))
-    assert options.n_threads >= 1 and options.n_ctx == 4096 and options.gpus == ("0",)
+    assert options.n_threads >= 1 and options.n_ctx is None and options.gpus == ("0",)
     assert (options.max_concurrency, options.max_retries, options.seed) == (8, 6, 0)
     assert options.gpu_memory_utilization == 0.9 and options.dtype == "auto"
     assert "sk-secret" not in repr(options) and "sk-secret" not in str(options)

@@ -188,3 +188,26 @@ def test_an_optimizer_steps_samples_reuse_the_cached_meta_prompt() -> None:
     assert replies[0].cached_prompt_tokens < prompt_tokens
     assert all(r.cached_prompt_tokens >= prompt_tokens // 2 for r in replies[1:])
     assert len(set(texts)) > 1  # seeded per sample: the samples still differ
+
+
+def test_the_context_is_sized_to_the_prompts_and_grows_with_them() -> None:
+    """Without n_ctx, each slot's context is the longest prompt plus max tokens, rounded up to
+    512; a longer prompt loads the engine again with a longer one, and the replies are the same
+    as with a fixed context of 4096."""
+    from gpo.llm.llamacpp import clear_model_cache
+
+    clear_model_cache()
+    sized = build_llm(resolve_model("smollm2-135m"), BackendOptions(n_threads=1, n_parallel=2))
+    params = GenerationParams(temperature=0.0, max_tokens=8)
+    short = [user_message("Say hello."), user_message("Name a colour.")]
+    replies = [c.text for c in sized.generate(short, params)]
+    assert sized._model.settings.n_ctx == 512 and sized._model.settings.sized
+    long = user_message("Repeat after me: " + "the cat sat on the mat. " * 150)
+    replies.append(sized.generate([long], params)[0].text)
+    assert sized._model.settings.n_ctx in (1024, 1536)  # about 900 tokens of prompt
+    clear_model_cache()
+    fixed = build_llm(
+        resolve_model("smollm2-135m"), BackendOptions(n_threads=1, n_parallel=2, n_ctx=4096)
+    )
+    assert [c.text for c in fixed.generate([*short, long], params)] == replies
+    clear_model_cache()

@@ -164,12 +164,12 @@ class _RecordingServer:
 
 def _backend(prompt_cache: bool) -> tuple[object, _RecordingServer]:
     from gpo.llm.llamacpp import EngineStats, LlamaCppBackend, _ThreadSlots
-    from gpo.llm.llamacpp_engine import Engine, EngineSettings
+    from gpo.llm.llamacpp_engine import Engine, EngineSettings, SizedEngine
 
     server = _RecordingServer()
     settings = EngineSettings("m.gguf", 512, 1, 1, 2, prompt_cache=prompt_cache)
     backend = object.__new__(LlamaCppBackend)
-    backend._model = Engine(server, settings, "xllamacpp test", True)
+    backend._engine = SizedEngine(settings, Engine(server, settings, "xllamacpp test", True))
     backend.stats = EngineStats()
     backend._stats_lock = threading.Lock()
     backend._slots = _ThreadSlots(2)
@@ -228,5 +228,57 @@ def test_one_engine_per_gguf_file_and_every_seed_shares_it(monkeypatch) -> None:
         assert [s.model_path for s in loads] == ["a.gguf", "b.gguf", "a.gguf"]
         assert set(llamacpp_engine._ENGINES) == {"a.gguf", "b.gguf"}
         assert llamacpp_engine._ENGINES["a.gguf"].settings == bigger
+        # sized to the prompts: a 512-token context per slot first, as many slots as for 4096
+        sized = engine_settings(spec, BackendOptions(n_parallel=None))
+        assert (sized.n_ctx, sized.sized) == (512, True) and sized.n_parallel >= 4
     finally:
         clear_engine_cache()
+
+
+def test_a_sized_context_is_the_tokens_rounded_up_to_512() -> None:
+    from gpo.llm.llamacpp_engine import sized_ctx
+
+    assert [sized_ctx(n) for n in (1, 512, 513, 1500, 4097)] == [512, 512, 1024, 1536, 4608]
+
+
+def test_a_request_that_did_not_fit_says_how_many_tokens_it_needed() -> None:
+    from gpo.llm.llamacpp import _context_needed
+
+    too_long = {"error": {"type": "exceed_context_size_error", "n_prompt_tokens": 700}}
+    assert _context_needed(too_long, 32, 512) == 732
+    cut = {"usage": {"prompt_tokens": 500, "completion_tokens": 12}}  # stopped at 512
+    assert _context_needed(cut, 32, 512) == 532
+    done = {"usage": {"prompt_tokens": 100, "completion_tokens": 12}}  # stopped by itself
+    assert _context_needed(done, 32, 512) is None
+    assert _context_needed({"error": {"type": "server_error"}}, 32, 512) is None
+
+
+def test_a_sized_engine_grows_between_requests_and_an_explicit_one_never(monkeypatch) -> None:
+    from gpo.llm import llamacpp_engine
+    from gpo.llm.llamacpp_engine import Engine, EngineSettings, SizedEngine
+
+    alive: list[EngineSettings] = []
+
+    def fake_load(settings: EngineSettings) -> Engine:
+        alive.append(settings)
+        return Engine(object(), settings, "xllamacpp test", True)
+
+    monkeypatch.setattr(llamacpp_engine, "_load", fake_load)
+    monkeypatch.setattr(llamacpp_engine, "context_length", lambda path: 2048)
+    sized = SizedEngine(EngineSettings("m.gguf", 512, 1, 1, 2, sized=True))
+    with sized.use() as first:
+        assert first.settings.n_ctx == 512
+    assert sized.fit(400) and sized.settings.n_ctx == 512  # fits: not loaded again
+    assert sized.fit(1100) and sized.settings.n_ctx == 1536
+    assert not sized.fit(3000) and sized.settings.n_ctx == 1536  # past the model's 2048
+    assert [s.n_ctx for s in alive] == [512, 1536]
+    fixed = SizedEngine(EngineSettings("m.gguf", 512, 1, 1, 2))
+    assert not fixed.fit(600) and fixed.settings.n_ctx == 512
+
+
+def test_a_prompts_tokens_are_estimated_from_its_characters_and_the_template() -> None:
+    from gpo.llm.llamacpp import estimated_tokens
+
+    text = "Read the text and give the date it names in ISO format. " * 10
+    assert estimated_tokens(text) >= len(text.split())
+    assert estimated_tokens(user_message(text)) > estimated_tokens(text)

@@ -176,7 +176,15 @@ flags.DEFINE_integer(
     "n_parallel",
     None,
     "Requests the llama.cpp backend serves at once (slots, continuously batched, each with its own "
-    "n_ctx of KV cache; default: 4 per core, at most 8 and at most 32768 tokens in all; logged).",
+    "context of KV cache; default: 4 per core, at most 8, and with --n_ctx at most 32768 tokens in "
+    "all; logged).",
+)
+flags.DEFINE_integer(
+    "n_ctx",
+    None,
+    "Context length of each llama.cpp slot, fixed (default: sized to the run's prompts, their "
+    "longest plus max tokens rounded up to 512, growing when a longer one comes; logged). "
+    "vLLM and transformers: the context length (default 4096).",
 )
 flags.DEFINE_string("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR.")
 flags.DEFINE_integer(
@@ -259,6 +267,7 @@ class CliRequest:
     split: str = "test"  # --only_evaluate's split (the Python API may score train or eval)
     mlflow: MlflowSettings | None = None  # where the run is tracked (None: not tracked)
     n_parallel: int | None = None
+    n_ctx: int | None = None
     # role ("scorer"/"optimizer") -> the model object the Python API was given for it
     models: Mapping[str, UserLLM] = field(default_factory=dict)
 
@@ -351,6 +360,7 @@ def config_from_flags() -> CliRequest:
         gpus_per_worker=FLAGS.gpus_per_worker,
         mlflow=mlflow_settings(FLAGS.mlflow_tracking_uri, FLAGS.mlflow, FLAGS.mlflow_experiment),
         n_parallel=FLAGS.n_parallel,
+        n_ctx=FLAGS.n_ctx,
     )
 
 
@@ -365,6 +375,7 @@ def _check_counts() -> None:
     _positive("few_shot_number", FLAGS.few_shot_number)
     _positive("n_threads", FLAGS.n_threads)
     _positive("n_parallel", FLAGS.n_parallel)
+    _positive("n_ctx", FLAGS.n_ctx, 16)
     _positive("max_retries", FLAGS.max_retries, 0)
     _positive("gepa_max_metric_calls", FLAGS.gepa_max_metric_calls)
     for name in ("scorer_max_tokens", "second_round_max_tokens", "optimizer_max_tokens"):

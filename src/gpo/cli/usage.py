@@ -105,6 +105,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "gpus",
             "n_threads",
             "n_parallel",
+            "n_ctx",
         ),
     ),
     (

@@ -67,24 +67,58 @@ def metadata_keys(path: Path) -> dict[str, str | None]:
     """The GGUF's metadata keys, with the value of string entries (others map to None).
 
     Raises BackendError when the file is not a GGUF (wrong magic or a broken header)."""
+    return {k: v if isinstance(v, str) else None for k, v in _metadata(path).items()}
+
+
+def metadata_values(path: Path) -> dict[str, str | int | float | bool | None]:
+    """The GGUF's metadata: strings and scalars with their values, arrays as None."""
+    return _metadata(path)
+
+
+def _metadata(path: Path) -> dict[str, str | int | float | bool | None]:
     try:
         with open(path, "rb") as f:
             if f.read(4) != MAGIC:
                 raise BackendError(f"{path} is not a GGUF file; pass a .gguf model file")
             _read(f, "I")  # version
             _read(f, "Q")  # tensor count
-            out: dict[str, str | None] = {}
+            out: dict[str, str | int | float | bool | None] = {}
             for _ in range(int(_read(f, "Q"))):
                 key = _string(f).decode("utf-8", "replace")
                 kind = int(_read(f, "I"))
                 if kind == _STRING:
                     out[key] = _string(f).decode("utf-8", "replace")
+                elif kind in _SCALARS:
+                    out[key] = _read(f, _SCALARS[kind])
                 else:
                     out[key] = None
                     _skip_value(f, kind)
             return out
     except (EOFError, ValueError, struct.error) as exc:
         raise BackendError(f"{path} is not a readable GGUF file ({exc}); re-download it") from exc
+
+
+def kv_bytes_per_token(path: Path, bytes_per_value: int = 4) -> int:
+    """Bytes of KV cache one token takes (keys and values of every layer) at ``bytes_per_value``
+    (4: f32), from the GGUF's architecture keys; BackendError when they are missing."""
+    values = metadata_values(path)
+    arch = values.get("general.architecture")
+    layers = values.get(f"{arch}.block_count")
+    heads = values.get(f"{arch}.attention.head_count")
+    kv_heads = values.get(f"{arch}.attention.head_count_kv") or heads
+    width = values.get(f"{arch}.embedding_length")
+    if not all(isinstance(v, int) and v > 0 for v in (layers, heads, kv_heads, width)):
+        raise BackendError(f"{path} does not give its layer and head counts ({arch})")
+    key = values.get(f"{arch}.attention.key_length") or int(width) // int(heads)
+    value = values.get(f"{arch}.attention.value_length") or key
+    return int(layers) * int(kv_heads) * (int(key) + int(value)) * bytes_per_value
+
+
+def context_length(path: Path) -> int | None:
+    """The context length the model was trained with (``<arch>.context_length``), if given."""
+    values = metadata_values(path)
+    found = values.get(f"{values.get('general.architecture')}.context_length")
+    return int(found) if isinstance(found, int) else None
 
 
 def has_chat_template(path: Path) -> bool:

@@ -24,7 +24,7 @@ from gpo.llm.base import (
     Prompt,
     batch_sample_indices,
 )
-from gpo.llm.options import BackendOptions
+from gpo.llm.options import DEFAULT_N_CTX, BackendOptions
 from gpo.llm.threads import log_threads
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ class HFBackend:
     ) -> None:
         self.name: str = str(spec.alias or spec.model)
         self._batch_size = max(1, int(batch_size))
-        self._n_ctx: int | None = options.n_ctx
+        self._n_ctx: int | None = options.n_ctx or DEFAULT_N_CTX
         self._torch, self._tokenizer, self._model = _load(spec, options)
         self.is_chat: bool = resolve_is_chat(spec, self._tokenizer)
         self._eos = eos_token_ids(self._tokenizer, self._model.generation_config)

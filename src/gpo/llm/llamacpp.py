@@ -23,6 +23,9 @@ from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
 from gpo.llm.fan_out import fan_out_chains
 from gpo.llm.llamacpp_engine import (
+    MIN_SIZED_CTX,
+    SLOT_CTX,
+    Engine,
     EngineSettings,
     clear_engine_cache,
     default_parallel,
@@ -40,16 +43,51 @@ def clear_model_cache() -> None:
 
 def engine_settings(spec: ModelSpec, options: BackendOptions) -> EngineSettings:
     """The engine settings of a model spec and the backend options (``n_parallel`` None: the
-    default from the cores and ``n_ctx``)."""
-    n_parallel = options.n_parallel or default_parallel(options.n_ctx)
+    default from the cores and ``n_ctx``; ``n_ctx`` None: sized to the prompts, starting at
+    ``MIN_SIZED_CTX`` per slot, with the slots of a 4096-token context)."""
+    n_parallel = options.n_parallel or default_parallel(options.n_ctx or SLOT_CTX)
     return EngineSettings(
         model_path=str(spec.model),
-        n_ctx=options.n_ctx,
+        n_ctx=options.n_ctx or MIN_SIZED_CTX,
         n_threads=options.n_threads,
         n_threads_batch=options.n_threads_batch or options.n_threads,
         n_parallel=n_parallel,
         prompt_cache=options.prompt_cache,
+        sized=options.n_ctx is None,
     )
+
+
+# A prompt's tokens before it is sent, to size the context for a batch: English text averages
+# about 4 characters per token, plus the chat template's own tokens (Qwen's default system
+# message is about 30). An underestimate (digits, code) costs a second load of the engine and
+# the requests cut short sent again, not a different reply (``_context_needed``).
+CHARS_PER_TOKEN = 4
+TEMPLATE_TOKENS = 64
+
+
+def estimated_tokens(prompt: Prompt) -> int:
+    """An estimate of a prompt's tokens once its chat template is applied."""
+    if isinstance(prompt, str):
+        return len(prompt) // CHARS_PER_TOKEN + 1
+    chars = sum(len(m.content) for m in prompt)
+    return chars // CHARS_PER_TOKEN + TEMPLATE_TOKENS + 8 * len(prompt)
+
+
+def _context_needed(response: Any, max_tokens: int, n_ctx: int) -> int | None:
+    """The tokens a request needed when the context was too short for it (its prompt did not
+    fit, or its reply stopped at the end of the context before ``max_tokens``), else None."""
+    if not isinstance(response, dict):
+        return None
+    error = response.get("error")
+    if error:
+        if error.get("type") == "exceed_context_size_error" and "n_prompt_tokens" in error:
+            return int(error["n_prompt_tokens"]) + max_tokens
+        return None
+    usage = response.get("usage") or {}
+    prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+    if completion < max_tokens and prompt + completion >= n_ctx:
+        return prompt + max_tokens
+    return None
 
 
 def request_body(prompt: Prompt, params: GenerationParams, index: int, cache: bool) -> dict:
@@ -112,6 +150,13 @@ def _error(response: Any, n_ctx: int) -> BackendError | None:
     return BackendError(f"llama.cpp generation failed: {error.get('message', error)}")
 
 
+def _send(engine: Engine, body: dict) -> Any:
+    """One request to the engine: a raw completion or a chat completion."""
+    if "prompt" in body:
+        return engine.server.handle_completions(body)
+    return engine.server.handle_chat_completions(body)
+
+
 class _ThreadSlots:
     """One engine slot per calling thread, in the order threads first ask (modulo the slots).
 
@@ -145,13 +190,18 @@ class LlamaCppBackend:
             raise BackendError(f"GGUF file not found: {spec.model}; check the model path")
         self.name = spec.alias
         self.spec = spec
-        self._model = load_engine(engine_settings(spec, options))
+        self._engine = load_engine(engine_settings(spec, options))
         self.engine = self._model.version  # part of the response-cache key
         self.concurrency = self._model.settings.n_parallel
         self.is_chat = self._model.chat_template if spec.is_chat is None else spec.is_chat
         self.stats = EngineStats()
         self._stats_lock = threading.Lock()
         self._slots = _ThreadSlots(self.concurrency)
+
+    @property
+    def _model(self) -> Engine:
+        """The engine loaded now (a sized engine is replaced when its context grows)."""
+        return self._engine.engine
 
     def __repr__(self) -> str:
         return f"LlamaCppBackend(name={self.name!r}, model={self.spec.model!r})"
@@ -163,6 +213,8 @@ class LlamaCppBackend:
         sample_indices: Sequence[int] | None = None,
     ) -> list[Completion]:
         indices = batch_sample_indices(prompts, sample_indices)
+        if prompts and self._model.settings.sized:  # a longer context before, not during
+            self._engine.fit(max(map(estimated_tokens, prompts)) + params.max_tokens)
         return fan_out_chains(
             self._generate_one,
             prompts,
@@ -174,23 +226,24 @@ class LlamaCppBackend:
         )
 
     def _generate_one(self, prompt: Prompt, params: GenerationParams, index: int) -> Completion:
-        settings = self._model.settings
-        body = request_body(prompt, params, index, settings.prompt_cache)
+        body = request_body(prompt, params, index, self._model.settings.prompt_cache)
         body["id_slot"] = self._slots.slot()
-        server = self._model.server
-        if isinstance(prompt, str):
-            response = server.handle_completions(body)
-        else:
-            response = server.handle_chat_completions(body)
-        error = _error(response, settings.n_ctx)
+        while True:
+            with self._engine.use() as engine:
+                response = _send(engine, body)
+                n_ctx = engine.settings.n_ctx
+                needed = _context_needed(response, params.max_tokens, n_ctx)
+                if needed is None or not self._engine.can_grow(needed):
+                    # fits, or cannot (an explicit n_ctx, past the model's context): the
+                    # one-line error of a prompt too long
+                    response = self._finish(engine, body, response)
+                    break
+            self._engine.fit(needed)  # a longer context, then the request again
+        error = _error(response, n_ctx)
         if error is not None:
             raise error
         usage = response.get("usage") or {}
         timings = response.get("timings") or {}
-        with self._stats_lock:
-            self.stats.add(usage, timings)
-        if settings.prompt_cache and int(usage.get("completion_tokens", 0)) > 1:
-            self._rewind(body)
         return Completion(
             text=_reply_text(response),
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
@@ -198,7 +251,18 @@ class LlamaCppBackend:
             cached_prompt_tokens=int(timings.get("cache_n", 0)),
         )
 
-    def _rewind(self, body: dict) -> None:
+    def _finish(self, engine: Engine, body: dict, response: Any) -> Any:
+        """Count a reply and rewind its slot (on the engine that served it)."""
+        if _error(response, engine.settings.n_ctx) is not None:
+            return response
+        usage = response.get("usage") or {}
+        with self._stats_lock:
+            self.stats.add(usage, response.get("timings") or {})
+        if engine.settings.prompt_cache and int(usage.get("completion_tokens", 0)) > 1:
+            self._rewind(engine, body)
+        return response
+
+    def _rewind(self, engine: Engine, body: dict) -> None:
         """Leave the slot holding only the prompt, computed in one prefill: the same prompt again,
         one greedy token, every prompt token but the last served from the cache.
 
@@ -210,12 +274,8 @@ class LlamaCppBackend:
         computed again in the next prompt's prefill: replies are the same with and without the
         cache. The rewind costs one decoded token; it is not counted in the usage."""
         rewind = {**body, "max_tokens": 1, "temperature": 0.0, "top_k": 0}
-        server = self._model.server
-        if "prompt" in rewind:
-            response = server.handle_completions(rewind)
-        else:
-            response = server.handle_chat_completions(rewind)
-        error = _error(response, self._model.settings.n_ctx)
+        response = _send(engine, rewind)
+        error = _error(response, engine.settings.n_ctx)
         if error is not None:
             raise error
 

@@ -10,27 +10,46 @@ The default slot count comes from the cores and the context (``default_parallel`
 decoding several sequences together costs little more than one, and every slot has its own KV
 cache of ``n_ctx`` tokens, so memory grows with slots x ``n_ctx``.
 
-Replies do not depend on the slot count or on the cache (measured, and tested for real): each slot
-keeps its own KV cache (not one unified cache, where a sequence's place in the cache changed the
-attention's rounding) and flash attention is off (its tiled reduction did the same).
+Memory is sized to the work (``SizedEngine``): without an explicit ``n_ctx``, each slot's context
+starts at ``MIN_SIZED_CTX`` tokens and grows (the engine is loaded again, between requests) to
+the longest prompt plus its max tokens the run sends, rounded up to ``CTX_STEP``, up to the
+model's trained context. The host prompt cache holds two slots' contexts of KV
+(``host_cache_mib``), not a fixed 1 GiB. An explicit ``n_ctx`` is loaded as given and never grows.
+
+SmolLM2's replies do not depend on the slot count or on the cache (measured, and tested for real):
+each slot keeps its own KV cache (not one unified cache, where a sequence's place in the cache
+changed the attention's rounding) and flash attention is off (its tiled reduction did the same).
+The Qwen2.5-Coder GGUFs are not quite there: with several slots, which requests llama.cpp decodes
+in one batch depends on timing, and a sequence's logits then change in the last bits, so a
+greedy reply now and then takes another word (measured on date_iso, 0.5B, 3 prompts x 32
+records: 2-4 of 96 replies differed from 1 slot, with the prompt cache on or off, and from run
+to run; without weight repacking too). With one slot (``--n_parallel=1``) every request is
+decoded alone, so its reply cannot depend on others; that scoring took 1.3x as long.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gpo.errors import BackendError
-from gpo.llm.gguf import metadata_keys
+from gpo.llm.gguf import context_length, kv_bytes_per_token, metadata_keys
 from gpo.llm.threads import cpu_count, log_threads
 
 log = logging.getLogger(__name__)
 
 MAX_DEFAULT_PARALLEL = 8  # measured: 8 slots served the quick start's scorer fastest on 2 cores
 MAX_DEFAULT_KV_TOKENS = 32768  # slots x n_ctx (about 1.9 GB of f32 KV for a 1.5B model)
-HOST_CACHE_MIB = 1024  # host memory for the states of earlier prompts (llama.cpp's prompt cache)
+SLOT_CTX = 4096  # the n_ctx the default slot count assumes (Llama-2's 4096)
+MIN_SIZED_CTX = 512  # a sized engine's first context per slot
+CTX_STEP = 512  # sized contexts are a multiple of this
+HOST_CACHE_SLOTS = 2  # the host prompt cache holds this many slots' contexts of KV
+MIB = 1 << 20
 
 
 def engine_version() -> str:
@@ -58,6 +77,7 @@ class EngineSettings:
     n_threads_batch: int
     n_parallel: int
     prompt_cache: bool = True  # False: no reuse of earlier prompts (the benchmark's baseline)
+    sized: bool = False  # True: n_ctx grows to the work (SizedEngine); False: as given
 
 
 @dataclass(frozen=True)
@@ -92,7 +112,7 @@ def common_params(settings: EngineSettings) -> Any:
     # No server seed: every request carries its own (``request_body``), so one loaded engine
     # serves every seed of a grid's cells.
     p.cache_prompt = settings.prompt_cache
-    p.cache_ram_mib = HOST_CACHE_MIB if settings.prompt_cache else 0
+    p.cache_ram_mib = host_cache_mib(settings) if settings.prompt_cache else 0
     # Flash attention off: its tiled reduction made greedy replies depend on what the cache
     # held (measured); the plain attention gives the same replies with and without the cache.
     p.flash_attn_type = xllamacpp.llama_flash_attn_type.LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -102,6 +122,10 @@ def common_params(settings: EngineSettings) -> Any:
     # stay on (Qwen2.5-1.5B decodes 12.7 tok/s with them, 8.7 without, on 2 cores).
     p.cache_type_k = xllamacpp.ggml_type.GGML_TYPE_F32
     p.cache_type_v = xllamacpp.ggml_type.GGML_TYPE_F32
+    # The weights read into memory, not mapped: the repacked tensors are copies, and with the
+    # file mapped its pages stayed resident beside them (measured: both Qwen models loaded took
+    # 2,374 MiB mapped, 1,759 read). The same weights and kernels: the same replies (measured).
+    p.load_mode = xllamacpp.llama_load_mode.LLAMA_LOAD_MODE_NONE
     p.warmup = False
     p.use_jinja = True  # the GGUF's own chat template
     # llama.cpp's own per-slot log lines flood the terminal; errors still come back in each
@@ -110,19 +134,105 @@ def common_params(settings: EngineSettings) -> Any:
     return p
 
 
-_ENGINES: dict[str, Engine] = {}  # one loaded engine per GGUF file in a process
+def sized_ctx(tokens: int) -> int:
+    """The context per slot for ``tokens`` (a prompt plus its max tokens): rounded up to a
+    multiple of ``CTX_STEP``, at least ``MIN_SIZED_CTX``."""
+    return max(MIN_SIZED_CTX, -(-tokens // CTX_STEP) * CTX_STEP)
 
 
-def load_engine(settings: EngineSettings) -> Engine:
+def host_cache_mib(settings: EngineSettings) -> int:
+    """llama.cpp's host prompt cache (``cache_ram_mib``), the states of the slots' earlier
+    prompts: ``HOST_CACHE_SLOTS`` full slot contexts of f32 KV (several prompts' states, each as
+    long as its prompt), instead of a fixed 1 GiB."""
+    per_token = kv_bytes_per_token(Path(settings.model_path))
+    slots = min(HOST_CACHE_SLOTS, settings.n_parallel)
+    return max(1, -(-slots * settings.n_ctx * per_token // MIB))
+
+
+class SizedEngine:
+    """The engine of one GGUF file, loaded again with a longer context when a request needs one.
+
+    Requests hold the engine while they run (``use``); ``fit`` waits until none does, then frees
+    the engine and loads the new one, so two engines of a file are never in memory at once.
+    ``settings.sized`` False: the context is the one given, and ``fit`` only says if it fits.
+    """
+
+    def __init__(self, settings: EngineSettings, loaded: Engine | None = None) -> None:
+        """Load ``settings`` (or hold ``loaded``, an engine loaded with them)."""
+        self.requested = settings
+        self.limit = context_length(Path(settings.model_path)) if settings.sized else None
+        self._engine: Engine | None = loaded or _load(settings)
+        self._users = 0
+        self._idle = threading.Condition()
+
+    @property
+    def engine(self) -> Engine:
+        assert self._engine is not None, "the engine is being loaded"
+        return self._engine
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self.engine.settings
+
+    @contextmanager
+    def use(self) -> Iterator[Engine]:
+        """The current engine, held (not replaced) until the block ends."""
+        with self._idle:
+            while self._engine is None:
+                self._idle.wait()
+            self._users += 1
+            engine = self._engine
+        try:
+            yield engine
+        finally:
+            with self._idle:
+                self._users -= 1
+                self._idle.notify_all()
+
+    def can_grow(self, tokens: int) -> bool:
+        """Whether ``fit`` may load a longer context for ``tokens``."""
+        limit = self.limit
+        return self.requested.sized and (limit is None or sized_ctx(tokens) <= limit)
+
+    def fit(self, tokens: int) -> bool:
+        """Make every slot hold ``tokens`` (a prompt plus its max tokens); False when it cannot
+        (an explicit n_ctx, or more than the model's trained context)."""
+        with self._idle:
+            while self._engine is None:
+                self._idle.wait()
+            current = self._engine.settings
+            if tokens <= current.n_ctx:
+                return True
+            if not self.can_grow(tokens):
+                return False
+            n_ctx = sized_ctx(tokens)
+            while self._users:
+                self._idle.wait()
+            self._engine = None  # the old server is freed before the new one loads
+            log.info("a prompt needs %d tokens: the context grows to %d per slot", tokens, n_ctx)
+            try:
+                self._engine = _load(replace(current, n_ctx=n_ctx))
+            except BackendError:
+                self._engine = _load(current)
+                raise
+            finally:
+                self._idle.notify_all()
+            return True
+
+
+_ENGINES: dict[str, SizedEngine] = {}  # one loaded engine per GGUF file in a process
+
+
+def load_engine(settings: EngineSettings) -> SizedEngine:
     """Load a GGUF once per process and settings (the scorer and optimizer share it). A GGUF
     asked for with other settings replaces its earlier engine, so a long-lived process (a Ray
     worker running cell after cell) holds at most one engine, and one KV cache, per model file:
     keeping every variant loaded ran a 2-worker grid out of memory."""
     loaded = _ENGINES.get(settings.model_path)
-    if loaded is not None and loaded.settings == settings:
+    if loaded is not None and loaded.requested == settings:
         return loaded
     _ENGINES.pop(settings.model_path, None)  # freed once no backend holds it
-    engine = _load(settings)
+    engine = SizedEngine(settings)
     _ENGINES[settings.model_path] = engine
     return engine
 
@@ -132,12 +242,13 @@ def _load(settings: EngineSettings) -> Engine:
     chat_template = check_gguf(path)
     version = engine_version()
     log.info(
-        "loading %s with %s (n_ctx=%d, %d slot(s), prompt cache %s; --n_parallel)",
+        "loading %s with %s (n_ctx=%d per slot%s, %d slot(s), prompt cache %s; --n_parallel)",
         path,
         version,
         settings.n_ctx,
+        ", sized to the prompts" if settings.sized else "",
         settings.n_parallel,
-        "on" if settings.prompt_cache else "off",
+        f"on, {host_cache_mib(settings)} MiB of host memory" if settings.prompt_cache else "off",
     )
     log_threads("llama.cpp", settings.n_threads, settings.n_threads_batch)
     import xllamacpp

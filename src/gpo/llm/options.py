@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from gpo.errors import ConfigError
 from gpo.llm.threads import default_threads
 
+DEFAULT_N_CTX = 4096  # the context of the backends that do not size it (vLLM, transformers)
+
 
 @dataclass(frozen=True)
 class BackendOptions:
@@ -22,7 +24,9 @@ class BackendOptions:
     # llama.cpp / torch threads: half the cores by default (gpo.llm.threads, measured)
     n_threads: int = field(default_factory=default_threads)
     n_threads_batch: int | None = None  # llama.cpp prompt-processing threads (None: n_threads)
-    n_ctx: int = 4096  # llama.cpp context length (Llama-2's 4096), shared by the slots
+    # Context length. llama.cpp: per slot, None sizes it to the prompts (gpo.llm.llamacpp_engine);
+    # vLLM and transformers: None is DEFAULT_N_CTX (Llama-2's 4096).
+    n_ctx: int | None = None
     n_parallel: int | None = None  # llama.cpp slots (None: from the cores and n_ctx)
     prompt_cache: bool = True  # llama.cpp reuses cached prompt prefixes (False: benchmarks)
     gpus: tuple[str, ...] = ("0",)  # vLLM devices; len() is the tensor-parallel size
@@ -39,7 +43,7 @@ class BackendOptions:
         checks = (
             (self.n_threads >= 1, "n_threads must be >= 1"),
             (self.n_threads_batch is None or self.n_threads_batch >= 1, "n_threads_batch >= 1"),
-            (self.n_ctx >= 16, "n_ctx must be >= 16"),
+            (self.n_ctx is None or self.n_ctx >= 16, "n_ctx must be >= 16"),
             (self.n_parallel is None or self.n_parallel >= 1, "n_parallel must be >= 1"),
             (self.max_concurrency >= 1, "max_concurrency must be >= 1"),
             (self.request_timeout > 0, "request_timeout must be > 0"),

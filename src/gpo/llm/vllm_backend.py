@@ -31,7 +31,7 @@ from gpo.errors import BackendError
 from gpo.llm.aliases import ModelSpec
 from gpo.llm.base import Completion, GenerationParams, Prompt, batch_sample_indices
 from gpo.llm.hf import encode_prompt, flatten_chat, resolve_is_chat
-from gpo.llm.options import BackendOptions
+from gpo.llm.options import DEFAULT_N_CTX, BackendOptions
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def engine_kwargs(spec: ModelSpec, options: BackendOptions) -> dict[str, Any]:
         "trust_remote_code": True,
         "seed": int(options.seed),
         "dtype": options.dtype or "auto",
-        "max_model_len": options.n_ctx,
+        "max_model_len": options.n_ctx or DEFAULT_N_CTX,
         # explicit: an example's second round repeats its first round (sent as the next batch,
         # gpo.evaluation.conversations) and the N samples of a meta-prompt share it, so their
         # common prefix is computed once

@@ -93,6 +93,7 @@ def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
     return BackendOptions(
         **threads,
         n_parallel=req.n_parallel,
+        n_ctx=req.n_ctx,
         max_retries=req.max_retries,
         max_concurrency=req.max_concurrency,
         gpus=config.gpus,

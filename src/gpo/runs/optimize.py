@@ -60,6 +60,7 @@ RESUME_FLAGS = (
     "log_level",
     "n_threads",
     "n_parallel",
+    "n_ctx",
     "max_retries",
     "openai_api_key",
     "openai_api_key_list",
