@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from tqdm import tqdm
 
@@ -75,9 +76,17 @@ def run_task(
 
 def start_task(ctx: StepContext, initial_prompt: str, ledger: Ledger) -> TaskState:
     """Score the initial prompt on the whole eval and test splits; the trajectory starts there."""
-    meter, rec = Meter(ledger), ctx.recorder
-    eval_report = ctx.scorer.score(initial_prompt, ctx.data, "eval")
-    test_report = ctx.scorer.score(initial_prompt, ctx.data, "test")
+    return score_initial(ctx.scorer, ctx.data, ctx.recorder, ledger, initial_prompt)[0]
+
+
+def score_initial(
+    scorer: Any, data: Any, rec: Any, ledger: Ledger, initial_prompt: str
+) -> tuple[TaskState, Any]:
+    """The start of every method's task (GPO's loop and GEPA's): the initial prompt scored on
+    eval and test and recorded; returns the state and the eval report."""
+    meter = Meter(ledger)
+    eval_report = scorer.score(initial_prompt, data, "eval")
+    test_report = scorer.score(initial_prompt, data, "test")
     rec.report(eval_report, -1, -1)
     rec.report(test_report, -1, -1)
     state = TaskState(
@@ -91,7 +100,7 @@ def start_task(ctx: StepContext, initial_prompt: str, ledger: Ledger) -> TaskSta
     )
     initial = InitialRecord(rec.task, initial_prompt, eval_report.score, test_report.score)
     rec.start(state, replace(initial, cost=meter.cost()))
-    return state
+    return state, eval_report
 
 
 def finish_task(ctx: StepContext, state: TaskState, ledger: Ledger) -> TaskOutcome:

@@ -26,11 +26,11 @@ from gpo.optimization.gepa.adapter import Item, ScorerAdapter
 from gpo.optimization.gepa.reflection import ReflectionModel, prompt_as_text
 from gpo.optimization.gepa.settings import COMPONENT, GEPA_SETTINGS, require_gepa
 from gpo.optimization.gepa.steps import Proposal, step_line, step_record
-from gpo.optimization.loop import Meter, TaskOutcome
+from gpo.optimization.loop import Meter, TaskOutcome, score_initial
 from gpo.optimization.selection import TrajectoryEntry
 from gpo.optimization.state import TaskState
 from gpo.results.recorder import TaskRecorder
-from gpo.results.records import FinalRecord, InitialRecord, LogEntry, StepRecord
+from gpo.results.records import FinalRecord, LogEntry, StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -189,23 +189,10 @@ class StepWriter:
 
 def start(task: GepaTask, adapter: ScorerAdapter, initial_prompt: str) -> TaskState:
     """Score the initial prompt on eval (GEPA's first evaluation reuses it) and on test."""
-    meter, rec = Meter(task.ledger), task.recorder
-    eval_report = task.scorer.score(initial_prompt, task.data, "eval")
-    test_report = task.scorer.score(initial_prompt, task.data, "test")
-    adapter.prime(eval_report)
-    rec.report(eval_report, -1, -1)
-    rec.report(test_report, -1, -1)
-    state = TaskState(
-        task=rec.task,
-        initial_prompt=initial_prompt,
-        initial_eval=eval_report.score,
-        initial_test=test_report.score,
-        trajectory=[TrajectoryEntry(initial_prompt, eval_report.score, -1, -1)],
-        scores={initial_prompt: eval_report.score},
-        test_scores={initial_prompt: test_report.score},
+    state, eval_report = score_initial(
+        task.scorer, task.data, task.recorder, task.ledger, initial_prompt
     )
-    initial = InitialRecord(rec.task, initial_prompt, eval_report.score, test_report.score)
-    rec.start(state, replace(initial, cost=meter.cost()))
+    adapter.prime(eval_report)
     return state
 
 
