@@ -27,11 +27,11 @@ from gpo.llm.base import GenerationParams, Prompt
 from gpo.llm.embedder import FakeEmbedder
 from gpo.llm.fake import FakeLLM
 from gpo.optimization.components import build_components
+from gpo.presets import PRESETS, preset_values
 from gpo.results.io import append_jsonl, read_json, read_jsonl
 from gpo.results.run_folder import RunFolder
 from gpo.runs.custom_task import check_custom_task, write_task_skeleton
 from gpo.runs.optimize import best_record, run_task
-from gpo.runs.presets import PRESETS, preset_values
 from helpers import EXAMPLES, REPO, SMOLLM2, assert_one_line_error
 
 TASK = "review_sentiment"

@@ -25,11 +25,11 @@ from gpo.optimization.components import build_components
 from gpo.optimization.gepa.adapter import Item, ScorerAdapter
 from gpo.optimization.gepa.settings import COMPONENT, GEPA_SETTINGS
 from gpo.optimization.loop import TaskOutcome
+from gpo.presets import GEPA, preset_values
 from gpo.results.io import read_json, read_jsonl
 from gpo.results.run_folder import RunFolder
 from gpo.runs.optimize import check_method, run_task
 from gpo.runs.plan import gepa_budget, task_plan
-from gpo.runs.presets import GEPA, preset_values
 from gpo.tracking.step_metrics import step_metrics
 from test_experiment import FakePool, flags_parsed, grid_args  # noqa: F401 (a fixture)
 

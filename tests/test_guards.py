@@ -39,10 +39,10 @@ from gpo.optimization.screening import (
     compliance_line,
     screen,
 )
+from gpo.presets import PRESETS, preset_values
 from gpo.results.io import read_jsonl
 from gpo.results.report import write_report
 from gpo.results.run_folder import RunFolder
-from gpo.runs.presets import PRESETS, preset_values
 
 CURRENT = "Let's think step by step."
 LONG = " ".join(["Word"] + ["word"] * 39)  # polished candidates start upper-case

@@ -12,8 +12,8 @@ from gpo.data.base import AnswerKind, Example, TaskData, TaskSpec
 from gpo.errors import ConfigError
 from gpo.llm.aliases import ModelSpec
 from gpo.optimization.learning_rate import learning_rate_problem
+from gpo.presets import preset_values
 from gpo.runs import preflight
-from gpo.runs.presets import preset_values
 
 CHAT = ModelSpec("m", "llamacpp", "m.gguf", True, True)
 SPECS = (CHAT, CHAT)

@@ -10,9 +10,9 @@ import pytest
 from fake_loop import TASK, make_config, optimizer_fake, run
 from gpo.config import OptimizerConfig, ScoringConfig
 from gpo.optimization.components import momentum_warnings, validate_components
+from gpo.presets import PRESETS, preset_values
 from gpo.results.io import read_json, read_jsonl
 from gpo.results.run_folder import RunFolder
-from gpo.runs.presets import PRESETS, preset_values
 
 
 def preset_optimizer_config(name: str) -> OptimizerConfig:

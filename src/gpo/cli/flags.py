@@ -29,8 +29,8 @@ from gpo.optimization.meta_prompts import BUILDER_NAMES
 from gpo.optimization.momentum import PARA_NAMES, UPDATE_NAMES
 from gpo.optimization.selection import SELECTION_NAMES, SELECTION_SPELLINGS
 from gpo.optimization.step_size import SCHEDULE_NAMES, SCHEDULE_SPELLINGS
+from gpo.presets import GEPA, GPO_PLUS, PAPER_PRESETS, PRESET_CHOICES, preset_values
 from gpo.runs.evaluate import BASELINES
-from gpo.runs.presets import GEPA, GPO_PLUS, PAPER_PRESETS, PRESET_CHOICES, preset_values
 from gpo.tracking.settings import MlflowSettings, mlflow_settings
 
 FLAGS = flags.FLAGS

@@ -35,6 +35,7 @@ from gpo.experiments.grid import (
     run_serial,
 )
 from gpo.names import choose
+from gpo.presets import GEPA, PAPER_PRESETS, PRESET_CHOICES, is_gepa
 from gpo.results.experiment_folder import (
     BASELINE,
     CellSpec,
@@ -48,7 +49,6 @@ from gpo.runs.build import ModelPool, load_tasks, resolve_specs
 from gpo.runs.common import emit, write_report_safely
 from gpo.runs.optimize import RESUME_FLAGS
 from gpo.runs.plan import CHARS_PER_TOKEN, task_plan
-from gpo.runs.presets import GEPA, PAPER_PRESETS, PRESET_CHOICES, is_gepa
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.tracking.mlflow_tracker import EXPERIMENT_ARTIFACTS, Tracker, open_tracker
 from gpo.tracking.step_metrics import metric_key

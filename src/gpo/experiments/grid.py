@@ -22,11 +22,11 @@ from tqdm import tqdm
 
 from gpo.cli.flags import CliRequest, optimizer_config
 from gpo.config import RunConfig
+from gpo.presets import is_gepa, preset_values
 from gpo.results.experiment_folder import BASELINE, OPTIMIZE, CellSpec, cell_id
 from gpo.results.run_folder import RunFolder
 from gpo.runs.build import ModelPool
 from gpo.runs.evaluate import BASELINES
-from gpo.runs.presets import is_gepa, preset_values
 
 log = logging.getLogger(__name__)
 

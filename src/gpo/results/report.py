@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gpo.errors import ConfigError
+from gpo.presets import is_gepa
 from gpo.results.experiment_folder import BASELINE, is_experiment_folder
 from gpo.results.io import atomic_write_text
 from gpo.results.plots import (
@@ -46,7 +47,6 @@ from gpo.results.table import (
     format_markdown,
     read_experiment,
 )
-from gpo.runs.presets import is_gepa
 
 PLOTS = "plots"
 CALLS_PNG = "best_vs_scorer_calls.png"

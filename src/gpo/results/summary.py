@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gpo.errors import ConfigError
+from gpo.presets import GEPA
 from gpo.results.experiment_folder import BASELINE
 from gpo.results.io import read_json
 from gpo.results.plots import save_png, score_panels_figure
@@ -46,7 +47,6 @@ from gpo.results.table import (
     run_cost,
     score_matrix,
 )
-from gpo.runs.presets import GEPA
 
 PROMPT_CHARS = 110  # an example prompt is cut after this many characters
 

@@ -29,6 +29,7 @@ from gpo.optimization.loop import TaskOutcome
 from gpo.optimization.screening import ScreeningPolicy, compliance_line
 from gpo.optimization.state import steps_per_epoch
 from gpo.optimization.step import StepContext
+from gpo.presets import is_gepa
 from gpo.results.io import append_jsonl, atomic_write_json, read_jsonl
 from gpo.results.recorder import TaskRecorder, usage_summary
 from gpo.results.records import StepRecord
@@ -40,7 +41,6 @@ from gpo.runs.common import (
     initial_instruction_for,
 )
 from gpo.runs.plan import gepa_budget, plan_lines
-from gpo.runs.presets import is_gepa
 from gpo.runs.progress import BudgetBar, planned_calls
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.runs.tracking import run_tracked, run_tracker

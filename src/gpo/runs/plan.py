@@ -14,7 +14,7 @@ from gpo.data.base import Example, TaskData
 from gpo.llm.aliases import ModelSpec
 from gpo.optimization.gepa.settings import GEPA_SETTINGS
 from gpo.optimization.state import steps_per_epoch
-from gpo.runs.presets import GPO_PRESET, is_gepa, preset_values
+from gpo.presets import GPO_PRESET, is_gepa, preset_values
 
 CHARS_PER_TOKEN = 4
 
