@@ -60,3 +60,15 @@ def main_in_process(tmp_path, monkeypatch, capsys) -> Callable[..., tuple[Outcom
         return run_main_in_process(command, capsys), tmp_path / "out"
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _release_lent_models():
+    """Each test starts without models that an earlier test's API calls left loaded for the
+    next call (``gpo.release_models``), so memory stays that of one test."""
+    yield
+    import sys
+
+    build = sys.modules.get("gpo.runs.build")
+    if build is not None:
+        build.LENDER.release()

@@ -213,7 +213,7 @@ def test_evaluate_equals_only_evaluate(tmp_path, runtime, cli) -> None:
     [
         (
             {"num_search_epoch": 2},
-            "Unknown command line flag 'num_search_epoch'. Did you mean: num_search_epochs",
+            "unknown option 'num_search_epoch' (did you mean 'num_search_epochs'?)",
         ),
         ({"eval_racing": "exactt"}, "--eval_racing='exactt' is not valid (did you mean 'exact'?)"),
         ({"num_search_epochs": "x"}, "flag --num_search_epochs=x: invalid literal for int()"),
@@ -234,7 +234,8 @@ def test_bad_options_raise_config_error_before_any_model(
         )
     assert message in str(err.value) and "\n" not in str(err.value)
     assert calls["load_llm"] == 0 and not (tmp_path / "api").exists()
-    if "dataset" not in options and "flagfile" not in options:  # the CLI's line is the same
+    # the CLI's line is the same (absl words an unknown flag its own way)
+    if not {"dataset", "flagfile", "num_search_epoch"} & set(options):
         args = [
             "--preset=gpo",
             "--dataset=bbh",
@@ -286,6 +287,7 @@ def test_experiment_grid(tmp_path, data_dir, runtime) -> None:
     assert {r["method"] for r in out.rows} >= {"GPO"} and len(out.cells) == 3
     assert all(c["state"] == "finished" for c in out.cells)
     assert "presets" not in gpo_flags.FLAGS  # main.py's flag set is unchanged after the call
+    assert not gpo_flags.FLAGS.is_parsed()
     assert dataclasses.is_dataclass(out)
 
 
@@ -307,21 +309,3 @@ def test_tracking_without_mlflow_installed_is_a_config_error(monkeypatch) -> Non
     with pytest.raises(gpo.ConfigError, match=r"pip install -e '\.\[mlflow\]'"):
         settings.mlflow_settings("http://127.0.0.1:5000", False, "gpo")
     assert settings.mlflow_settings(None, False, "gpo") is None  # not tracked: no check
-
-
-def test_options_leave_parsed_flags_as_they_were() -> None:
-    from gpo.api.options import parsed_options
-
-    flags = gpo_flags.FLAGS
-    flags.unparse_flags()
-    try:
-        flags(["main.py", "--seed=5"])
-        with parsed_options(["--seed=7", "--num_search_epochs=2"]):
-            assert (flags.seed, flags.num_search_epochs) == (7, 2)
-        assert flags.is_parsed() and flags.seed == 5 and flags["seed"].present
-        assert flags.num_search_epochs == 3 and not flags["num_search_epochs"].present
-    finally:
-        flags.unparse_flags()
-    with parsed_options(["--seed=7"]):
-        pass
-    assert not flags.is_parsed()

@@ -476,16 +476,17 @@ def test_cli_task_json_layout_defaults_and_explicit_flag(tmp_path):
     data = tmp_path / "data"
     make_task(data, instruction_pos="A_begin", include_qa=True)
     from gpo.cli import flags as gpo_flags
+    from gpo.runs.request import build_request
 
     argv = ["main", "--dataset=custom", "--task_name=t", f"--data_dir={data}", "--preset=ape"]
     gpo_flags.FLAGS.unparse_flags()
     gpo_flags.FLAGS(argv)
     try:
-        scoring = gpo_flags.config_from_flags().config.scoring
+        scoring = build_request(gpo_flags.options_from_flags()).config.scoring
         assert (scoring.instruction_pos, scoring.include_qa) == ("A_begin", True)
         gpo_flags.FLAGS.unparse_flags()
         gpo_flags.FLAGS([*argv, "--instruction_pos=Q_begin"])
-        scoring = gpo_flags.config_from_flags().config.scoring
+        scoring = build_request(gpo_flags.options_from_flags()).config.scoring
         assert (scoring.instruction_pos, scoring.include_qa) == ("Q_begin", True)
     finally:
         gpo_flags.FLAGS.unparse_flags()

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from gpo.cli import experiment_app
+from gpo.cli.flags import options_from_flags
 from gpo.data.registry import get_benchmark
 from gpo.errors import ConfigError
-from gpo.experiments import experiment
+from gpo.experiments import experiment, setup
 from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.fake import FakeLLM
 from gpo.optimization.guards import CopyIndex, classify_prompt
+from gpo.options import ExperimentOptions
 from gpo.results.io import read_json, read_jsonl
 from gpo.results.table import build_table, read_experiment
 from gpo.runs.build import ModelPool
@@ -63,21 +65,27 @@ class FakePool(ModelPool):
         return sum(f.num_requests for f in (self.scorer, self.optimizer, self.failing))
 
 
+def parsed() -> ExperimentOptions:
+    """The grid options of experiment.py's flags as parsed now."""
+    return options_from_flags(ExperimentOptions)
+
+
 @pytest.fixture
 def flags_parsed():
+    """experiment.py's flags parsed from ``args`` into ExperimentOptions (the command line's
+    own parser), main.py's flag set restored after."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    experiment.define_flags()
+    experiment_app.define_flags()
 
-    def parse(args: list[str]) -> list[str]:
-        argv = ["experiment.py", *args]
-        experiment.FLAGS.unparse_flags()
-        experiment.FLAGS(argv)
-        return argv
+    def parse(args: list[str]) -> ExperimentOptions:
+        experiment_app.FLAGS.unparse_flags()
+        experiment_app.FLAGS(["experiment.py", *args])
+        return parsed()
 
     yield parse
-    experiment.FLAGS.unparse_flags()
-    experiment.forget_flags()  # main.py's own flag set (and --help tests) stay untouched
+    experiment_app.FLAGS.unparse_flags()
+    experiment_app.forget_flags()  # main.py's own flag set (and --help tests) stay untouched
     root.handlers[:] = handlers  # main() installs its own stderr handler
     root.setLevel(level)
 
@@ -191,7 +199,7 @@ def test_grid_runs_cells_baselines_table_report_and_resume(tmp_path, data_dir, f
     before = pool.requests
     flags_parsed([f"--resume={root}", "--no_cache"])
     again = FakePool()
-    _, resumed = experiment.execute(["experiment.py"], pool=again)
+    _, resumed = experiment.execute(parsed(), pool=again)
     assert [r.state for r in resumed] == ["skipped"] * 6
     assert again.requests == 0 and pool.requests == before
 
@@ -199,9 +207,9 @@ def test_grid_runs_cells_baselines_table_report_and_resume(tmp_path, data_dir, f
 def test_a_failed_cell_does_not_stop_the_others_and_resume_reruns_it(
     tmp_path, data_dir, flags_parsed, capsys
 ):
-    argv = flags_parsed(grid_args(tmp_path, data_dir, "--baselines="))
+    flags_parsed(grid_args(tmp_path, data_dir, "--baselines="))
     with pytest.raises(SystemExit) as exit_info:
-        experiment_app.main(argv, runtime=FakePool(fail_seed=1).runtime)
+        experiment_app.main(["experiment.py"], runtime=FakePool(fail_seed=1).runtime)
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
     assert "gpo-bbh-navigate-seed1 (failed)" in err and "ape-bbh-navigate-seed1 (failed)" in err
@@ -218,7 +226,7 @@ def test_a_failed_cell_does_not_stop_the_others_and_resume_reruns_it(
 
     flags_parsed([f"--resume={root}", "--no_cache"])
     pool = FakePool()
-    _, resumed = experiment.execute(["experiment.py"], pool=pool)
+    _, resumed = experiment.execute(parsed(), pool=pool)
     assert {r.cell_id: r.state for r in resumed} == {
         "gpo-bbh-navigate-seed0": "skipped",
         "ape-bbh-navigate-seed0": "skipped",
@@ -259,20 +267,19 @@ def test_dry_run_plans_the_grid_and_estimates_wall_time(tmp_path, data_dir, flag
     ],
 )
 def test_bad_input_fails_before_any_model(tmp_path, data_dir, flags_parsed, extra, message):
-    argv = flags_parsed(grid_args(tmp_path, data_dir, *extra))
     pool = FakePool()
-    with pytest.raises(ConfigError, match=message):
-        experiment.execute(argv, pool=pool)
+    with pytest.raises(ConfigError, match=message):  # on parsing (seeds) or before any model
+        experiment.execute(flags_parsed(grid_args(tmp_path, data_dir, *extra)), pool=pool)
     assert pool.requests == 0 and not (tmp_path / "out").exists()
 
 
 def test_several_datasets_split_the_task_names(flags_parsed):
-    assert experiment.grid_tasks(["bbh", "wsc"], ["navigate", "web_of_lies"]) == {
+    assert setup.grid_tasks(["bbh", "wsc"], ["navigate", "web_of_lies"]) == {
         "bbh": ["navigate", "web_of_lies"],
         "wsc": ["wsc"],
     }
     with pytest.raises(ConfigError, match="names no mmlu task"):
-        experiment.grid_tasks(["bbh", "mmlu"], ["navigate"])
+        setup.grid_tasks(["bbh", "mmlu"], ["navigate"])
 
 
 def test_resume_with_task_name_continues_only_those_tasks(tmp_path, data_dir, flags_parsed):
@@ -297,7 +304,7 @@ def test_resume_with_task_name_continues_only_those_tasks(tmp_path, data_dir, fl
         shutil.rmtree(root / "runs" / cell)
     flags_parsed([f"--resume={root}", "--no_cache", "--task_name=navigate"])
     pool = FakePool()
-    _, resumed = experiment.execute(["experiment.py"], pool=pool)
+    _, resumed = experiment.execute(parsed(), pool=pool)
     assert [(r.cell_id, r.state) for r in resumed] == [("gpo-bbh-navigate-seed0", "finished")]
     assert pool.requests > 0
     assert (root / "runs" / "gpo-bbh-navigate-seed0" / "best_prompts.jsonl").is_file()
@@ -307,13 +314,13 @@ def test_resume_with_task_name_continues_only_those_tasks(tmp_path, data_dir, fl
     with pytest.raises(
         ConfigError, match="the experiment.s tasks are navigate,boolean_expressions"
     ):
-        experiment.execute(["experiment.py"], pool=FakePool())
+        experiment.execute(parsed(), pool=FakePool())
 
 
 def test_resume_needs_an_experiment_folder(tmp_path, flags_parsed):
     flags_parsed([f"--resume={tmp_path}"])
     with pytest.raises(ConfigError, match="not an experiment folder"):
-        experiment.execute(["experiment.py"], pool=FakePool())
+        experiment.execute(parsed(), pool=FakePool())
 
 
 def test_provenance_redacts_keys():

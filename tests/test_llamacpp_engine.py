@@ -200,12 +200,19 @@ def test_no_rewind_without_the_prompt_cache_or_after_a_one_token_reply() -> None
     assert len(server.bodies) == 1
 
 
-def test_one_engine_per_gguf_file_and_every_seed_shares_it(monkeypatch) -> None:
-    """A Ray worker runs cell after cell (other seeds, other settings): it must not keep every
-    variant of a model loaded (a 2-worker grid ran out of memory that way)."""
+def test_an_engine_serves_one_backend_and_the_next_one_reuses_it(monkeypatch) -> None:
+    """A Ray worker runs cell after cell (other seeds, other settings): it reuses the loaded
+    model and never keeps every variant loaded (a 2-worker grid ran out of memory that way);
+    two backends in use at once (two API calls in two threads) never share an engine."""
     from gpo.llm import llamacpp_engine
     from gpo.llm.llamacpp import engine_settings
-    from gpo.llm.llamacpp_engine import Engine, EngineSettings, clear_engine_cache, load_engine
+    from gpo.llm.llamacpp_engine import (
+        Engine,
+        EngineSettings,
+        clear_engine_cache,
+        load_engine,
+        release_engine,
+    )
     from gpo.llm.options import BackendOptions
 
     loads: list[EngineSettings] = []
@@ -220,19 +227,22 @@ def test_one_engine_per_gguf_file_and_every_seed_shares_it(monkeypatch) -> None:
         spec = type("Spec", (), {"model": "a.gguf"})()
         seed0 = engine_settings(spec, BackendOptions(seed=0, n_ctx=512, n_parallel=2))
         seed1 = engine_settings(spec, BackendOptions(seed=1, n_ctx=512, n_parallel=2))
-        assert load_engine(seed0) is load_engine(seed1)  # the seed goes with each request
-        other = EngineSettings("b.gguf", 512, 1, 1, 2)
-        load_engine(other)
+        first = load_engine(seed0)
+        assert load_engine(seed1) is not first  # held by a backend: the other loads its own
+        release_engine(first)
+        assert load_engine(seed1) is first  # the seed goes with each request
+        release_engine(first)
+        release_engine(load_engine(EngineSettings("b.gguf", 512, 1, 1, 2)))
         bigger = EngineSettings("a.gguf", 1024, 1, 1, 2)
-        load_engine(bigger)
-        assert [s.model_path for s in loads] == ["a.gguf", "b.gguf", "a.gguf"]
-        assert set(llamacpp_engine._ENGINES) == {"a.gguf", "b.gguf"}
-        assert llamacpp_engine._ENGINES["a.gguf"].settings == bigger
+        release_engine(load_engine(bigger))  # other settings: the idle a.gguf engine is freed
+        assert [s.model_path for s in loads] == ["a.gguf", "a.gguf", "b.gguf", "a.gguf"]
+        assert set(llamacpp_engine._IDLE) == {"a.gguf", "b.gguf"}
+        assert llamacpp_engine._IDLE["a.gguf"].settings == bigger
         # sized to the prompts: a 512-token context per slot first, as many slots as for 4096
         sized = engine_settings(spec, BackendOptions(n_parallel=None))
         assert (sized.n_ctx, sized.sized) == (512, True) and sized.n_parallel >= 4
     finally:
-        clear_engine_cache()
+        assert clear_engine_cache() == 2
 
 
 def test_a_sized_context_is_the_tokens_rounded_up_to_512() -> None:

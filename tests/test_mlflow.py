@@ -127,13 +127,11 @@ def test_dead_tracking_uri_leaves_the_run_complete(tmp_path, caplog) -> None:
 def test_mlflow_flag_means_mlflows_local_store(tmp_path, monkeypatch, data_dir) -> None:
     """MLflow's own default, the SQLite file mlflow.db here (its file store is in maintenance
     mode in MLflow 3); the file store ./mlruns where the SQL store cannot run (mlflow-skinny)."""
-    from gpo.api.options import parsed_options
-    from gpo.cli.flags import config_from_flags
+    from gpo.runs.request import build_request
     from gpo.tracking import settings
 
     monkeypatch.chdir(tmp_path)
-    with parsed_options(["--mlflow", "--mlflow_experiment=mine"]):
-        request = config_from_flags()
+    request = build_request(gpo.RunOptions.of(mlflow=True, mlflow_experiment="mine"))
     assert request.mlflow.tracking_uri == f"sqlite:///{tmp_path / 'mlflow.db'}"  # absolute
     assert request.mlflow.experiment == "mine"
     view = "mlflow ui --backend-store-uri sqlite:///mlflow.db"
@@ -144,17 +142,15 @@ def test_mlflow_flag_means_mlflows_local_store(tmp_path, monkeypatch, data_dir) 
     monkeypatch.setattr(
         settings.importlib.util, "find_spec", lambda n: None if n == "sqlalchemy" else real(n)
     )
-    with parsed_options(["--mlflow"]):
-        request = config_from_flags()
+    request = build_request(gpo.RunOptions.of(mlflow=True))
     assert request.mlflow.tracking_uri == f"file:{tmp_path / 'mlruns'}"
     view = "MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri file:./mlruns"
     assert settings.view_command(request.mlflow) == view
-    both = ["--mlflow", "--mlflow_tracking_uri=http://127.0.0.1:1"]
-    with pytest.raises(gpo.ConfigError, match="give one of the two"), parsed_options(both):
-        config_from_flags()
+    both = gpo.RunOptions.of(mlflow=True, mlflow_tracking_uri="http://127.0.0.1:1")
+    with pytest.raises(gpo.ConfigError, match="give one of the two"):
+        build_request(both)
     secret = "http://user:pa55word@127.0.0.1:1"
-    with parsed_options([f"--mlflow_tracking_uri={secret}"]):
-        assert "pa55word" not in repr(config_from_flags())
+    assert "pa55word" not in repr(build_request(gpo.RunOptions.of(mlflow_tracking_uri=secret)))
 
 
 @pytest.mark.parametrize("store", ["file", "sqlite"])

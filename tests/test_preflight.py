@@ -100,8 +100,8 @@ def test_the_word_budget_rule_lives_in_the_learning_rate() -> None:
 
 
 def test_flag_spellings_map_to_the_original_names_saved_in_configs_dict() -> None:
-    from gpo.cli.flags import NAMED
     from gpo.names import choose
+    from gpo.runs.request import NAMED
 
     assert choose("momentum_selection_name", "relevance", *NAMED["momentum_selection_name"]) == (
         "relavance"

@@ -9,11 +9,11 @@ import json
 import subprocess
 import sys
 
-from gpo.cli.flags import strip_credentials
 from gpo.config import ModelConfig, RunConfig
 from gpo.evaluation.report import ScoredExample, ScoreReport
 from gpo.results.io import atomic_write_json, read_jsonl
 from gpo.results.run_folder import RunFolder, report_csv, run_folder_name
+from gpo.runs.request import strip_credentials
 
 
 def config(tmp_path, scorer="llama2-chat-7b") -> RunConfig:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gpo.cli.flags import strip_credentials
 from gpo.llm.base import Completion
 from gpo.llm.cache import ResponseCache, WorkerCache, merge_cache_parts
+from gpo.runs.request import strip_credentials
 from helpers import SMOLLM2, assert_one_line_error
 
 BASE = ["--dataset=bbh", "--task_name=navigate", f"--scorer_llm_name={SMOLLM2}"]

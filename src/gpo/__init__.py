@@ -8,11 +8,12 @@ From Python::
     result = gpo.optimize(task, scorer="smollm2-135m", preset="gpo", num_search_epochs=1)
     print(result.best_prompt, result.best_test)
 
-``Task``, ``evaluate``, ``optimize``, ``experiment``, their results and ``ConfigError`` are
-exported here, with ``LLM`` (the protocol a model client implements to be passed as ``scorer=``
-or ``optimizer=``), ``CallableLLM`` (a plain ``(messages) -> str`` function as one) and the
-protocol's types ``ChatMessage``, ``GenerationParams`` and ``Completion``.
-Importing this package is cheap: the API (absl flags, the run machinery) loads on
+``Task``, ``evaluate``, ``optimize``, ``experiment``, their results, ``release_models`` and
+``ConfigError`` are exported here, with the typed options ``RunOptions`` and
+``ExperimentOptions``, ``LLM`` (the protocol a model client implements to be passed as
+``scorer=`` or ``optimizer=``), ``CallableLLM`` (a plain ``(messages) -> str`` function as one)
+and the protocol's types ``ChatMessage``, ``GenerationParams`` and ``Completion``.
+Importing this package is cheap: the API (the run machinery) loads on
 first use, heavy backends (torch, vllm, xllamacpp) only when a model is made.
 """
 
@@ -32,9 +33,11 @@ if TYPE_CHECKING:
         evaluate,
         experiment,
         optimize,
+        release_models,
     )
     from gpo.llm.base import LLM, ChatMessage, Completion, GenerationParams
     from gpo.llm.user import CallableLLM
+    from gpo.options import ExperimentOptions, RunOptions
 
 __version__ = "0.1.0"
 
@@ -44,6 +47,8 @@ _MODELS = {
     "Completion": "gpo.llm.base",
     "GenerationParams": "gpo.llm.base",
     "CallableLLM": "gpo.llm.user",
+    "RunOptions": "gpo.options",
+    "ExperimentOptions": "gpo.options",
 }
 _API = (
     "Evaluation",
@@ -54,6 +59,7 @@ _API = (
     "evaluate",
     "experiment",
     "optimize",
+    "release_models",
 )
 
 __all__ = [
@@ -64,15 +70,18 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Evaluation",
+    "ExperimentOptions",
     "ExperimentResult",
     "GenerationParams",
     "GPOError",
     "Result",
+    "RunOptions",
     "Task",
     "TaskResult",
     "evaluate",
     "experiment",
     "optimize",
+    "release_models",
 ]
 
 

@@ -1,10 +1,10 @@
 """The Python API: ``Task``, ``evaluate``, ``optimize`` and ``experiment`` (re-exported by ``gpo``).
 
-The face of ``gpo.runs`` (how a run is put together): the same flags, preflight, run folders
-and resume as the command line, called from Python.
+The face of ``gpo.runs`` (how a run is put together): the same options, preflight, run folders
+and resume as the command line, which is a parser over this API's options.
 """
 
-from gpo.api.calls import evaluate, experiment, optimize
+from gpo.api.calls import evaluate, experiment, optimize, release_models
 from gpo.api.results import Evaluation, ExperimentResult, Result, TaskResult
 from gpo.api.task import Task
 
@@ -17,4 +17,5 @@ __all__ = [
     "evaluate",
     "experiment",
     "optimize",
+    "release_models",
 ]

@@ -1,22 +1,24 @@
-"""``gpo.evaluate``, ``gpo.optimize`` and ``gpo.experiment``: the command line's runs, called
-from Python.
+"""``gpo.evaluate``, ``gpo.optimize`` and ``gpo.experiment``: the library's runs, called from
+Python.
 
-Each call turns its arguments into the CLI's flags (``gpo.api.options``), builds the request as
-``main.py`` does (``config_from_flags``: names, counts, presets), and runs it on the one path
-(``gpo.runs.command.run_request``; the grid's ``gpo.experiments.experiment.execute``), so the
-same preflight checks everything before any model loads and the run writes the folders the CLI
-writes. The result is read back from those folders.
+Each call makes its options (``gpo.RunOptions`` / ``gpo.ExperimentOptions``: the common ones are
+typed keyword arguments, the rest go by the command line's flag names), builds the request with
+the one preflight the command line uses (``gpo.runs.request.build_request``), and runs it on the
+one run path, so a bad value is a ``gpo.ConfigError`` in the command line's words before any
+model loads, and the run writes the folders the command line writes. No absl flag is parsed and
+no lock is held: calls in parallel threads run side by side. The models a call loads are lent
+to the next call with the same model and settings (``gpo.release_models`` frees them).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gpo.api.options import parsed_options, to_argv
 from gpo.api.results import (
     Evaluation,
     ExperimentResult,
@@ -26,13 +28,16 @@ from gpo.api.results import (
     read_result,
 )
 from gpo.api.task import Task
-from gpo.cli.flags import FLAGS, CliRequest, config_from_flags
 from gpo.errors import ConfigError, DataError
 from gpo.evaluation.metrics import metrics_held
 from gpo.llm.base import LLM
 from gpo.llm.user import USER_BACKEND, ChatFunction, UserLLM, as_user_llm, is_model_object
-from gpo.runs.command import resumed, run_request
+from gpo.options import ExperimentOptions, Options, RunOptions
+from gpo.runs.build import LENDER, SharedModelPool
+from gpo.runs.command import resumed
+from gpo.runs.request import RunRequest, build_request
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.scale.dispatch import run as dispatch
 
 DEFAULT_SCORER = "smollm2-135m"  # the bundled model: runs offline on a CPU
 SPLITS = ("train", "eval", "test")
@@ -40,22 +45,28 @@ SPLITS = ("train", "eval", "test")
 Model = str | LLM | ChatFunction
 
 
-def _output_dir(output_dir: str | Path | None) -> str:
-    return str(output_dir) if output_dir is not None else FLAGS["output_dir"].default
+def release_models() -> int:
+    """Free the models that earlier calls of this process keep loaded for the next call (and
+    the llama.cpp engines they leave idle); returns how many models were closed."""
+    closed = LENDER.release()
+    engines = sys.modules.get("gpo.llm.llamacpp_engine")  # loaded only if a GGUF was
+    if engines is not None:
+        engines.clear_engine_cache()
+    return closed
 
 
-def _merge(named: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """The call's named arguments and its ``options``; an option that repeats one is an error."""
-    for name in named:
-        if name in options:
+def _options(
+    cls: type[Options], base: Options | None, named: Mapping[str, Any], more: Mapping[str, Any]
+) -> Options:
+    """``base`` (default: the defaults) with the call's own arguments ``named`` (None: not
+    given) and the other options ``more``; an option of ``more`` that repeats one is an error."""
+    if base is not None and not isinstance(base, cls):
+        raise ConfigError(f"options=: give a gpo.{cls.__name__}, got {type(base).__name__}")
+    given = {k: v for k, v in named.items() if v is not None}
+    for name in more:
+        if name in named:
             raise ConfigError(f"option {name!r} is set by the call's own argument; pass it there")
-    return {**named, **options}
-
-
-def _request(models: dict[str, UserLLM] | None = None) -> CliRequest:
-    """The request ``main.py`` would build from the parsed flags (inside ``parsed_options``),
-    with the call's model objects (``models``: role -> model) in place of model names."""
-    return _with_models(resumed(config_from_flags()), models or {})
+    return (base or cls()).with_values(**given, **more)
 
 
 @contextmanager
@@ -100,7 +111,7 @@ def _model_names(models: dict[str, UserLLM], **names: Model | None) -> dict[str,
     }
 
 
-def _with_models(request: CliRequest, models: dict[str, UserLLM]) -> CliRequest:
+def _with_models(request: RunRequest, models: dict[str, UserLLM]) -> RunRequest:
     """``request`` running ``models`` (role -> model object) in its roles. A new run records
     each one's name with the ``python`` backend; a resumed run keeps its saved configuration
     (whose ``python`` roles must be given again, under the same name)."""
@@ -118,11 +129,19 @@ def _with_models(request: CliRequest, models: dict[str, UserLLM]) -> CliRequest:
             config = dataclasses.replace(
                 config, **{role: dataclasses.replace(chosen, backend=USER_BACKEND)}
             )
-    return dataclasses.replace(request, config=config, models=models)
+    return dataclasses.replace(request, config=config)
 
 
-def _with_tracking(options: dict[str, Any], tracking_uri: str | None) -> dict[str, Any]:
-    return options if tracking_uri is None else {**options, "mlflow_tracking_uri": tracking_uri}
+def _run(request: RunRequest, tasks: Sequence[Task], runtime: Runtime) -> Path | None:
+    """Run ``request`` (the tasks' metrics held) through a pool lent by this process's models;
+    the run folder's path, or None for a dry run."""
+    pool = SharedModelPool(runtime)
+    try:
+        with _running(tasks, request.workers):
+            folder = dispatch(resumed(request), runtime, pool)
+    finally:
+        pool.close()
+    return None if folder is None else folder.root
 
 
 def evaluate(
@@ -133,30 +152,38 @@ def evaluate(
     output_dir: str | Path | None = None,
     tracking_uri: str | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,
-    **options: Any,
+    *,
+    max_examples: int | None = None,
+    scorer_max_tokens: int | None = None,
+    no_cache: bool | None = None,
+    seed: int | None = None,
+    dry_run: bool | None = None,
+    options: RunOptions | None = None,
+    **more: Any,
 ) -> Evaluation | None:
     """Score ``prompt`` on ``task``'s ``split`` with the ``scorer`` model, as
     ``main.py --only_evaluate --initial_instruction=PROMPT`` does on the test split.
 
     ``scorer`` is a model alias or path, an object implementing ``gpo.LLM``, or a callable
-    ``(messages) -> str`` (see ``gpo.CallableLLM``).
-
-    ``options`` are main.py's flags by name (``scorer_max_tokens=48``, ``no_cache=True``, ...);
-    a bad one raises ``gpo.ConfigError`` before any model loads. Returns None with
+    ``(messages) -> str`` (see ``gpo.CallableLLM``). ``max_examples`` caps each split,
+    ``scorer_max_tokens`` the scorer's reply, ``no_cache`` skips the response cache, ``seed``
+    seeds the model; ``options`` (a ``gpo.RunOptions``) and ``more`` (main.py's flags by
+    name: ``instruction_pos="Q_begin"``, ``n_threads=1``, ...) set any other option. A bad
+    value raises ``gpo.ConfigError`` before any model loads. Returns None with
     ``dry_run=True`` (the plan is printed). ``runtime`` swaps how models are made (tests)."""
     if split not in SPLITS:
         raise ConfigError(f"split={split!r}: use one of {', '.join(SPLITS)}")
     models = _user_models({"scorer": scorer})
-    out = _output_dir(output_dir)
+    out = str(output_dir) if output_dir is not None else RunOptions.output_dir
     task = task.materialize(out)
     named = {**task.options(), **_model_names(models, scorer=scorer)}
     named |= {"initial_instruction": prompt, "only_evaluate": True, "output_dir": out}
-    argv = to_argv(_with_tracking(_merge(named, options), tracking_uri))
-    with parsed_options(argv):
-        request = dataclasses.replace(_request(models), split=split)
-        with _running([task], request.workers):
-            folder = run_request(request, runtime)
-    return None if folder is None else read_evaluation(folder.root, split)
+    named |= {"max_examples": max_examples, "scorer_max_tokens": scorer_max_tokens}
+    named |= {"no_cache": no_cache, "seed": seed, "dry_run": dry_run}
+    named |= {"mlflow_tracking_uri": tracking_uri}
+    request = build_request(_options(RunOptions, options, named, more), models, split)
+    root = _run(_with_models(request, models), [task], runtime)
+    return None if root is None else read_evaluation(root, split)
 
 
 def optimize(
@@ -168,22 +195,58 @@ def optimize(
     resume: str | Path | None = None,
     tracking_uri: str | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,
-    **options: Any,
+    *,
+    initial_instruction: str | None = None,
+    num_search_epochs: int | None = None,
+    num_generated_instructions_in_each_step: int | None = None,
+    opt_batch_size: int | None = None,
+    max_examples: int | None = None,
+    scorer_max_tokens: int | None = None,
+    optimizer_max_tokens: int | None = None,
+    embedding_model: str | None = None,
+    candidate_guards: Sequence[str] | None = None,
+    eval_racing: str | None = None,
+    max_tokens_budget: int | None = None,
+    no_cache: bool | None = None,
+    seed: int | None = None,
+    dry_run: bool | None = None,
+    options: RunOptions | None = None,
+    **more: Any,
 ) -> Result | None:
     """Optimize ``task``'s prompt with ``preset`` (gpo, ape, apo, ..., gpo+, or gepa: GEPA on
-    the same scorer, ``pip install -e '.[gepa]'``; None: the flags' defaults), the ``scorer``
-    model answering and the ``optimizer`` model (default: the scorer) proposing, as
+    the same scorer, ``pip install -e '.[gepa]'``; None: the options' own values), the
+    ``scorer`` model answering and the ``optimizer`` model (default: the scorer) proposing, as
     ``main.py --preset=... --dataset=... --task_name=...`` does. ``scorer``/``optimizer`` are
     model aliases or paths, objects implementing ``gpo.LLM``, or callables
     ``(messages) -> str`` (see ``gpo.CallableLLM``); a run of model objects is resumed by
     passing the same objects (the same names) again with ``resume=``.
 
-    ``options`` are main.py's flags by name (``num_search_epochs=2``, ``eval_racing="exact"``,
-    ``embedding_model="all-minilm-l6-v2"``, ...); a bad one raises ``gpo.ConfigError`` before
-    any model loads. ``resume`` continues an interrupted run from its folder (its saved
-    configuration wins; ``task`` may then be None). Returns None with ``dry_run=True``."""
+    The keyword arguments are main.py's flags of the same names (the start prompt, steps and
+    candidates, batch, sizes, the relevance embedder, candidate guards, eval racing, a token
+    budget, the cache, the seed); ``options`` (a ``gpo.RunOptions``) and ``more`` (any other
+    flag by name) set the rest. An option you set beats the preset's value. A bad value raises
+    ``gpo.ConfigError`` before any model loads. ``resume`` continues an interrupted run from
+    its folder (its saved configuration wins; ``task`` may then be None). Returns None with
+    ``dry_run=True``."""
     models = _user_models({"scorer": scorer, "optimizer": optimizer or scorer})
-    out = _output_dir(output_dir)
+    out = str(output_dir) if output_dir is not None else RunOptions.output_dir
+    typed = dict(
+        initial_instruction=initial_instruction,
+        num_search_epochs=num_search_epochs,
+        num_generated_instructions_in_each_step=num_generated_instructions_in_each_step,
+        opt_batch_size=opt_batch_size,
+        max_examples=max_examples,
+        scorer_max_tokens=scorer_max_tokens,
+        optimizer_max_tokens=optimizer_max_tokens,
+        embedding_model=embedding_model,
+        candidate_guards=candidate_guards,
+        eval_racing=eval_racing,
+        max_tokens_budget=max_tokens_budget,
+        no_cache=no_cache,
+        seed=seed,
+        dry_run=dry_run,
+        mlflow_tracking_uri=tracking_uri,
+    )
     if resume is not None:
         task = task.materialize(out) if task is not None else None  # its metric held again
         named: dict[str, Any] = {"resume": str(resume)}
@@ -193,16 +256,13 @@ def optimize(
         task = task.materialize(out)
         named = {**task.options(), "output_dir": out, "preset": preset}
         named |= _model_names(models, scorer=scorer, optimizer=optimizer or scorer)
-    argv = to_argv(_with_tracking(_merge(named, options), tracking_uri))
-    with parsed_options(argv):
-        request = _request(models)
-        with _running([task] if task is not None else [], request.workers):
-            folder = run_request(request, runtime)
-    return None if folder is None else read_result(folder.root)
+    request = build_request(_options(RunOptions, options, named | typed, more), models)
+    root = _run(_with_models(request, models), [task] if task is not None else [], runtime)
+    return None if root is None else read_result(root)
 
 
 def _grid_tasks(made: Sequence[Task]) -> dict[str, Any]:
-    """Several (materialized) tasks as the grid's flags: comma-separated datasets and task
+    """Several (materialized) tasks as the grid's options: comma-separated datasets and task
     names, one data folder."""
     if not made:
         raise ConfigError("experiment() needs at least one task")
@@ -231,23 +291,34 @@ def experiment(
     resume: str | Path | None = None,
     tracking_uri: str | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,
-    **options: Any,
+    *,
+    workers: int | None = None,
+    max_examples: int | None = None,
+    num_search_epochs: int | None = None,
+    num_generated_instructions_in_each_step: int | None = None,
+    opt_batch_size: int | None = None,
+    no_cache: bool | None = None,
+    dry_run: bool | None = None,
+    options: ExperimentOptions | None = None,
+    **more: Any,
 ) -> ExperimentResult | None:
     """Compare ``presets`` on ``tasks`` over ``seeds`` (plus the Empty and CoT baselines), as
     ``experiment.py --presets=... --seeds=... --dataset=...`` does: one experiment folder with
     a run folder per cell, ``table.md``/``table.csv`` and ``report.md``.
 
-    ``options`` are the flags of experiment.py (main.py's, applied to every cell); a bad one
-    raises ``gpo.ConfigError`` before any model loads. ``resume`` runs only the missing or
-    unfinished cells of an experiment folder. Returns None with ``dry_run=True``."""
-    from gpo.experiments import experiment as grid
+    ``workers`` runs cells in parallel on Ray workers; the other keyword arguments,
+    ``options`` (a ``gpo.ExperimentOptions``) and ``more`` are experiment.py's flags (main.py's,
+    applied to every cell); a bad one raises ``gpo.ConfigError`` before any model loads.
+    ``resume`` runs only the missing or unfinished cells of an experiment folder. Returns None
+    with ``dry_run=True``."""
+    from gpo.experiments.experiment import execute
 
     if is_model_object(scorer) or is_model_object(optimizer):
         raise ConfigError(
             "experiment() takes model names (aliases or paths) for scorer= and optimizer=; "
             "run gpo.optimize per preset for a model object"
         )
-    out = _output_dir(output_dir)
+    out = str(output_dir) if output_dir is not None else RunOptions.output_dir
     made = [t.materialize(out) for t in tasks]  # a resumed grid's records tasks: metrics held
     if resume is not None:
         named: dict[str, Any] = {"resume": str(resume)}
@@ -255,14 +326,26 @@ def experiment(
         named = {**_grid_tasks(made), "presets": list(presets), "seeds": list(seeds)}
         named |= {"scorer_llm_name": scorer, "optimizer_llm_name": optimizer or scorer}
         named["output_dir"] = out
-    defined = "presets" in FLAGS
-    grid.define_flags()
+    named |= dict(
+        workers=workers,
+        max_examples=max_examples,
+        num_search_epochs=num_search_epochs,
+        num_generated_instructions_in_each_step=num_generated_instructions_in_each_step,
+        opt_batch_size=opt_batch_size,
+        no_cache=no_cache,
+        dry_run=dry_run,
+        mlflow_tracking_uri=tracking_uri,
+    )
+    grid = _options(ExperimentOptions, options, named, more)
+    executor = None
+    if grid.workers > 1:
+        from gpo.scale.grid_workers import ray_executor
+
+        executor = ray_executor
+    pool = SharedModelPool(runtime)
     try:
-        argv = to_argv(_with_tracking(_merge(named, options), tracking_uri))
-        workers = int(options.get("workers") or 1)
-        with parsed_options(argv, "experiment.py"), _running(made, workers):
-            outcome = grid.execute(["experiment.py", *argv], runtime=runtime)
+        with _running(made, grid.workers):
+            outcome = execute(grid, pool=pool, executor=executor, runtime=runtime)
     finally:
-        if not defined:
-            grid.forget_flags()
+        pool.close()
     return None if outcome is None else read_experiment_result(outcome[0].root)

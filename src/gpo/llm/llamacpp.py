@@ -27,18 +27,20 @@ from gpo.llm.llamacpp_engine import (
     SLOT_CTX,
     Engine,
     EngineSettings,
+    SizedEngine,
     clear_engine_cache,
     default_parallel,
     load_engine,
+    release_engine,
 )
 from gpo.llm.options import BackendOptions
 
 log = logging.getLogger(__name__)
 
 
-def clear_model_cache() -> None:
-    """Forget the loaded models (their memory is freed once no backend holds them)."""
-    clear_engine_cache()
+def clear_model_cache() -> int:
+    """Free the idle loaded models (a model a backend holds is freed when it closes)."""
+    return clear_engine_cache()
 
 
 def engine_settings(spec: ModelSpec, options: BackendOptions) -> EngineSettings:
@@ -190,7 +192,7 @@ class LlamaCppBackend:
             raise BackendError(f"GGUF file not found: {spec.model}; check the model path")
         self.name = spec.alias
         self.spec = spec
-        self._engine = load_engine(engine_settings(spec, options))
+        self._engine: SizedEngine | None = load_engine(engine_settings(spec, options))
         self.engine = self._model.version  # part of the response-cache key
         self.concurrency = self._model.settings.n_parallel
         self.is_chat = self._model.chat_template if spec.is_chat is None else spec.is_chat
@@ -280,5 +282,8 @@ class LlamaCppBackend:
             raise error
 
     def close(self) -> None:
-        """Release this handle; the shared engine stays cached for other users in the process."""
-        return None
+        """Give the engine back: the next backend of this GGUF file in the process takes it
+        (``load_engine``) instead of loading the model again."""
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            release_engine(engine)

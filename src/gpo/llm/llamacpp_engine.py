@@ -220,21 +220,31 @@ class SizedEngine:
             return True
 
 
-_ENGINES: dict[str, SizedEngine] = {}  # one loaded engine per GGUF file in a process
+# The engines no backend holds, one per GGUF file: a backend takes one (``load_engine``) and gives
+# it back when it closes (``release_engine``), so a Ray worker running cell after cell (other
+# seeds, other settings) reuses the loaded model and holds at most one idle engine, and one KV
+# cache, per file (keeping every variant loaded ran a 2-worker grid out of memory), while two
+# backends in use at once (two API calls in two threads) never share an engine's slots.
+_IDLE: dict[str, SizedEngine] = {}
+_IDLE_LOCK = threading.Lock()
 
 
 def load_engine(settings: EngineSettings) -> SizedEngine:
-    """Load a GGUF once per process and settings (the scorer and optimizer share it). A GGUF
-    asked for with other settings replaces its earlier engine, so a long-lived process (a Ray
-    worker running cell after cell) holds at most one engine, and one KV cache, per model file:
-    keeping every variant loaded ran a 2-worker grid out of memory."""
-    loaded = _ENGINES.get(settings.model_path)
-    if loaded is not None and loaded.requested == settings:
-        return loaded
-    _ENGINES.pop(settings.model_path, None)  # freed once no backend holds it
-    engine = SizedEngine(settings)
-    _ENGINES[settings.model_path] = engine
-    return engine
+    """An engine of ``settings`` for one backend: the idle one of its GGUF file when it has
+    these settings, else a new one (an idle engine of other settings is freed first)."""
+    with _IDLE_LOCK:
+        idle = _IDLE.pop(settings.model_path, None)
+    if idle is not None and idle.requested == settings:
+        return idle
+    del idle  # freed before the new one loads
+    return SizedEngine(settings)
+
+
+def release_engine(engine: SizedEngine) -> None:
+    """``engine`` is no backend's any more: keep it for the next backend of its file (replacing,
+    and so freeing, any other idle engine of that file)."""
+    with _IDLE_LOCK:
+        _IDLE[engine.requested.model_path] = engine
 
 
 def _load(settings: EngineSettings) -> Engine:
@@ -260,6 +270,10 @@ def _load(settings: EngineSettings) -> Engine:
     return Engine(server, settings, version, chat_template)
 
 
-def clear_engine_cache() -> None:
-    """Forget the loaded servers (their memory is freed once no backend holds them)."""
-    _ENGINES.clear()
+def clear_engine_cache() -> int:
+    """Free the idle engines (an engine a backend holds is freed when that backend closes);
+    returns how many."""
+    with _IDLE_LOCK:
+        count = len(_IDLE)
+        _IDLE.clear()
+    return count

@@ -36,10 +36,11 @@ from gpo.data.base import Example, TaskData
 from gpo.errors import ConfigError
 from gpo.optimization import meta_prompts as mp
 from gpo.optimization.proposal import END_TAG, START_TAG
+from gpo.options import RunOptions
 
 GUARD_NAMES = ("scaffolding", "leakage", "copied", "empty", "length")
 STEP_SIZE_RULE = "step_size"
-DEFAULT_MAX_PROMPT_WORDS = 200
+DEFAULT_MAX_PROMPT_WORDS = RunOptions.max_prompt_words  # the option's default, written once
 
 # A run of this many words copied from the meta-prompt's fixed wording counts as scaffolding.
 SCAFFOLDING_NGRAM = 6

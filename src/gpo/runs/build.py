@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from gpo.cli.flags import CliRequest
 from gpo.config import ModelConfig, RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import Benchmark, get_benchmark
@@ -31,6 +32,7 @@ from gpo.llm.options import BackendOptions
 from gpo.llm.user import USER_BACKEND
 from gpo.optimization.components import needs_embedder
 from gpo.runs.common import make_scorer
+from gpo.runs.request import RunRequest
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ def load_tasks(config: RunConfig, benchmark: Benchmark, tasks: list[str]) -> dic
     return data
 
 
-def resolve_specs(config: RunConfig, req: CliRequest, need_optimizer: bool):
+def resolve_specs(config: RunConfig, req: RunRequest, need_optimizer: bool):
     """The scorer's (and optimizer's) ModelSpec: a name through the alias table, a model object
     given from Python (``req.models``) as a ``python`` spec."""
     scorer = _spec(config.scorer, "scorer", req)
@@ -69,7 +71,7 @@ def resolve_specs(config: RunConfig, req: CliRequest, need_optimizer: bool):
     return scorer, optimizer
 
 
-def _spec(model: ModelConfig, role: str, req: CliRequest) -> ModelSpec:
+def _spec(model: ModelConfig, role: str, req: RunRequest) -> ModelSpec:
     if model.backend != USER_BACKEND:
         return resolve_model(model.name, model.backend, req.openai_base_url)
     given = req.models.get(role)
@@ -87,7 +89,7 @@ def _spec(model: ModelConfig, role: str, req: CliRequest) -> ModelSpec:
     return ModelSpec(given.name, USER_BACKEND, given.name, given.is_chat, True, "the client's own")
 
 
-def backend_options(config: RunConfig, req: CliRequest) -> BackendOptions:
+def backend_options(config: RunConfig, req: RunRequest) -> BackendOptions:
     """The backends' options; without --n_threads, BackendOptions' own default (half the cores)."""
     threads = {"n_threads": req.n_threads} if req.n_threads else {}
     return BackendOptions(
@@ -172,6 +174,104 @@ class ModelPool:
         self._caches.clear()
 
 
+class ModelLender:
+    """Loaded backends and embedders kept between the calls of one process (the Python API),
+    lent to one call at a time.
+
+    A call borrows what matches its model and settings (the runtime, the model spec and the
+    backend options; an embedder by name) or loads it; when the call ends it gives it back, and
+    the next call with the same model and settings skips the load. A model is never used by two
+    calls at once: a call that finds it lent loads its own, so calls in parallel threads run
+    side by side and give what they give one after another. At most ``max_idle`` idle objects
+    are kept (the oldest closed first); ``release`` closes them all (``gpo.release_models``).
+    """
+
+    def __init__(self, max_idle: int = 2) -> None:
+        self.max_idle = max_idle
+        self._idle: list[tuple[object, Any]] = []  # (key, object), oldest first
+        self._lock = threading.Lock()
+
+    def borrow(self, key: object, make: Callable[[], Any]) -> Any:
+        """An idle object of ``key``, else a new one from ``make`` (loaded outside the lock)."""
+        with self._lock:
+            for i, (held_key, obj) in enumerate(self._idle):
+                if held_key == key:
+                    del self._idle[i]
+                    return obj
+        return make()
+
+    def give_back(self, key: object, obj: Any) -> None:
+        """``obj`` is idle again; beyond ``max_idle`` idle objects the oldest is closed."""
+        with self._lock:
+            self._idle.append((key, obj))
+            evicted = self._idle[: max(0, len(self._idle) - self.max_idle)]
+            del self._idle[: len(evicted)]
+        for _, old in evicted:
+            _close(old)
+
+    def release(self) -> int:
+        """Close every idle object; returns how many."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, obj in idle:
+            _close(obj)
+        return len(idle)
+
+
+def _close(obj: Any) -> None:
+    close = getattr(obj, "close", None)
+    if callable(close):
+        close()
+
+
+LENDER = ModelLender()  # the Python API's calls of this process share it
+
+
+class SharedModelPool(ModelPool):
+    """One API call's pool: its models borrowed from ``lender`` and given back by ``close``
+    (the response cache is the call's own and closed)."""
+
+    def __init__(self, runtime: Runtime = DEFAULT_RUNTIME, lender: ModelLender = LENDER) -> None:
+        super().__init__(runtime)
+        self.lender = lender
+        self._borrowed: list[tuple[object, Any]] = []
+
+    def llm(self, spec: ModelSpec, options: BackendOptions) -> LLM:
+        held = self._llms.get(spec)
+        if held is not None and held[0] == options:
+            return held[1]
+        if held is not None:  # another seed of the same model: at most one engine per model
+            self._give_back(held[1])
+        key = ("llm", self.runtime, spec, options)
+        llm = self.lender.borrow(key, lambda: self.runtime.load_llm(spec, options))
+        self._borrowed.append((key, llm))
+        self._llms[spec] = (options, llm)
+        return llm
+
+    def _give_back(self, obj: Any) -> None:
+        for i, (key, held) in enumerate(self._borrowed):
+            if held is obj:
+                del self._borrowed[i]
+                self.lender.give_back(key, obj)
+                return
+
+    def embedder(self, name: str) -> Embedder:
+        if name not in self._embedders:
+            key = ("embedder", self.runtime, name)
+            embedder = self.lender.borrow(key, lambda: self.runtime.load_embedder(name))
+            self._borrowed.append((key, embedder))
+            self._embedders[name] = embedder
+        return self._embedders[name]
+
+    def close(self) -> None:
+        borrowed, self._borrowed = self._borrowed, []
+        self._llms.clear()
+        self._embedders.clear()
+        super().close()
+        for key, obj in borrowed:
+            self.lender.give_back(key, obj)
+
+
 class WorkerModelPool(ModelPool):
     """A Ray worker's pool: loaded models as usual, responses cached in this worker's own part
     (``open_worker_cache``) over the shared cache read-only."""
@@ -187,7 +287,7 @@ class WorkerModelPool(ModelPool):
 
 def build_models(
     config: RunConfig,
-    req: CliRequest,
+    req: RunRequest,
     specs: tuple[ModelSpec, ModelSpec | None],
     ledger: Ledger,
     pool: ModelPool,
@@ -214,7 +314,7 @@ def build_models(
 class _RoleLoader:
     """Each role's backend (loaded by the pool, or the user's object) and its wrapping."""
 
-    def __init__(self, config: RunConfig, req: CliRequest, pool: ModelPool, ledger: Ledger):
+    def __init__(self, config: RunConfig, req: RunRequest, pool: ModelPool, ledger: Ledger):
         self.req, self.pool, self.ledger = req, pool, ledger
         self.options, self.cache = backend_options(config, req), pool.cache(config)
 
@@ -264,7 +364,7 @@ class LoadedRun:
 
 def load_run(
     config: RunConfig,
-    req: CliRequest,
+    req: RunRequest,
     specs: tuple[ModelSpec, ModelSpec | None],
     benchmark: Benchmark,
     pool: ModelPool,

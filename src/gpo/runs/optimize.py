@@ -12,7 +12,6 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from gpo.cli.flags import FLAGS, CliRequest
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
@@ -42,6 +41,7 @@ from gpo.runs.common import (
 )
 from gpo.runs.plan import gepa_budget, plan_lines
 from gpo.runs.progress import BudgetBar, planned_calls
+from gpo.runs.request import RunRequest
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.runs.tracking import run_tracked, run_tracker
 from gpo.tracking.mlflow_tracker import Tracker
@@ -76,7 +76,7 @@ RESUME_FLAGS = (
 )
 
 
-def resume_request(request: CliRequest) -> CliRequest:
+def resume_request(request: RunRequest) -> RunRequest:
     """The saved configuration of ``--resume``'s run folder, with budget/cache/data overrides."""
     folder = RunFolder(Path(request.resume).expanduser())
     if not (folder.root / "run_config.json").is_file():
@@ -88,26 +88,26 @@ def resume_request(request: CliRequest) -> CliRequest:
             f"--resume={request.resume}: process {folder.status()['pid']} is still running it; "
             "stop it first"
         )
-    fresh = request.config
+    fresh, given = request.config, request.options
     overrides = {}
     for name in ("max_tokens_budget", "max_cost_usd", "data_dir", "gepa_max_metric_calls"):
-        if FLAGS[name].present:
+        if given.is_set(name):
             overrides[name] = getattr(fresh, name)
-    if FLAGS["no_cache"].present or FLAGS["cache_dir"].present:
+    if given.is_set("no_cache") or given.is_set("cache_dir"):
         overrides["cache_dir"] = fresh.cache_dir
-    ignored = sorted(n for n in FLAGS if FLAGS[n].present and n not in RESUME_FLAGS)
+    ignored = sorted(n for n in given.set_names() if n not in RESUME_FLAGS)
     if ignored:
         log.warning(
             "resuming with the run's saved configuration; ignoring --%s", ", --".join(ignored)
         )
     config = dataclasses.replace(folder.load_config(), **overrides)
     base_url = (
-        request.openai_base_url if FLAGS["openai_base_url"].present else (config.openai_base_url)
+        request.openai_base_url if given.is_set("openai_base_url") else config.openai_base_url
     )
     return dataclasses.replace(request, config=config, openai_base_url=base_url)
 
 
-def prepare(request: CliRequest):
+def prepare(request: RunRequest):
     """Everything checkable before a model loads: names, combinations, data, exemplars."""
     config = request.config
     check_method(config)
@@ -138,7 +138,7 @@ def check_method(config: RunConfig) -> None:
         )
 
 
-def prepare_or_plan(request: CliRequest):
+def prepare_or_plan(request: RunRequest):
     """``prepare``'s checked run, or None after printing the plan of ``--dry_run``."""
     prepared = prepare(request)
     if request.dry_run:
@@ -149,7 +149,7 @@ def prepare_or_plan(request: CliRequest):
 
 
 def run_optimize(
-    request: CliRequest,
+    request: RunRequest,
     pool: ModelPool | None = None,
     folder_name: str | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,
@@ -222,7 +222,7 @@ def optimize_one(
 
 
 def open_run_folder(
-    request: CliRequest, config: RunConfig, folder_name: str | None = None
+    request: RunRequest, config: RunConfig, folder_name: str | None = None
 ) -> RunFolder:
     """The resumed run's folder (marked running again) or a new one."""
     if request.resume:

@@ -6,7 +6,6 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from gpo.cli.flags import CliRequest
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
@@ -25,13 +24,14 @@ from gpo.runs.evaluate import (
     score_records,
     with_baselines,
 )
+from gpo.runs.request import RunRequest
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.runs.tracking import run_tracked, run_tracker
 
 log = logging.getLogger(__name__)
 
 
-def planned_records(request: CliRequest) -> list[PromptRecord]:
+def planned_records(request: RunRequest) -> list[PromptRecord]:
     config = request.config
     if request.prompts_file:
         records = read_prompts_file(request.prompts_file, config.data_dir)
@@ -72,7 +72,7 @@ class EvaluationPlan:
     tasks: dict[tuple[str, str], TaskData]  # (dataset, task) -> its data
 
 
-def plan_evaluation(request: CliRequest) -> EvaluationPlan:
+def plan_evaluation(request: RunRequest) -> EvaluationPlan:
     """The prompts to score, their datasets and tasks (loaded), the scorer's spec; all checked."""
     config = request.config
     records = planned_records(request)
@@ -99,7 +99,7 @@ def dry_run_line(plan: EvaluationPlan, split: str = "test") -> str:
 
 
 def run_evaluate(
-    request: CliRequest,
+    request: RunRequest,
     pool: ModelPool | None = None,
     folder_name: str | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gpo.cli.flags import CliRequest
 from gpo.llm.aliases import ModelSpec
 from gpo.results.io import read_json
 from gpo.results.run_folder import RunFolder
 from gpo.runs.common import guarded, write_report_safely
+from gpo.runs.request import RunRequest
 from gpo.tracking.mlflow_tracker import Tracker, open_tracker
 
 
 def run_tracker(
-    request: CliRequest, folder: RunFolder, specs: tuple[ModelSpec, ModelSpec | None], kind: str
+    request: RunRequest, folder: RunFolder, specs: tuple[ModelSpec, ModelSpec | None], kind: str
 ) -> Tracker:
     """The tracker of ``folder`` (disabled when the request is not tracked): its MLflow run
     started with run_config.json as params, the models named for pricing."""

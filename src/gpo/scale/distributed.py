@@ -25,7 +25,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpo.cli.flags import CliRequest
 from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
@@ -48,6 +47,7 @@ from gpo.runs.optimize import (
     task_finished,
     write_usage_summary,
 )
+from gpo.runs.request import RunRequest
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.runs.tracking import finish_tracking, run_tracker
 from gpo.scale.ray_runner import RayOptions, UnitSpec, WorkerContext, run_units
@@ -86,7 +86,7 @@ class LoadWorker:
     """The setup of one Ray worker (a picklable callable run inside the worker process): the
     same wiring as the single-process command (``load_run``), with this worker's cache part."""
 
-    request: CliRequest
+    request: RunRequest
     config: RunConfig
     specs: tuple
     folder: str
@@ -186,7 +186,7 @@ def merge_worker_caches(config: RunConfig) -> None:
         merge_cache_parts(root / CACHE_FILE, root / CACHE_PARTS)
 
 
-def run_on_workers(request: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> RunFolder | None:
+def run_on_workers(request: RunRequest, runtime: Runtime = DEFAULT_RUNTIME) -> RunFolder | None:
     """The driver of ``--workers`` > 1 (None for ``--dry_run``): schedule the unfinished tasks
     on Ray workers (each loading its models with ``runtime``), write the run-level files."""
     prepared = prepare_or_plan(request)

@@ -18,13 +18,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpo.cli.flags import CliRequest
 from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.experiments.grid import CellResult, CellRunner, Executor, run_cell
 from gpo.results.experiment_folder import BASELINE, CellSpec
 from gpo.results.io import append_jsonl
 from gpo.runs.build import ModelPool, WorkerModelPool
+from gpo.runs.request import RunRequest
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime
 from gpo.scale.distributed import merge_worker_caches
 
@@ -66,7 +66,7 @@ def absolute(config: RunConfig) -> RunConfig:
     return dataclasses.replace(config, **paths)
 
 
-def ray_executor(template: CliRequest, runtime: Runtime = DEFAULT_RUNTIME) -> Executor:
+def ray_executor(template: RunRequest, runtime: Runtime = DEFAULT_RUNTIME) -> Executor:
     """An executor that runs the cells on ``template.workers`` Ray workers (each with a model
     pool of ``runtime``)."""
     from gpo.scale.ray_runner import RayOptions, UnitSpec, run_units
