@@ -386,7 +386,7 @@ def summary(args: argparse.Namespace) -> int:
     grid and the score plot to --figure."""
     sys.path.insert(0, str(REPO / "src"))
     from gpo.errors import GPOError
-    from gpo.results.summary import read_columns, summary_markdown, write_summary_figure
+    from gpo.reports.summary import read_columns, summary_markdown, write_summary_figure
 
     grids = []  # (--out folder, its tasks or None for all); "path:task,task" names tasks
     for entry in split(args.summarize):
