@@ -104,6 +104,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a named grid: its --out, --presets, --scorer, --bbh_tasks, --summarize and "
         "--figure become the defaults (v2: issue 30's rerun with the 0.5B scorer and GEPA)",
     )
+    add_grid_args(p)
+    add_run_args(p)
+    add_summary_args(p)
+    p.set_defaults(**GRIDS[chosen_grid(argv)])
+    return p.parse_args(argv)
+
+
+def add_grid_args(p: argparse.ArgumentParser) -> None:
+    """What the grid is: its folder, methods, seeds, tasks, models and data sizes."""
     p.add_argument("--out", type=Path, default=REPO / "results" / "effectiveness")
     p.add_argument("--presets", default="gpo,gpo+,opro,ape")
     p.add_argument("--seeds", default="0,1,2")
@@ -120,6 +129,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "costs about 2.5x a custom one per example)",
     )
     p.add_argument("--bbh_train", type=int, default=16, help="BBH train records (first N)")
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """How each cell runs (steps, candidates, token limits, threads) and how the grid runs."""
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--candidates", type=int, default=4)
@@ -145,6 +158,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--max_minutes", type=float, default=None, help="run: stop cleanly after")
     p.add_argument("--lock", default=LOCK, help="flock file around experiment.py ('' for none)")
+
+
+def add_summary_args(p: argparse.ArgumentParser) -> None:
+    """The summary command's grids, README block and figure."""
     p.add_argument(
         "--summarize",
         default="results/effectiveness,results/effectiveness-qwen05:date_iso",
@@ -164,8 +181,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=REPO / "docs" / "effectiveness-scores.png",
         help="summary: where the side-by-side score plot goes",
     )
-    p.set_defaults(**GRIDS[chosen_grid(argv)])
-    return p.parse_args(argv)
 
 
 def data_root(args: argparse.Namespace) -> Path:
@@ -325,46 +340,58 @@ def run_command(command: list[str], max_minutes: float | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out = args.out.expanduser().resolve()
-    python = sys.executable
     grid = families(args)
     if args.command == "plan":
-        extra = [f"--scorer_tokens_per_second={args.tokens_per_second}"] * bool(
-            args.tokens_per_second
-        )
-        for family in grid:
-            command = [python, str(EXPERIMENT), *grid_flags(args, family), "--dry_run", *extra]
-            code = run_command(command)
-            if code:
-                return code
-        return 0
+        return plan_grid(args, grid)
     if args.command == "run":
-        start = time.monotonic()
-        for family in grid:
-            left = None
-            if args.max_minutes is not None:
-                left = args.max_minutes - (time.monotonic() - start) / 60
-                if left <= 0:
-                    print(f"--max_minutes={args.max_minutes} reached before {family.name}")
-                    return 0
-            folder = experiment_folder(args.out / family.name)
-            if folder is None:
-                command = [python, str(EXPERIMENT), *grid_flags(args, family)]
-            else:
-                data_root(args)
-                command = [
-                    python,
-                    str(EXPERIMENT),
-                    f"--resume={folder}",
-                    *resume_flags(args, family),
-                ]
-            code = run_command(locked(command, args.lock), left)
-            folder = experiment_folder(args.out / family.name)
-            print(f"{family.name} experiment folder: {folder} (exit status {code})")
-            if code:
-                return code
-        return 0
+        return run_grid(args, grid)
     if args.command == "summary":
         return summary(args)
+    return report_grid(args, grid)
+
+
+def plan_grid(args: argparse.Namespace, grid: list[Family]) -> int:
+    """experiment.py --dry_run for every family of the grid."""
+    extra = [f"--scorer_tokens_per_second={args.tokens_per_second}"] * bool(args.tokens_per_second)
+    for family in grid:
+        command = [sys.executable, str(EXPERIMENT), *grid_flags(args, family), "--dry_run", *extra]
+        code = run_command(command)
+        if code:
+            return code
+    return 0
+
+
+def run_grid(args: argparse.Namespace, grid: list[Family]) -> int:
+    """Run (or resume) every family's experiment in turn, within --max_minutes overall."""
+    start = time.monotonic()
+    for family in grid:
+        left = None
+        if args.max_minutes is not None:
+            left = args.max_minutes - (time.monotonic() - start) / 60
+            if left <= 0:
+                print(f"--max_minutes={args.max_minutes} reached before {family.name}")
+                return 0
+        folder = experiment_folder(args.out / family.name)
+        if folder is None:
+            command = [sys.executable, str(EXPERIMENT), *grid_flags(args, family)]
+        else:
+            data_root(args)
+            command = [
+                sys.executable,
+                str(EXPERIMENT),
+                f"--resume={folder}",
+                *resume_flags(args, family),
+            ]
+        code = run_command(locked(command, args.lock), left)
+        folder = experiment_folder(args.out / family.name)
+        print(f"{family.name} experiment folder: {folder} (exit status {code})")
+        if code:
+            return code
+    return 0
+
+
+def report_grid(args: argparse.Namespace, grid: list[Family]) -> int:
+    """Rewrite every family's experiment report and print its table."""
     folders = [(f, experiment_folder(args.out / f.name)) for f in grid]
     if all(folder is None for _, folder in folders):
         sys.exit(f"error: no experiment folder in {args.out}; run the grid first")
@@ -374,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         if folder is None:
             print(f"## {family.name}: not run yet")
             continue
-        code = run_command([python, str(REPORT), str(folder)]) or code
+        code = run_command([sys.executable, str(REPORT), str(folder)]) or code
         print(f"## {family.name}\n")
         print((folder / "table.md").read_text(encoding="utf-8"))
     return code
@@ -386,7 +413,7 @@ def summary(args: argparse.Namespace) -> int:
     grid and the score plot to --figure."""
     sys.path.insert(0, str(REPO / "src"))
     from gpo.errors import GPOError
-    from gpo.results.summary import read_columns, summary_markdown, write_summary_figure
+    from gpo.reports.summary import read_columns, summary_markdown, write_summary_figure
 
     grids = []  # (--out folder, its tasks or None for all); "path:task,task" names tasks
     for entry in split(args.summarize):

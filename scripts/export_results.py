@@ -7,7 +7,7 @@ schema ({"dataset", "task", "prompt"}; no "task" for the single-task datasets), 
 
 ``--table scores.md`` also writes what a reader needs to judge the file: per task the initial
 and best prompt's eval and test score x100 and what the exported prompt is (the kinds of
-``gpo.results.prompt_kinds``: instruction, initial, copy, scaffolding, chatter; a copy is
+``gpo.reports.prompt_kinds``: instruction, initial, copy, scaffolding, chatter; a copy is
 checked against the task's records as the run read them).
 """
 
@@ -53,7 +53,7 @@ def export(folders: list[Path]) -> list[dict[str, str]]:
 
 def kinds_table(folders: list[Path]) -> str:
     """A Markdown table of every task's scores and the kind of its exported prompt, with totals."""
-    from gpo.results.prompt_kinds import KINDS, prompt_kind, task_copy_index
+    from gpo.reports.prompt_kinds import KINDS, prompt_kind, task_copy_index
 
     rows = [
         "| dataset | task | initial eval | initial test | best eval | best test | prompt kind |",

@@ -8,8 +8,8 @@ from collections import Counter
 
 import gpo
 from gpo.llm.accounting import Ledger, Usage
+from gpo.reports.series import calls_series
 from gpo.results.reading import read_task_log
-from gpo.results.report import calls_series
 from gpo.runs.progress import BudgetBar, short_count, short_time
 from test_api import FAKE, TINY
 from test_runtime import counting_runtime

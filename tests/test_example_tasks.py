@@ -14,8 +14,8 @@ from gpo.evaluation.metrics import check_task_metric
 from gpo.experiments import experiment
 from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.fake import FakeLLM
+from gpo.reports.table import build_table, read_experiment
 from gpo.results.io import read_jsonl
-from gpo.results.table import build_table, read_experiment
 from gpo.runs.build import ModelPool
 from gpo.runs.runtime import Runtime
 from test_experiment import flags_parsed  # noqa: F401  (the fixture)

@@ -19,8 +19,8 @@ from gpo.llm.base import GenerationParams, Prompt, prompt_text
 from gpo.llm.fake import FakeLLM
 from gpo.optimization.guards import CopyIndex, classify_prompt
 from gpo.options import ExperimentOptions
+from gpo.reports.table import build_table, read_experiment
 from gpo.results.io import read_json, read_jsonl
-from gpo.results.table import build_table, read_experiment
 from gpo.runs.build import ModelPool
 from gpo.runs.runtime import Runtime
 from helpers import EXPERIMENT, run_script
@@ -439,10 +439,10 @@ def test_custom_listed_first_beside_a_benchmark(
 
 
 def test_summary_puts_experiments_side_by_side(tmp_path, data_dir, flags_parsed):
-    """gpo.results.summary (the README's results block): one column per experiment, GPO
+    """gpo.reports.summary (the README's results block): one column per experiment, GPO
     against its initial prompt and each method as in each experiment's own table, prompt kinds
     pooled, sizes, and one figure with a panel per column."""
-    from gpo.results.summary import read_columns, summary_markdown, write_summary_figure
+    from gpo.reports.summary import read_columns, summary_markdown, write_summary_figure
 
     folders = []
     for name in ("a", "b"):
@@ -470,7 +470,7 @@ def test_summary_puts_experiments_side_by_side(tmp_path, data_dir, flags_parsed)
 
 
 def test_a_summary_column_can_keep_some_of_an_experiments_tasks(tmp_path, data_dir, flags_parsed):
-    from gpo.results.summary import read_columns, summary_markdown
+    from gpo.reports.summary import read_columns, summary_markdown
 
     argv = flags_parsed(
         grid_args(tmp_path, data_dir, "--seeds=0", "--task_name=navigate,boolean_expressions")

@@ -300,8 +300,8 @@ def test_summary_opens_with_gpo_against_gepa_then_initial_then_cost(
     data_dir,
     flags_parsed,  # noqa: F811
 ):
-    from gpo.results.summary import read_columns, summary_markdown, write_summary_figure
-    from gpo.results.table import build_table, read_experiment
+    from gpo.reports.summary import read_columns, summary_markdown, write_summary_figure
+    from gpo.reports.table import build_table, read_experiment
 
     root = gepa_grid(tmp_path, data_dir, flags_parsed)
     columns = read_columns([root])
@@ -345,7 +345,7 @@ def test_a_summary_without_gepa_cells_keeps_the_first_order_and_adds_the_cost(
     data_dir,
     flags_parsed,  # noqa: F811
 ):
-    from gpo.results.summary import read_columns, summary_markdown
+    from gpo.reports.summary import read_columns, summary_markdown
 
     folder, _ = experiment.execute(
         flags_parsed(grid_args(tmp_path, data_dir, "--seeds=0")), pool=FakePool()
@@ -358,13 +358,13 @@ def test_a_summary_without_gepa_cells_keeps_the_first_order_and_adds_the_cost(
 
 
 def test_gepa_is_drawn_against_scorer_calls_not_steps(tmp_path, data_dir, flags_parsed):  # noqa: F811
-    from gpo.results.report import (
+    from gpo.reports.experiment_report import (
         experiment_calls_panel,
         experiment_score_panel,
         method_logs,
-        step_count,
     )
-    from gpo.results.table import read_experiment
+    from gpo.reports.series import step_count
+    from gpo.reports.table import read_experiment
 
     # a budget of 40 examples: several GEPA proposals (the gpo plan's 12 allow one)
     root = gepa_grid(tmp_path, data_dir, flags_parsed, "0", "--gepa_max_metric_calls=40")

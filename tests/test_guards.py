@@ -40,8 +40,8 @@ from gpo.optimization.screening import (
     screen,
 )
 from gpo.presets import PRESETS, preset_values
+from gpo.reports.report import write_report
 from gpo.results.io import read_jsonl
-from gpo.results.report import write_report
 from gpo.results.run_folder import RunFolder
 
 CURRENT = "Let's think step by step."

@@ -160,9 +160,10 @@ def test_a_kept_prompt_is_logged_and_plotted_at_its_stored_eval_score(tmp_path, 
     # The quick start's case: every candidate scores 0 at step 1, so the rule keeps the initial
     # prompt with the 0.0 placeholder. The step log, results_dict.json and the CSVs keep the
     # original's 0.0; the log line, the report's plot and best_prompts.jsonl show its stored score.
+    from gpo.reports.report import write_report
+    from gpo.reports.series import eval_series
     from gpo.results.reading import read_run
     from gpo.results.records import KEPT_CURRENT_PROMPT
-    from gpo.results.report import eval_series, write_report
 
     config = make_config(tmp_path, data_dir)
     config = dataclasses.replace(config, initial_instruction="Let's think step by step. GOOD")

@@ -11,7 +11,7 @@ pytest.importorskip("matplotlib")
 from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
-from gpo.results.plots import (  # noqa: E402
+from gpo.reports.plots import (  # noqa: E402
     SCORE_AXIS_MARGIN,
     BudgetPanel,
     ScorePanel,
@@ -122,8 +122,8 @@ def test_score_axes_span_0_to_100_whatever_the_scores(tmp_path):
 
 
 def test_mean_calls_series_holds_each_runs_best_and_starts_at_its_first_point():
+    from gpo.reports.series import mean_calls_series
     from gpo.results.reading import TaskLog
-    from gpo.results.report import mean_calls_series
 
     def record(calls: int, score: float, kind: str | None = None) -> dict:
         usage = {"roles": {"scorer": {"requests": calls, "cache_hits": 0}}}

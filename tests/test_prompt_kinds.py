@@ -1,10 +1,10 @@
-"""The kinds of chosen prompts in experiment reports (rules of gpo.results.prompt_kinds), on
+"""The kinds of chosen prompts in experiment reports (rules of gpo.reports.prompt_kinds), on
 prompts that Qwen2.5-Coder-1.5B actually wrote in the effectiveness grid."""
 
 import pytest
 
 from gpo.optimization.guards import CopyIndex
-from gpo.results.prompt_kinds import (
+from gpo.reports.prompt_kinds import (
     CHATTER,
     COPIED,
     INITIAL,

@@ -8,12 +8,13 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from gpo.results.plots import (  # noqa: E402
+from gpo.reports.plots import (  # noqa: E402
     KEPT_IN_A_RUN_LEGEND,
     KEPT_LEGEND,
     KEPT_MARKER,
     score_figure,
 )
+from gpo.reports.series import eval_series, mean_eval_series  # noqa: E402
 from gpo.results.reading import TaskLog  # noqa: E402
 from gpo.results.records import (  # noqa: E402
     KEPT_CURRENT_PROMPT,
@@ -24,7 +25,6 @@ from gpo.results.records import (  # noqa: E402
     keeps_current_prompt,
     step_kept_current_prompt,
 )
-from gpo.results.report import eval_series, mean_eval_series  # noqa: E402
 from gpo.results.shown_scores import chosen_scores  # noqa: E402
 
 COT = "Let's think step by step."
@@ -123,7 +123,7 @@ def test_a_step_without_a_kept_prompt_has_no_marker() -> None:
 def test_the_experiment_plot_uses_the_same_rule() -> None:
     from types import SimpleNamespace
 
-    from gpo.results.report import experiment_score_figure
+    from gpo.reports.experiment_report import experiment_score_figure
 
     other = task_log(
         step(0, COT, "Be exact.", 0.5, candidate("Be exact.", 0.5, "new")), initial_eval=0.75

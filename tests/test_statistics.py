@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gpo.results.statistics import (
+from gpo.reports.statistics import (
     bootstrap_interval,
     compare_paired,
     paired_bootstrap_p_value,

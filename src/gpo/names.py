@@ -3,8 +3,10 @@
 Each vocabulary (datasets, backends, instruction positions, decay schedules, learning rates,
 meta-prompt builders, momentum and selection names, presets) is owned by the module that
 implements it, as a tuple of canonical names and, where the original's spelling differs from the
-usual one, a mapping of accepted spellings to the canonical name. The flags, their help text and
-the run's validation import those constants and check values with ``choose``.
+usual one, a mapping of accepted spellings to the canonical name; the two that both ``gpo.data``
+and ``gpo.evaluation`` read (instruction positions, built-in metrics) are in ``gpo.vocabulary``,
+below both. The flags, their help text and the run's validation import those constants and check
+values with ``choose``.
 """
 
 from __future__ import annotations

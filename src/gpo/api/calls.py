@@ -45,6 +45,39 @@ SPLITS = ("train", "eval", "test")
 Model = str | LLM | ChatFunction
 
 
+# the options each call takes as typed keyword arguments (main.py's flags of the same names)
+OPTIMIZE_TYPED = (
+    "initial_instruction",
+    "num_search_epochs",
+    "num_generated_instructions_in_each_step",
+    "opt_batch_size",
+    "max_examples",
+    "scorer_max_tokens",
+    "optimizer_max_tokens",
+    "embedding_model",
+    "candidate_guards",
+    "eval_racing",
+    "max_tokens_budget",
+    "no_cache",
+    "seed",
+    "dry_run",
+)
+EXPERIMENT_TYPED = (
+    "workers",
+    "max_examples",
+    "num_search_epochs",
+    "num_generated_instructions_in_each_step",
+    "opt_batch_size",
+    "no_cache",
+    "dry_run",
+)
+
+
+def _given(arguments: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The typed keyword arguments ``names`` of a call's ``arguments`` (None: not given)."""
+    return {name: arguments[name] for name in names}
+
+
 def release_models() -> int:
     """Free the models that earlier calls of this process keep loaded for the next call (and
     the llama.cpp engines they leave idle); returns how many models were closed."""
@@ -213,52 +246,40 @@ def optimize(
     options: RunOptions | None = None,
     **more: Any,
 ) -> Result | None:
-    """Optimize ``task``'s prompt with ``preset`` (gpo, ape, apo, ..., gpo+, or gepa: GEPA on
-    the same scorer, ``pip install -e '.[gepa]'``; None: the options' own values), the
-    ``scorer`` model answering and the ``optimizer`` model (default: the scorer) proposing, as
-    ``main.py --preset=... --dataset=... --task_name=...`` does. ``scorer``/``optimizer`` are
-    model aliases or paths, objects implementing ``gpo.LLM``, or callables
-    ``(messages) -> str`` (see ``gpo.CallableLLM``); a run of model objects is resumed by
-    passing the same objects (the same names) again with ``resume=``.
+    """Optimize ``task``'s prompt with ``preset`` (gpo, ape, apo, opro, pe2, sgdm, gpo+, or gepa;
+    None: the options' own values), as ``main.py --preset=... --dataset=... --task_name=...``
+    does. ``scorer`` answers and ``optimizer`` (default: the scorer) proposes: model aliases or
+    paths, ``gpo.LLM`` objects or callables ``(messages) -> str``; resume a run of model objects
+    by passing the same objects (the same names) again with ``resume=``.
 
-    The keyword arguments are main.py's flags of the same names (the start prompt, steps and
-    candidates, batch, sizes, the relevance embedder, candidate guards, eval racing, a token
-    budget, the cache, the seed); ``options`` (a ``gpo.RunOptions``) and ``more`` (any other
-    flag by name) set the rest. An option you set beats the preset's value. A bad value raises
-    ``gpo.ConfigError`` before any model loads. ``resume`` continues an interrupted run from
-    its folder (its saved configuration wins; ``task`` may then be None). Returns None with
-    ``dry_run=True``."""
+    The keyword arguments are main.py's flags of the same names; ``options`` (a
+    ``gpo.RunOptions``) and ``more`` (any other flag by name) set the rest, and an option you set
+    beats the preset. A bad value raises ``gpo.ConfigError`` before any model loads. ``resume``
+    continues a run folder (its saved configuration wins; ``task`` may be None). Returns None
+    with ``dry_run=True``."""
+    typed = _given(locals(), OPTIMIZE_TYPED) | {"mlflow_tracking_uri": tracking_uri}
     models = _user_models({"scorer": scorer, "optimizer": optimizer or scorer})
     out = str(output_dir) if output_dir is not None else RunOptions.output_dir
-    typed = dict(
-        initial_instruction=initial_instruction,
-        num_search_epochs=num_search_epochs,
-        num_generated_instructions_in_each_step=num_generated_instructions_in_each_step,
-        opt_batch_size=opt_batch_size,
-        max_examples=max_examples,
-        scorer_max_tokens=scorer_max_tokens,
-        optimizer_max_tokens=optimizer_max_tokens,
-        embedding_model=embedding_model,
-        candidate_guards=candidate_guards,
-        eval_racing=eval_racing,
-        max_tokens_budget=max_tokens_budget,
-        no_cache=no_cache,
-        seed=seed,
-        dry_run=dry_run,
-        mlflow_tracking_uri=tracking_uri,
-    )
-    if resume is not None:
-        task = task.materialize(out) if task is not None else None  # its metric held again
-        named: dict[str, Any] = {"resume": str(resume)}
-    elif task is None:
-        raise ConfigError("optimize() needs a task (gpo.Task...), or resume=<run folder>")
-    else:
-        task = task.materialize(out)
-        named = {**task.options(), "output_dir": out, "preset": preset}
+    task, named = _run_names(task, out, resume, preset)
+    if resume is None:
         named |= _model_names(models, scorer=scorer, optimizer=optimizer or scorer)
     request = build_request(_options(RunOptions, options, named | typed, more), models)
     root = _run(_with_models(request, models), [task] if task is not None else [], runtime)
     return None if root is None else read_result(root)
+
+
+def _run_names(
+    task: Task | None, out: str, resume: str | Path | None, preset: str | None
+) -> tuple[Task | None, dict[str, Any]]:
+    """The task written where its run reads it, and the options naming the run: the folder
+    to resume, or the task, the output folder and the preset."""
+    if resume is not None:
+        made = task.materialize(out) if task is not None else None  # its metric held again
+        return made, {"resume": str(resume)}
+    if task is None:
+        raise ConfigError("optimize() needs a task (gpo.Task...), or resume=<run folder>")
+    made = task.materialize(out)
+    return made, {**made.options(), "output_dir": out, "preset": preset}
 
 
 def _grid_tasks(made: Sequence[Task]) -> dict[str, Any]:
@@ -311,8 +332,7 @@ def experiment(
     applied to every cell); a bad one raises ``gpo.ConfigError`` before any model loads.
     ``resume`` runs only the missing or unfinished cells of an experiment folder. Returns None
     with ``dry_run=True``."""
-    from gpo.experiments.experiment import execute
-
+    given = _given(locals(), EXPERIMENT_TYPED)
     if is_model_object(scorer) or is_model_object(optimizer):
         raise ConfigError(
             "experiment() takes model names (aliases or paths) for scorer= and optimizer=; "
@@ -326,17 +346,16 @@ def experiment(
         named = {**_grid_tasks(made), "presets": list(presets), "seeds": list(seeds)}
         named |= {"scorer_llm_name": scorer, "optimizer_llm_name": optimizer or scorer}
         named["output_dir"] = out
-    named |= dict(
-        workers=workers,
-        max_examples=max_examples,
-        num_search_epochs=num_search_epochs,
-        num_generated_instructions_in_each_step=num_generated_instructions_in_each_step,
-        opt_batch_size=opt_batch_size,
-        no_cache=no_cache,
-        dry_run=dry_run,
-        mlflow_tracking_uri=tracking_uri,
-    )
-    grid = _options(ExperimentOptions, options, named, more)
+    named |= given | {"mlflow_tracking_uri": tracking_uri}
+    return _experiment(_options(ExperimentOptions, options, named, more), made, runtime)
+
+
+def _experiment(
+    grid: ExperimentOptions, made: Sequence[Task], runtime: Runtime
+) -> ExperimentResult | None:
+    """Run the grid (on Ray workers when it asks for more than one) through a lent pool."""
+    from gpo.experiments.experiment import execute
+
     executor = None
     if grid.workers > 1:
         from gpo.scale.grid_workers import ray_executor

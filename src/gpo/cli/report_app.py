@@ -23,7 +23,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     from pathlib import Path
 
-    from gpo.results.report import write_report
+    from gpo.reports.report import write_report
 
     for folder in args.folders:
         path = Path(folder).expanduser()

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -13,28 +12,7 @@ from absl import app as absl_app
 from absl import flags
 
 from gpo.errors import GPOError
-
-NOISY_LOGGERS = (
-    "httpx",
-    "httpx2",  # the HTTP client of recent openai releases: one INFO line per request
-    "urllib3",
-    "filelock",
-    "sentence_transformers",
-    "transformers",
-)
-
-
-def setup_logging(level: str) -> None:
-    """Log to stderr at ``level`` (the process's only handler); chatty libraries at WARNING."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(getattr(logging, level, logging.INFO))
-    for noisy in NOISY_LOGGERS:
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+from gpo.log_setup import setup_logging  # noqa: F401  (the entry points import it from here)
 
 
 def fail(message: str, status: int = 2) -> NoReturn:

@@ -26,8 +26,9 @@ from typing import Any
 from gpo.data.base import Answer, AnswerKind, Example, TaskData, TaskSpec
 from gpo.data.common import multiple_choice_request
 from gpo.errors import ConfigError, DataError
-from gpo.evaluation.prompts import INSTRUCTION_POSITIONS as POSITIONS
 from gpo.names import did_you_mean
+from gpo.vocabulary import BUILTIN_METRICS
+from gpo.vocabulary import INSTRUCTION_POSITIONS as POSITIONS
 
 TASK_FILE = "task.json"
 # split attribute of TaskData -> file name; the first three are required
@@ -35,8 +36,6 @@ REQUIRED_SPLITS = (("train", "train.jsonl"), ("eval", "eval.jsonl"), ("test", "t
 FEW_SHOT_FILE = "few_shot_examples.jsonl"
 FORMAT_FILE = "format.jsonl"
 
-# The built-in metrics of gpo.evaluation.metrics (a test keeps the two lists equal).
-BUILTIN_METRICS = ("exact", "contains", "choice", "number", "rouge_l")
 PYTHON_PREFIX = "python:"
 # a Python function of gpo.Task.from_records that is not importable by name: held in memory by
 # the Python call that runs the task (gpo.evaluation.metrics.metrics_held), never imported

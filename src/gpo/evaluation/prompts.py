@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from gpo.data.base import Answer, Example
 from gpo.errors import ConfigError
 from gpo.llm.base import ChatMessage, Prompt, user_message
+from gpo.vocabulary import INSTRUCTION_POSITIONS
 
-INSTRUCTION_POSITIONS = ("before_Q", "Q_begin", "Q_end", "A_begin")
 _NO_QA_POSITIONS = ("Q_begin", "Q_end")
 
 

@@ -90,7 +90,7 @@ def execute(
     finally:
         if own_pool:
             pool.close()
-    from gpo.results.table import write_table
+    from gpo.reports.table_output import write_table
 
     write_table(folder.root)
     write_report_safely(folder.root)

@@ -73,7 +73,16 @@ def build_cells(
 ) -> list[CellSpec]:
     """Baseline cells (once per task) first, then seed-major optimization cells (a seed's cells
     share one loaded engine: the model-level seed is part of the engine)."""
-    runs = str(runs_dir)
+    return [
+        *baseline_cells(base, runs_dir, tasks, baselines),
+        *optimization_cells(base, runs_dir, presets, seeds, tasks, value),
+    ]
+
+
+def baseline_cells(
+    base: RunConfig, runs_dir: Path, tasks: dict[str, list[str]], baselines: Sequence[str]
+) -> list[CellSpec]:
+    """One cell per task and baseline prompt (Empty, CoT): the prompt scored, not optimized."""
     cells = []
     for dataset, names in tasks.items():
         for task in names:
@@ -84,7 +93,7 @@ def build_cells(
                     tasks=(task,),
                     initial_instruction=BASELINES[b],
                     only_evaluate=True,
-                    output_dir=runs,
+                    output_dir=str(runs_dir),
                     preset=None,
                     gepa_max_metric_calls=None,
                 )
@@ -93,13 +102,31 @@ def build_cells(
                         cell_id(b, dataset, task, None), BASELINE, b, dataset, task, None, config
                     )
                 )
+    return cells
+
+
+def optimization_cells(
+    base: RunConfig,
+    runs_dir: Path,
+    presets: Sequence[str],
+    seeds: Sequence[int],
+    tasks: dict[str, list[str]],
+    value: Callable[[str, dict], object],
+) -> list[CellSpec]:
+    """One cell per seed, preset and task, seed-major (``value``: a flag's value under a preset,
+    as ``preset_config`` takes it)."""
     configs = {p: preset_config(base, p, value) for p in presets}
+    cells = []
     for seed in seeds:
         for preset in presets:
             for dataset, names in tasks.items():
                 for task in names:
                     config = dataclasses.replace(
-                        configs[preset], dataset=dataset, tasks=(task,), seed=seed, output_dir=runs
+                        configs[preset],
+                        dataset=dataset,
+                        tasks=(task,),
+                        seed=seed,
+                        output_dir=str(runs_dir),
                     )
                     cells.append(
                         CellSpec(

@@ -83,7 +83,7 @@ def emit(lines: list[str]) -> None:
 def write_report_safely(root: Path) -> None:
     """Write the run's report.md and plots; a report problem is logged, never fails the run."""
     try:
-        from gpo.results.report import write_report
+        from gpo.reports.report import write_report
 
         path = write_report(root)
         log.info("report: %s", path)

@@ -25,12 +25,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.data.base import TaskData
 from gpo.data.registry import get_benchmark
 from gpo.llm.accounting import Ledger
 from gpo.llm.cache import merge_cache_parts
+from gpo.log_setup import setup_logging
 from gpo.optimization.components import build_components
 from gpo.optimization.state import steps_per_epoch
 from gpo.results.io import append_jsonl

@@ -18,9 +18,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gpo.cli.startup import setup_logging
 from gpo.config import RunConfig
 from gpo.experiments.grid import CellResult, CellRunner, Executor, run_cell
+from gpo.log_setup import setup_logging
 from gpo.results.experiment_folder import BASELINE, CellSpec
 from gpo.results.io import append_jsonl
 from gpo.runs.build import ModelPool, WorkerModelPool

@@ -2,13 +2,13 @@
 
 Each (experiment folder, dataset) pair is one column, named by its dataset and scorer (the
 demonstration has the custom tasks with two scorers, and BBH). Everything is read from the
-folders (``gpo.results.table``), so a partial grid gives partial columns, marked as such:
+folders (``gpo.reports.table``), so a partial grid gives partial columns, marked as such:
 
 * the test score x100 of every method (mean over tasks and seeds, 95% bootstrap interval);
 * the reference preset (GPO) against its own initial prompt and against every other method,
   paired over (task, seed): wins / ties / losses and the mean difference with its 95% interval;
 * every preset against its own initial prompt;
-* what the chosen prompts are (``gpo.results.prompt_kinds``), pooled over the columns, with one
+* what the chosen prompts are (``gpo.reports.prompt_kinds``), pooled over the columns, with one
   example of each kind;
 * the sizes, models and dates behind each column;
 * a column may be limited to some of an experiment's tasks (``read_columns``'s ``tasks``): its
@@ -27,26 +27,23 @@ import numpy as np
 
 from gpo.errors import ConfigError
 from gpo.presets import GEPA
-from gpo.results.experiment_folder import BASELINE
-from gpo.results.io import read_json
-from gpo.results.plots import save_png, score_panels_figure
-from gpo.results.prompt_kinds import KINDS, PromptKinds
-from gpo.results.statistics import MIN_PAIRS_FOR_CLAIM, PairedComparison, compare_paired
-from gpo.results.table import (
+from gpo.reports.plots import save_png, score_panels_figure
+from gpo.reports.prompt_kinds import KINDS, PromptKinds
+from gpo.reports.statistics import MIN_PAIRS_FOR_CLAIM, PairedComparison, compare_paired
+from gpo.reports.table import (
     Experiment,
     Table,
-    _cell_text,
     build_table,
     chosen_records,
-    difference_text,
-    display,
-    format_seconds,
     initial_matrix,
     paired_matrix,
     read_experiment,
     run_cost,
     score_matrix,
 )
+from gpo.reports.table_output import cell_text, difference_text, display, format_seconds
+from gpo.results.experiment_folder import BASELINE
+from gpo.results.io import read_json
 
 PROMPT_CHARS = 110  # an example prompt is cut after this many characters
 
@@ -128,7 +125,7 @@ def score_text(column: Column, method: str) -> str:
         return "-"
     done, expected = column.runs(method)
     partial = f" ({done}/{expected} runs)" if done < expected else ""
-    return _cell_text(iv) + partial
+    return cell_text(iv) + partial
 
 
 def score_rows(columns: Sequence[Column]) -> list[str]:
@@ -402,7 +399,7 @@ def initial_section(columns: Sequence[Column]) -> list[str]:
 def kinds_section(columns: Sequence[Column]) -> list[str]:
     return [
         "**What the chosen prompts are**, all columns pooled (each final prompt gets the first "
-        "kind that fits; the rules are in `gpo.results.prompt_kinds`):",
+        "kind that fits; the rules are in `gpo.reports.prompt_kinds`):",
         "",
         *kind_rows(columns),
         "",
@@ -460,7 +457,7 @@ def summary_markdown(columns: Sequence[Column]) -> str:
 def write_summary_figure(columns: Sequence[Column], path: Path) -> Path:
     """Per column, the score-per-step panel (GEPA: its star only) above the best score against
     scorer calls (every method, GEPA's line included)."""
-    from gpo.results.report import (
+    from gpo.reports.experiment_report import (
         experiment_calls_panel,
         experiment_score_panel,
         method_logs,
