@@ -27,6 +27,14 @@ task = gpo.Task.from_records(
     metric=first_word,
     second_round_request="Now answer with one word: positive or negative.",
 )
+
+
+def always_positive(messages: list[dict]) -> str:
+    """A model of your own: any function from chat messages to a reply (or a gpo.LLM client)."""
+    return "positive"
+
+
+floor = gpo.evaluate("Label the review.", task, scorer=always_positive, no_cache=True)
 before = gpo.evaluate(
     "Answer positive or negative.", task, scorer="smollm2-135m", scorer_max_tokens=16, no_cache=True
 )
@@ -41,6 +49,7 @@ result = gpo.optimize(
     scorer_max_tokens=16,
     no_cache=True,
 )
+print(f"{floor.score:.2f} on test for a model that always says positive")
 print(f"{before.score:.2f} on test for the hand-written prompt")
 print(
     f"best prompt {result.best_prompt!r}: eval {result.best_eval:.2f}, test {result.best_test:.2f}"

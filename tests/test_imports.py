@@ -37,7 +37,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 
-
 def module_files(package: Path = PACKAGE) -> dict[str, Path]:
     """Dotted module name -> file, for every module of the package (``__init__`` as the package)."""
     out = {}
