@@ -469,6 +469,27 @@ def test_summary_puts_experiments_side_by_side(tmp_path, data_dir, flags_parsed)
     assert png.stat().st_size > 10_000
 
 
+def test_the_summary_counts_how_often_eval_gains_carry_to_test(tmp_path, data_dir, flags_parsed):
+    from gpo.reports.summary import carry_over, read_columns, summary_markdown
+    from gpo.reports.table import chosen_records
+
+    folder, _ = experiment.execute(flags_parsed(grid_args(tmp_path, data_dir)), pool=FakePool())
+    (column,) = read_columns([folder.root])
+    records = list(chosen_records(column.exp).values())
+    gained = [r for r in records if r["eval_score"] > r["initial_eval_score"]]
+    up = [r for r in gained if r["test_score"] > r["initial_test_score"]]
+    everything = carry_over(column)
+    assert (everything.runs, everything.eval_gains, everything.test_gains) == (
+        len(records),
+        len(gained),
+        len(up),
+    )
+    assert everything.test_gains + everything.test_ties + everything.test_losses == len(gained)
+    assert carry_over(column, "gpo").runs == 2 and carry_over(column, "ape").runs == 2
+    row = next(line for line in summary_markdown([column]).splitlines() if "all methods" in line)
+    assert f"{len(gained)} of {len(records)}" in row or (not gained and "0 of" in row)
+
+
 def test_a_summary_column_can_keep_some_of_an_experiments_tasks(tmp_path, data_dir, flags_parsed):
     from gpo.reports.summary import read_columns, summary_markdown
 

@@ -8,6 +8,8 @@ folders (``gpo.reports.table``), so a partial grid gives partial columns, marked
 * the reference preset (GPO) against its own initial prompt and against every other method,
   paired over (task, seed): wins / ties / losses and the mean difference with its 95% interval;
 * every preset against its own initial prompt;
+* whether eval gains carry to test: of the runs whose chosen prompt beat the initial prompt on
+  eval, how many also beat it on test;
 * what the chosen prompts are (``gpo.reports.prompt_kinds``), pooled over the columns, with one
   example of each kind;
 * the sizes, models and dates behind each column;
@@ -230,6 +232,74 @@ def initial_rows(columns: Sequence[Column]) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class CarryOver:
+    """Of a column's finished runs whose chosen prompt beat the initial prompt on eval, how
+    many also beat it on test, tied it, or fell below it."""
+
+    runs: int  # finished runs
+    eval_gains: int  # of them, best eval > initial eval
+    test_gains: int  # of those, best test > initial test
+    test_ties: int
+    test_losses: int
+
+
+def carry_over(column: Column, method: str | None = None) -> CarryOver:
+    """The carry-over of ``method``'s runs in ``column`` (None: every method's)."""
+    cells = {c.cell_id: c for c in column.exp.cells if c.dataset == column.dataset}
+    records = [
+        r
+        for cell_id, r in chosen_records(column.exp).items()
+        if cell_id in cells and (method is None or cells[cell_id].method == method)
+    ]
+    gained = [r for r in records if r["eval_score"] > r["initial_eval_score"] + 1e-9]
+    diffs = [r["test_score"] - r["initial_test_score"] for r in gained]
+    return CarryOver(
+        len(records),
+        len(gained),
+        sum(d > 1e-9 for d in diffs),
+        sum(abs(d) <= 1e-9 for d in diffs),
+        sum(d < -1e-9 for d in diffs),
+    )
+
+
+def carry_text(c: CarryOver) -> str:
+    if not c.eval_gains:
+        return f"0 of {c.runs}" if c.runs else "-"
+    kept = 100 * c.test_gains / c.eval_gains
+    return (
+        f"{c.eval_gains} of {c.runs}: {c.test_gains}/{c.test_ties}/{c.test_losses} "
+        f"({kept:.0f}% kept)"
+    )
+
+
+def carry_rows(columns: Sequence[Column]) -> list[str]:
+    lines = [
+        "| runs that gained on eval: on test up/same/down | "
+        + " | ".join(c.label for c in columns)
+        + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    presets = [m for m in all_methods(columns) if any(m in c.exp.spec["presets"] for c in columns)]
+    for m in [*presets, None]:
+        cells = [
+            carry_text(carry_over(c, m)) if m is None or m in c.exp.spec["presets"] else "-"
+            for c in columns
+        ]
+        lines.append(f"| {display(m) if m else 'all methods'} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def carry_section(columns: Sequence[Column]) -> list[str]:
+    return [
+        "**Do eval gains carry to test?** Of each method's finished runs, those whose chosen "
+        "prompt scored above the initial prompt on eval, and how their test score compares with "
+        "the initial prompt's (up/same/down; kept: the share that also went up on test):",
+        "",
+        *carry_rows(columns),
+    ]
+
+
 def pooled_kinds(columns: Sequence[Column]) -> dict[str, PromptKinds]:
     """Each preset's prompt kinds over every column (an experiment counted once)."""
     out: dict[str, PromptKinds] = {}
@@ -430,6 +500,7 @@ SECTIONS: tuple[Section, ...] = (
     score_section,
     reference_section,
     initial_section,
+    carry_section,
     kinds_section,
     sizes_section,
     cost_section,
@@ -440,6 +511,7 @@ GEPA_SECTIONS: tuple[Section, ...] = (
     gepa_section,
     initial_section,
     cost_section,
+    carry_section,
     score_section,
     reference_section,
     kinds_section,
