@@ -6,6 +6,8 @@ decides the score, with a capable offline optimizer.
     python benchmarks/effectiveness.py report    # rebuild table.md / report.md and print them
     python benchmarks/effectiveness.py summary   # the README's tables and figure, all grids
     python benchmarks/effectiveness.py plan --grid=v2   # issue 30's rerun (any command takes it)
+    python benchmarks/effectiveness.py run --grid=v2-eval48   # BBH navigate with 48 eval records
+    python benchmarks/effectiveness.py run --grid=v2-start    # support_ticket from a one-liner
 
 The grid (defaults): presets gpo, gpo+, opro, ape (plus the Empty and CoT prompts that every
 experiment scores), seeds 0,1,2, 4 candidates per step, the three custom example tasks in
@@ -73,6 +75,7 @@ README_END = "<!-- effectiveness summary: end -->"
 # about 10.7 h (without gpo+ instead, 11.7 h). Add it back with ``--bbh_tasks`` (every
 # invocation of a grid must then pass it: a resume continues the tasks it is given).
 V2_THIRD_BBH_TASK = "sports_understanding"
+ROUTING_PROMPT = "Route the message to one team: billing, shipping, account or technical."
 GRIDS: dict[str, dict[str, object]] = {
     "v1": {},
     "v2": {
@@ -82,6 +85,31 @@ GRIDS: dict[str, dict[str, object]] = {
         "bbh_tasks": "navigate,boolean_expressions",
         "summarize": "results/effectiveness-v2",
         "figure": REPO / "docs" / "effectiveness-v2-scores.png",
+    },
+    # Whether a larger eval split makes BBH's eval gains carry to test: GPO on navigate with
+    # 48 eval (and 48 test) records instead of 16, the v2 scorer and optimizer.
+    "v2-eval48": {
+        "out": REPO / "results" / "effectiveness-v2-eval48",
+        "presets": "gpo",
+        "scorer": "qwen2.5-coder-0.5b",
+        "custom_tasks": "",
+        "bbh_tasks": "navigate",
+        "bbh_max_examples": 48,
+        "summarize": "results/effectiveness-v2-eval48",
+        "figure": REPO / "docs" / "effectiveness-v2-eval48-scores.png",
+    },
+    # What a user should do on a new task: the 4-label routing task from a one-line prompt a
+    # person would write (v2's own support_ticket cells start from the empty prompt), with and
+    # without gpo+'s guards.
+    "v2-start": {
+        "out": REPO / "results" / "effectiveness-v2-start",
+        "presets": "gpo,gpo+",
+        "scorer": "qwen2.5-coder-0.5b",
+        "custom_tasks": "support_ticket",
+        "bbh_tasks": "",
+        "custom_initial": ROUTING_PROMPT,
+        "summarize": "results/effectiveness-v2-start",
+        "figure": REPO / "docs" / "effectiveness-v2-start-scores.png",
     },
 }
 
