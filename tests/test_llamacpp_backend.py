@@ -5,6 +5,7 @@ reuse the cached meta-prompt."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,12 +73,22 @@ def test_token_counts(llm: LlamaCppBackend) -> None:
     check_token_counts(llm)
 
 
-def test_model_is_loaded_once_and_shared(llm: LlamaCppBackend) -> None:
+def test_a_loaded_model_serves_one_backend_and_the_next_reuses_it(llm: LlamaCppBackend) -> None:
+    """Two backends in use at once (two API calls in two threads) never share an engine's
+    slots; a backend that closes leaves its engine to the next one (a grid's next cell, another
+    seed), which then loads nothing. Within a run, scorer and optimizer share one backend."""
     other = build_llm(resolve_model("smollm2-135m"), OPTIONS)
-    assert other._model is llm._model  # scorer and optimizer share one loaded model
+    assert other._model is not llm._model
     params = GenerationParams(temperature=0.0, max_tokens=8)
     prompt = user_message("Say hello.")
     assert other.generate([prompt], params)[0].text == llm.generate([prompt], params)[0].text
+    engine = other._model
+    other.close()
+    again = build_llm(resolve_model("smollm2-135m"), dataclasses.replace(OPTIONS, seed=7))
+    try:
+        assert again._model is engine  # the seed goes with each request, not the engine
+    finally:
+        again.close()
 
 
 def test_chat_detection_from_the_gguf(llm: LlamaCppBackend) -> None:
