@@ -167,6 +167,15 @@ def test_gepa_task_writes_the_run_folder_within_its_budget(tmp_path, data_dir):
     results = read_json(folder.task_dir(TASK) / "results_dict.json")
     assert len(results["meta_prompts"]) == len(steps) and results["train_log"]
     assert (folder.task_dir(TASK) / "gepa" / "gepa_state.bin").is_file()
+    # the run report counts the proposals, accepted and rejected, and the calls against budget
+    from gpo.reports.report import write_report
+
+    report = write_report(folder.root).read_text(encoding="utf-8")
+    section = report.split("## GEPA's proposals", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith(f"| {TASK} |"))
+    accepted = sum(s["gepa"]["accepted"] for s in steps)
+    assert row.startswith(f"| {TASK} | {len(steps)} | {accepted} | {len(steps) - accepted} (")
+    assert f"| {metric_calls} of 30 |" in row
     # the readers of every method's step log read GEPA's (MLflow's step metrics here)
     metrics = step_metrics(lines, {})
     assert [m for _, m in metrics][-1] == {"best_eval": 1.0, "best_test": 1.0}

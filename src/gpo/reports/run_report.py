@@ -12,6 +12,7 @@ with their scores.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def write_run_report(run: RunData) -> Path:
             "",
         ]
         lines += calls_section(run, logs, plots)
+        lines += gepa_section(logs)
     lines += usage_table(run.usage)
     lines += prompt_table(run) if not run.only_evaluate else scores_table(run)
     path = run.root / "report.md"
@@ -100,6 +102,43 @@ def calls_section(run: RunData, logs: Sequence[TaskLog], plots: Path) -> list[st
         "final test scoring): what a budget of scorer calls buys.",
         "",
         f"![best score vs scorer calls]({PLOTS}/{CALLS_PNG})",
+        "",
+    ]
+
+
+def gepa_section(logs: Sequence[TaskLog]) -> list[str]:
+    """A GEPA run's proposals per task: accepted or rejected on the minibatch (and why), the
+    metric calls against the budget, the best eval of an accepted proposal. [] for other runs."""
+    rows = []
+    for log in logs:
+        blocks = [s["gepa"] for s in log.steps if isinstance(s.get("gepa"), dict)]
+        if not blocks:
+            continue
+        accepted = [b for b in blocks if b.get("accepted")]
+        rejected = [b for b in blocks if not b.get("accepted")]
+        reasons = Counter(b.get("reason") or "not better on its minibatch" for b in rejected)
+        why = "; ".join(f"{n} {r}" for r, n in reasons.most_common(3)) if rejected else "-"
+        scores = [b["valset_score"] for b in accepted if b.get("valset_score") is not None]
+        best = f"{100 * max(scores):.1f}" if scores else "-"
+        budget = blocks[-1].get("max_metric_calls")
+        calls = f"{blocks[-1].get('metric_calls', 0)} of {budget if budget else '?'}"
+        rows.append(
+            f"| {log.task} | {len(blocks)} | {len(accepted)} | {len(rejected)} ({why}) | {calls} "
+            f"| {best} |"
+        )
+    if not rows:
+        return []
+    return [
+        "## GEPA's proposals",
+        "",
+        "Each proposal is the reflection model's rewrite of a parent prompt from the scorer's "
+        "replies on a minibatch of train examples; GEPA accepts it when it scores above its "
+        "parent on that minibatch, then scores it on eval. Metric calls are the examples the "
+        "scorer answered on train and eval, against the run's budget:",
+        "",
+        "| task | proposals | accepted | rejected (why) | metric calls | best accepted eval x100 |",
+        "|---|---|---|---|---|---|",
+        *rows,
         "",
     ]
 

@@ -166,7 +166,7 @@ class StepWriter:
         st.trajectory.append(after)
         st.completed_steps = t + 1
         record = step_record(t, rec.task, p, before, after, self.meter.cost())
-        rec.append(step_line(record, p.gepa_block(self.metric_calls)))
+        rec.append(step_line(record, p.gepa_block(self.metric_calls, self.task.max_metric_calls)))
         self.meter, self.pending, self.new_best = Meter(self.task.ledger), None, None
         log.info(
             "%s proposal %d (GEPA iteration %d, parent %d): %s, minibatch %s -> %s, eval %s, "

@@ -49,7 +49,7 @@ class Proposal:
     def accepted(self) -> bool:
         return self.candidate_index is not None
 
-    def gepa_block(self, metric_calls: int) -> dict[str, Any]:
+    def gepa_block(self, metric_calls: int, budget: int | None = None) -> dict[str, Any]:
         return {
             "iteration": self.iteration,
             "parent_index": self.parent_index,
@@ -63,6 +63,7 @@ class Proposal:
             "candidate_index": self.candidate_index,
             "valset_score": self.valset_score,
             "metric_calls": metric_calls,
+            "max_metric_calls": budget,  # the run's budget of metric calls
         }
 
 
