@@ -120,11 +120,7 @@ class RunOptions:
         it: ``task_name="a,b"`` or ``["a", "b"]``, ``num_search_epochs="2"`` or ``2``), each
         given name recorded as set. An unknown name or a value of the wrong type is a
         ConfigError in one line."""
-        return cls.defaults().with_values(**values)
-
-    @classmethod
-    def defaults(cls: type[Options]) -> Options:
-        return cls()
+        return cls().with_values(**values)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -355,16 +355,12 @@ def _experiment(
 ) -> ExperimentResult | None:
     """Run the grid (on Ray workers when it asks for more than one) through a lent pool."""
     from gpo.experiments.experiment import execute
+    from gpo.scale.grid_workers import ray_executor  # Ray itself loads only for workers > 1
 
-    executor = None
-    if grid.workers > 1:
-        from gpo.scale.grid_workers import ray_executor
-
-        executor = ray_executor
     pool = SharedModelPool(runtime)
     try:
         with _running(made, grid.workers):
-            outcome = execute(grid, pool=pool, executor=executor, runtime=runtime)
+            outcome = execute(grid, pool=pool, make_executor=ray_executor, runtime=runtime)
     finally:
         pool.close()
     return None if outcome is None else read_experiment_result(outcome[0].root)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gpo.cli import flags as gpo_flags
-from gpo.cli.startup import launch, setup_logging
+from gpo.cli.startup import launch
+from gpo.log_setup import setup_logging
 from gpo.runs.command import resumed
 from gpo.runs.request import build_request
 from gpo.runs.runtime import DEFAULT_RUNTIME, Runtime

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from absl import flags
 
 from gpo.cli.flags import FLAGS, options_from_flags
-from gpo.cli.startup import launch, setup_logging
+from gpo.cli.startup import launch
 from gpo.experiments.experiment import execute
 from gpo.experiments.grid import FAILED, STOPPED
+from gpo.log_setup import setup_logging
 from gpo.options import ExperimentOptions
 from gpo.presets import GEPA, PRESET_CHOICES
 from gpo.runs.common import emit
@@ -67,12 +68,9 @@ def main(argv: Sequence[str], runtime: Runtime = DEFAULT_RUNTIME) -> None:
     """Run the grid (``execute``), print its table, exit 1 when a cell did not finish."""
     options = options_from_flags(ExperimentOptions)
     setup_logging(options.log_level.upper())
-    executor = None
-    if options.workers > 1:
-        from gpo.scale.grid_workers import ray_executor
+    from gpo.scale.grid_workers import ray_executor  # Ray itself loads only for workers > 1
 
-        executor = ray_executor
-    outcome = execute(options, executor=executor, runtime=runtime, command=argv)
+    outcome = execute(options, make_executor=ray_executor, runtime=runtime, command=argv)
     if outcome is None:
         return
     folder, results = outcome

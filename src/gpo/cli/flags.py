@@ -13,13 +13,13 @@ import dataclasses
 from absl import flags
 
 from gpo.data.registry import CUSTOM, DATASETS
-from gpo.evaluation.prompts import INSTRUCTION_POSITIONS
 from gpo.llm.aliases import BACKEND_CHOICES
 from gpo.names import listing
 from gpo.options import Options, RunOptions, convert, option_kinds
 from gpo.presets import GEPA, GPO_PLUS, PAPER_PRESETS
 from gpo.runs.evaluate import BASELINES
 from gpo.runs.request import NAMED
+from gpo.vocabulary import INSTRUCTION_POSITIONS
 
 FLAGS = flags.FLAGS
 D = RunOptions()  # every flag's default

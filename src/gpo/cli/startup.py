@@ -12,7 +12,6 @@ from absl import app as absl_app
 from absl import flags
 
 from gpo.errors import GPOError
-from gpo.log_setup import setup_logging  # noqa: F401  (the entry points import it from here)
 
 
 def fail(message: str, status: int = 2) -> NoReturn:

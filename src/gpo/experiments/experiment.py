@@ -7,9 +7,9 @@ prompts once per task, then writes the table (``table.md``, ``table.csv``) and t
 (``report.md``, ``plots/``).
 
 ``dry_run`` plans the whole grid (calls, tokens, wall time for 1/8/64 scorer replicas) and loads
-nothing; ``resume=<experiment folder>`` runs only the missing or unfinished cells. Where the
-cells run is the caller's choice: ``executor`` (default: one after the other in this process;
-``gpo.scale.grid_workers.ray_executor`` for Ray workers).
+nothing; ``resume=<experiment folder>`` runs only the missing or unfinished cells. The cells run
+one after the other in this process, or, with ``workers`` > 1, on the executor the caller makes
+(``make_executor``: ``gpo.scale.grid_workers.ray_executor``).
 """
 
 from __future__ import annotations
@@ -55,15 +55,15 @@ def run_experiment(
 def execute(
     options: ExperimentOptions,
     pool: ModelPool | None = None,
-    executor: Executor | MakeExecutor | None = None,
+    make_executor: MakeExecutor | None = None,
     runtime: Runtime = DEFAULT_RUNTIME,
     command: Sequence[str] | None = None,
 ) -> tuple[ExperimentFolder, list[CellResult]] | None:
     """Plan (``dry_run``: print and return None), or run the grid and write table and report.
 
-    The cells load their models through ``pool`` (default: a pool of ``runtime``). With
-    ``workers`` > 1, ``executor`` is a ``MakeExecutor`` (Ray workers make their own pools of
-    ``runtime``); otherwise an ``Executor`` or None (one cell after the other). ``command`` is
+    The cells load their models through ``pool`` (default: a pool of ``runtime``), one after
+    the other; with ``workers`` > 1 through ``make_executor``'s executor (Ray workers make their
+    own pools of ``runtime``). ``command`` is
     what provenance.json records (default: the options as experiment.py's flags)."""
     if options.resume:
         template = build_request(options)
@@ -76,7 +76,7 @@ def execute(
     if template.dry_run:
         emit(plan_lines(cells, plans, options.scorer_tokens_per_second))
         return None
-    run_cells = cells_executor(template, executor, runtime)
+    run_cells = cells_executor(template, make_executor, runtime)
     if folder is None:
         folder, cells = create_folder(
             command or ["experiment.py", *options.command_line()], template, spec, cells
@@ -99,15 +99,15 @@ def execute(
 
 
 def cells_executor(
-    template: RunRequest, executor: Executor | MakeExecutor | None, runtime: Runtime
+    template: RunRequest, make_executor: MakeExecutor | None, runtime: Runtime
 ) -> Executor:
     """The executor of the cells: ``run_serial`` for one worker, the caller's Ray executor
     (made from the template) for more."""
     if template.workers == 1:
-        return executor or run_serial  # type: ignore[return-value]
-    if executor is None:
+        return run_serial
+    if make_executor is None:
         raise ValueError(
-            "workers > 1: pass executor=gpo.scale.grid_workers.ray_executor (gpo.experiment "
-            "and experiment.py do)"
+            "workers > 1: pass make_executor=gpo.scale.grid_workers.ray_executor "
+            "(gpo.experiment and experiment.py do)"
         )
-    return executor(template, runtime)  # type: ignore[call-arg]
+    return make_executor(template, runtime)

@@ -11,7 +11,7 @@ from gpo.data.registry import get_benchmark
 from gpo.errors import ConfigError
 from gpo.results.experiment_folder import BASELINE, CellSpec
 from gpo.runs.build import load_tasks, resolve_specs
-from gpo.runs.plan import CHARS_PER_TOKEN, task_plan
+from gpo.runs.plan import CHARS_PER_TOKEN, PLAN_COUNTS, task_plan
 from gpo.runs.request import RunRequest
 
 REPLICAS = (1, 8, 64)
@@ -81,14 +81,7 @@ def wall_estimate(
 def plan_lines(
     cells: Sequence[CellSpec], plans: dict[str, dict[str, int]], tps: float | None
 ) -> list[str]:
-    keys = (
-        "scorer_requests",
-        "scorer_prompt_tokens",
-        "scorer_completion_tokens_max",
-        "optimizer_requests",
-        "optimizer_prompt_tokens",
-        "optimizer_completion_tokens_max",
-    )
+    keys = PLAN_COUNTS
     methods = list(dict.fromkeys(c.method for c in cells))
     lines = [
         f"dry run: {len(cells)} cells; no model loaded. Tokens are estimates (about "

@@ -108,6 +108,17 @@ def task_plan(config: RunConfig, data: TaskData, second_round: bool) -> dict[str
     }
 
 
+# the requests and tokens a plan counts (a dry run's columns)
+PLAN_COUNTS = (
+    "scorer_requests",
+    "scorer_prompt_tokens",
+    "scorer_completion_tokens_max",
+    "optimizer_requests",
+    "optimizer_prompt_tokens",
+    "optimizer_completion_tokens_max",
+)
+
+
 def plan_lines(
     config: RunConfig, specs: tuple[ModelSpec, ModelSpec | None], data: dict[str, TaskData]
 ) -> list[str]:
@@ -117,15 +128,7 @@ def plan_lines(
         f"{optimizer.alias if optimizer else '-'} "
         f"({optimizer.backend if optimizer else '-'}); no model loaded"
     ]
-    keys = (
-        "steps",
-        "scorer_requests",
-        "scorer_prompt_tokens",
-        "scorer_completion_tokens_max",
-        "optimizer_requests",
-        "optimizer_prompt_tokens",
-        "optimizer_completion_tokens_max",
-    )
+    keys = ("steps", *PLAN_COUNTS)
     lines.append(f"{'task':40}" + "".join(f"{k:>32}" for k in keys))
     total = dict.fromkeys(keys, 0)
     for task, d in data.items():

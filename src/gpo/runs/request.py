@@ -19,7 +19,6 @@ from typing import Any
 from gpo.config import ModelConfig, OptimizerConfig, RunConfig, ScoringConfig
 from gpo.data.registry import CUSTOM, DATASET_CHOICES
 from gpo.errors import ConfigError
-from gpo.evaluation.prompts import INSTRUCTION_POSITIONS
 from gpo.evaluation.racing import RACING_MODES, RacingSettings
 from gpo.llm.aliases import BACKEND_CHOICES
 from gpo.llm.user import UserLLM
@@ -35,6 +34,7 @@ from gpo.options import RunOptions
 from gpo.presets import PRESET_CHOICES, preset_values
 from gpo.runs.evaluate import BASELINES
 from gpo.tracking.settings import MlflowSettings, mlflow_settings
+from gpo.vocabulary import INSTRUCTION_POSITIONS
 
 Names = tuple[tuple[str, ...], dict[str, str]]  # canonical names, accepted spellings -> canonical
 Value = Callable[[str], Any]  # an option's value, the preset applied
