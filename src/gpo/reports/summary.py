@@ -217,19 +217,28 @@ def reference_rows(columns: Sequence[Column]) -> list[str]:
     return lines
 
 
-def initial_rows(columns: Sequence[Column]) -> list[str]:
+def preset_rows(
+    columns: Sequence[Column], header: str, cell: Callable[[Column, str], str]
+) -> list[str]:
+    """A table with a row per preset of any column: ``cell(column, preset)``, "-" where the
+    column's grid has no such preset."""
     lines = [
-        "| final against initial prompt | " + " | ".join(c.label for c in columns) + " |",
+        f"| {header} | " + " | ".join(c.label for c in columns) + " |",
         "|---|" + "---|" * len(columns),
     ]
     presets = [m for m in all_methods(columns) if any(m in c.exp.spec["presets"] for c in columns)]
     for m in presets:
-        cells = [
-            comparison_text(versus(c, m, None)) if m in c.exp.spec["presets"] else "-"
-            for c in columns
-        ]
+        cells = [cell(c, m) if m in c.exp.spec["presets"] else "-" for c in columns]
         lines.append(f"| {display(m)} | " + " | ".join(cells) + " |")
     return lines
+
+
+def initial_rows(columns: Sequence[Column]) -> list[str]:
+    return preset_rows(
+        columns,
+        "final against initial prompt",
+        lambda c, m: comparison_text(versus(c, m, None)),
+    )
 
 
 @dataclass(frozen=True)
@@ -274,20 +283,10 @@ def carry_text(c: CarryOver) -> str:
 
 
 def carry_rows(columns: Sequence[Column]) -> list[str]:
-    lines = [
-        "| runs that gained on eval: on test up/same/down | "
-        + " | ".join(c.label for c in columns)
-        + " |",
-        "|---|" + "---|" * len(columns),
-    ]
-    presets = [m for m in all_methods(columns) if any(m in c.exp.spec["presets"] for c in columns)]
-    for m in [*presets, None]:
-        cells = [
-            carry_text(carry_over(c, m)) if m is None or m in c.exp.spec["presets"] else "-"
-            for c in columns
-        ]
-        lines.append(f"| {display(m) if m else 'all methods'} | " + " | ".join(cells) + " |")
-    return lines
+    header = "runs that gained on eval: on test up/same/down"
+    lines = preset_rows(columns, header, lambda c, m: carry_text(carry_over(c, m)))
+    every = [carry_text(carry_over(c)) for c in columns]
+    return [*lines, "| all methods | " + " | ".join(every) + " |"]
 
 
 def carry_section(columns: Sequence[Column]) -> list[str]:
