@@ -186,6 +186,13 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max_minutes", type=float, default=None, help="run: stop cleanly after")
     p.add_argument("--lock", default=LOCK, help="flock file around experiment.py ('' for none)")
+    p.add_argument(
+        "--run_presets",
+        default="",
+        help="run, on a grid already started: continue only these methods' cells now (e.g. "
+        "gpo,gepa: the comparison the README opens with first); a later run without it does "
+        "the rest",
+    )
 
 
 def add_summary_args(p: argparse.ArgumentParser) -> None:
@@ -323,11 +330,12 @@ def resume_flags(args: argparse.Namespace, family: Family) -> list[str]:
     itself comes from experiment.json; without these a resume ran the cells one at a time on
     one worker, whatever --workers said) and which of its tasks to continue now
     (``--custom_tasks`` / ``--bbh_tasks``: by default all of them; fewer finish one task
-    across every method and seed first)."""
+    across every method and seed first) and, with ``--run_presets``, which methods."""
     return [
         f"--workers={args.workers}",
         f"--n_threads={args.n_threads}",
         f"--task_name={','.join(family.tasks)}",
+        *([f"--presets={args.run_presets}"] if split(args.run_presets) else []),
     ]
 
 

@@ -87,6 +87,12 @@ def test_run_resumes_the_chosen_tasks_of_a_grid():
         "--n_threads=1",
         "--task_name=date_iso",
     ]
+    first = module.parse_args(["run", "--grid=v2", "--bbh_tasks=", "--run_presets=gpo,gepa"])
+    (family,) = module.families(first)
+    assert module.resume_flags(first, family)[-2:] == [
+        "--task_name=support_ticket,date_iso,email_extract",
+        "--presets=gpo,gepa",
+    ]
     default = module.parse_args(["run", "--bbh_tasks="])
     (family,) = module.families(default)
     assert module.resume_flags(default, family)[-1] == (

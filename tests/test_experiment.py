@@ -317,6 +317,68 @@ def test_resume_with_task_name_continues_only_those_tasks(tmp_path, data_dir, fl
         experiment.execute(parsed(), pool=FakePool())
 
 
+def test_resume_with_presets_and_seeds_continues_only_those_cells(tmp_path, data_dir, flags_parsed):
+    argv = flags_parsed(
+        grid_args(tmp_path, data_dir, "--presets=gpo,ape", "--seeds=0,1", "--task_name=navigate")
+    )
+    folder, results = experiment.execute(argv, pool=FakePool())
+    root = folder.root
+    import shutil
+
+    for r in results:  # every cell lost, as if never run
+        shutil.rmtree(root / "runs" / r.cell_id)
+    # GPO's cells first (the methods a reader compares first), seed 1 only; baselines stay in
+    flags_parsed([f"--resume={root}", "--no_cache", "--presets=GPO", "--seeds=1"])
+    _, resumed = experiment.execute(parsed(), pool=FakePool())
+    assert sorted(r.cell_id for r in resumed if r.state == "finished") == [
+        "baseline-cot-bbh-navigate",
+        "baseline-empty-bbh-navigate",
+        "gpo-bbh-navigate-seed1",
+    ]
+    assert not (root / "runs" / "ape-bbh-navigate-seed1").exists()
+    assert not (root / "runs" / "gpo-bbh-navigate-seed0").exists()
+    # the rest later: a resume without a subset continues every cell left
+    flags_parsed([f"--resume={root}", "--no_cache"])
+    _, rest = experiment.execute(parsed(), pool=FakePool())
+    assert sorted(r.cell_id for r in rest if r.state == "finished") == [
+        "ape-bbh-navigate-seed0",
+        "ape-bbh-navigate-seed1",
+        "gpo-bbh-navigate-seed0",
+    ]
+    # a method or seed the experiment does not have: one line naming its own
+    for flag, message in (
+        ("--presets=opro", "the experiment.s presets are gpo,ape"),
+        ("--seeds=7", "the experiment.s seeds are 0,1"),
+    ):
+        flags_parsed([f"--resume={root}", flag])
+        with pytest.raises(ConfigError, match=message):
+            experiment.execute(parsed(), pool=FakePool())
+
+
+def test_a_worker_records_placement_only_for_cells_it_ran(tmp_path, data_dir, flags_parsed):
+    from types import SimpleNamespace
+
+    from gpo.runs.request import build_request
+    from gpo.scale.grid_workers import run_cell_unit
+
+    argv = flags_parsed(grid_args(tmp_path, data_dir, "--presets=gpo", "--seeds=0", "--baselines="))
+    folder, _ = experiment.execute(argv, pool=FakePool())
+    flags_parsed([f"--resume={folder.root}", "--no_cache"])
+    template = build_request(parsed())
+    _, cells, _ = setup.resumed_grid(template, parsed())
+    context = SimpleNamespace(placement=SimpleNamespace(to_dict=lambda: {"pid": 1}))
+    for cell in cells:  # finished: skipped, and nothing written into its folder
+        result = run_cell_unit(FakePool(), SimpleNamespace(payload=(cell, template)), context)
+        assert result.state == "skipped"
+        assert not (Path(result.run_folder) / "placement.jsonl").exists()
+    import shutil
+
+    shutil.rmtree(folder.root / "runs" / cells[0].cell_id)
+    result = run_cell_unit(FakePool(), SimpleNamespace(payload=(cells[0], template)), context)
+    assert result.state == "finished"
+    assert read_jsonl(Path(result.run_folder) / "placement.jsonl") == [{"pid": 1}]
+
+
 def test_resume_needs_an_experiment_folder(tmp_path, flags_parsed):
     flags_parsed([f"--resume={tmp_path}"])
     with pytest.raises(ConfigError, match="not an experiment folder"):

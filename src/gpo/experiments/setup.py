@@ -14,7 +14,12 @@ from gpo.experiments.grid import build_cells
 from gpo.names import choose
 from gpo.options import ExperimentOptions
 from gpo.presets import GEPA, PRESET_CHOICES, is_gepa
-from gpo.results.experiment_folder import CellSpec, ExperimentFolder, is_experiment_folder
+from gpo.results.experiment_folder import (
+    BASELINE,
+    CellSpec,
+    ExperimentFolder,
+    is_experiment_folder,
+)
 from gpo.runs.optimize import RESUME_FLAGS
 from gpo.runs.request import RunRequest, build_request, preset_value
 
@@ -109,7 +114,8 @@ def resumed_grid(
     template: RunRequest, options: ExperimentOptions
 ) -> tuple[dict, list[CellSpec], ExperimentFolder]:
     """The saved grid of ``--resume``'s experiment folder, with the options that may be given
-    again (budgets, cache, data folder, GEPA's budget, and --task_name to resume some tasks)."""
+    again (budgets, cache, data folder, GEPA's budget, and --task_name, --presets or --seeds to
+    resume some of the cells)."""
     root = Path(template.resume).expanduser()
     if not is_experiment_folder(root):
         raise ConfigError(
@@ -120,13 +126,12 @@ def resumed_grid(
     spec, cells = folder.read_spec()
     overrides = resume_overrides(template, options)
     gepa_calls = options.gepa_max_metric_calls if options.is_set("gepa_max_metric_calls") else None
-    ignored = sorted(n for n in options.set_names() if n not in RESUME_FLAGS and n != "task_name")
+    ignored = sorted(n for n in options.set_names() if n not in RESUME_FLAGS + RESUME_SUBSETS)
     if ignored:
         log.warning(
             "resuming with the experiment's saved grid; ignoring --%s", ", --".join(ignored)
         )
-    if options.is_set("task_name"):
-        cells = resumed_tasks(cells, options.task_name)
+    cells = resumed_subset(cells, options)
     runs = str(folder.runs_dir)
     cells = [
         dataclasses.replace(c, config=dataclasses.replace(c.config, output_dir=runs, **overrides))
@@ -144,19 +149,42 @@ def resumed_grid(
     return spec, cells, folder
 
 
-def resumed_tasks(cells: Sequence[CellSpec], requested: Sequence[str]) -> list[CellSpec]:
-    """``--resume`` with ``--task_name``: continue only these tasks' cells now (the others
-    stay as they are for a later resume; the table and report still show every finished cell).
-    A long grid can so finish one task across all methods and seeds first."""
-    names = [n.strip() for n in requested if n.strip()]
-    known = list(dict.fromkeys(c.task for c in cells))
-    unknown = [n for n in names if n not in known]
-    if not names or unknown:
+# Options that, given to ``--resume``, pick which of the saved cells to continue now.
+RESUME_SUBSETS = ("task_name", "presets", "seeds")
+
+
+def resumed_subset(cells: Sequence[CellSpec], options: ExperimentOptions) -> list[CellSpec]:
+    """``--resume`` with ``--task_name``, ``--presets`` or ``--seeds``: continue only those
+    tasks', methods' or seeds' cells now (the others stay as they are for a later resume; the
+    table and report still show every finished cell). A long grid can so finish one task, or
+    the methods a reader compares first (``--presets=gpo,gepa``), across the grid before the
+    rest. Baseline cells (Empty, CoT) belong to no method or seed and stay in."""
+    chosen = list(cells)
+    if options.is_set("task_name"):
+        names = pick("--task_name", "tasks", options.task_name, [c.task for c in cells])
+        chosen = [c for c in chosen if c.task in names]
+    optimized = [c for c in cells if c.kind != BASELINE]
+    if options.is_set("presets"):
+        names = pick("--presets", "presets", options.presets, [c.method for c in optimized])
+        chosen = [c for c in chosen if c.kind == BASELINE or c.method in names]
+    if options.is_set("seeds"):
+        seeds = [str(s) for s in options.seeds]
+        names = pick("--seeds", "seeds", seeds, [str(c.seed) for c in optimized])
+        chosen = [c for c in chosen if c.kind == BASELINE or str(c.seed) in names]
+    return chosen
+
+
+def pick(flag: str, what: str, requested: Sequence[str], saved: Sequence[str]) -> list[str]:
+    """The requested names, each one the saved grid has, or a one-line error naming them."""
+    names = [n.strip().lower() if what == "presets" else n.strip() for n in requested]
+    names = [n for n in names if n]
+    known = list(dict.fromkeys(saved))
+    if not names or any(n not in known for n in names):
         raise ConfigError(
-            f"--task_name={','.join(requested)}: the experiment's tasks are {','.join(known)}; "
-            "give some of them to resume only those"
+            f"{flag}={','.join(map(str, requested))}: the experiment's {what} are "
+            f"{','.join(known)}; give some of them to resume only those"
         )
-    return [c for c in cells if c.task in names]
+    return names
 
 
 def resume_overrides(template: RunRequest, options: ExperimentOptions) -> dict[str, object]:

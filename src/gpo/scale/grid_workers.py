@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gpo.config import RunConfig
-from gpo.experiments.grid import CellResult, CellRunner, Executor, run_cell
+from gpo.experiments.grid import SKIPPED, CellResult, CellRunner, Executor, run_cell
 from gpo.log_setup import setup_logging
 from gpo.results.experiment_folder import BASELINE, CellSpec
 from gpo.results.io import append_jsonl
@@ -51,7 +51,7 @@ def run_cell_unit(pool: ModelPool, unit, context) -> CellResult:
     cell, template = unit.payload
     result = run_cell(cell, template, pool)
     root = Path(result.run_folder)
-    if root.is_dir():
+    if root.is_dir() and result.state != SKIPPED:  # a finished cell skipped ran nowhere
         append_jsonl(root / "placement.jsonl", context.placement.to_dict())
     return result
 
