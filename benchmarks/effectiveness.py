@@ -207,8 +207,16 @@ def add_summary_args(p: argparse.ArgumentParser) -> None:
         "--readme",
         type=Path,
         default=None,
-        help="summary: also put the tables into this file, between the lines "
+        help="summary: also put the first tables (with GEPA cells: GPO against GEPA, against "
+        "the initial prompt, the cost, the sizes) into this file, between the lines "
         f"{README_START!r} and {README_END!r} (the README's results)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="summary: put every table (--readme takes the first ones) into this file between "
+        "the same two lines (docs/results.md)",
     )
     p.add_argument(
         "--figure",
@@ -476,7 +484,9 @@ def summary(args: argparse.Namespace) -> int:
     target.write_text(text, encoding="utf-8")
     write_summary_figure(columns, args.figure)
     if args.readme is not None:
-        fill_readme(args.readme, text)
+        fill_readme(args.readme, summary_markdown(columns, brief=True))
+    if args.results is not None:
+        fill_readme(args.results, text)
     print(text)
     print(f"summary: {target}; figure: {args.figure}")
     return 0

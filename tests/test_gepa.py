@@ -345,6 +345,10 @@ def test_summary_opens_with_gpo_against_gepa_then_initial_then_cost(
             if line.startswith(f"| BBH, scorer fake-scorer | {name} | 2 of 2 |")
         )
         assert cost.split(" | ")[3:5] == [f"{scorer:.0f}", f"{optimizer:.0f}"]
+    # the README's block: the same first three sections and the sizes, nothing else
+    brief = summary_markdown(columns, brief=True)
+    assert section_titles(brief) == [*section_titles(text)[:3], "Sizes"]
+    assert row in brief.splitlines()
     png = write_summary_figure(columns, tmp_path / "summary.png")
     assert png.stat().st_size > 10_000
 

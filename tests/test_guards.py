@@ -198,6 +198,27 @@ def test_leakage_guard_answers_and_inputs():
     assert leakage_reason("cherry fig grapefruit", index) is None  # word boundaries
 
 
+def test_leakage_guard_lets_an_instruction_name_the_label_set():
+    """A label that train examples also have is the task's vocabulary: the 4-team routing
+    prompt names "shipping" and "technical" (8+ characters), and gpo+ rejected every such
+    candidate as leakage before."""
+    spec = TaskSpec("custom", "route", AnswerKind.EXACT, True, "exact")
+    train = (Example(0, "Message: my parcel is late.", "shipping"),)
+    held = (
+        Example(1, "Message: the app crashes.", "technical"),
+        Example(2, "Message: my parcel went to the wrong town.", "shipping"),
+        Example(3, "Message: I forgot the password of my profile.", "account settings"),
+    )
+    index = LeakageIndex.from_task(TaskData(spec, train, held, held, (), ()))
+    routing = "Route the message to one team: billing, shipping, account or technical."
+    assert index.answers == frozenset({"technical", "account settings"})
+    r = leakage_reason(routing, index)  # "technical" is no train answer: still guarded
+    assert r is not None and "'technical'" in r
+    index = LeakageIndex.from_task(TaskData(spec, (*train, held[0]), held[2:], held[2:], (), ()))
+    assert leakage_reason(routing, index) is None
+    assert leakage_reason("Answer account settings.", index) is not None
+
+
 def test_guards_check_every_rule_in_fixed_order_and_parse_names():
     guards = Guards(("length", "scaffolding", "empty"), max_prompt_words=3)
     assert guards.check(CURRENT) == [("length", "5 words > --max_prompt_words=3")]

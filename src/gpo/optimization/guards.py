@@ -13,7 +13,8 @@ scored. The guards:
   meta-prompt's fixed wording.
 * ``leakage``: the candidate copies an eval or test example: a gold answer long enough to mean
   something, or a long word n-gram of an eval/test input that is not part of the task's template
-  (n-grams that also occur in train, few-shot or format inputs are template, not leakage).
+  (n-grams that also occur in train, few-shot or format inputs are template, and answers that
+  they also have are the task's labels, not leakage).
 * ``copied``: the candidate repeats ``COPY_NGRAM`` (8) or more words in a row of an input the
   meta-prompt can show the optimizer (the format exemplars and the train examples that wrong
   examples come from). Word runs shared by at least half of those inputs are the task's own
@@ -180,8 +181,11 @@ class LeakageIndex:
         grams: set[tuple[str, ...]] = set()
         for ex in held_out:
             grams |= ngrams(words(ex.question), n)
+        # an answer that train, few-shot or format examples also have is the task's label set
+        # ("shipping", "technical"): an instruction names it; only held-out answers leak
+        labels = {_answer_text(ex) for ex in (*data.train, *data.few_shot, *data.format)}
         return LeakageIndex(
-            frozenset(a for a in map(_answer_text, held_out) if _meaningful(a)),
+            frozenset(a for a in map(_answer_text, held_out) if _meaningful(a) and a not in labels),
             frozenset(grams - template),
             n,
         )

@@ -111,7 +111,9 @@ def score_panels_figure(
     """Several score plots side by side (one per experiment), one shared legend below them;
     with ``calls``, a second row of best-score-vs-scorer-calls panels under them."""
     rows = 2 if calls else 1
-    fig = Figure(figsize=(5.2 * len(panels), 5.4 + 4.0 * (rows - 1)), layout="constrained")
+    # never narrower than the two-line title and the four-column legend (one panel cut both)
+    width = max(5.2 * len(panels), 9.0)
+    fig = Figure(figsize=(width, 5.4 + 4.0 * (rows - 1)), layout="constrained")
     grid = fig.subplots(rows, len(panels), squeeze=False)
     axes = grid[0]
     legend: dict[str, object] = {}

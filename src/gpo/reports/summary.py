@@ -518,9 +518,18 @@ GEPA_SECTIONS: tuple[Section, ...] = (
 )
 
 
-def summary_markdown(columns: Sequence[Column]) -> str:
+# The README's block: what a reader asks first (GPO against GEPA, against the initial prompt,
+# at what cost) and how much was run; the rest is in the full summary (docs/results.md).
+README_SECTIONS: tuple[Section, ...] = (gepa_section, initial_section, cost_section, sizes_section)
+
+
+def summary_markdown(columns: Sequence[Column], brief: bool = False) -> str:
+    """Every section (``brief``: the README's, when the columns have GEPA cells)."""
+    sections = GEPA_SECTIONS if has_gepa(columns) else SECTIONS
+    if brief and has_gepa(columns):
+        sections = README_SECTIONS
     lines: list[str] = []
-    for section in GEPA_SECTIONS if has_gepa(columns) else SECTIONS:
+    for section in sections:
         lines += [*([""] if lines else []), *section(columns)]
     return "\n".join(lines) + "\n"
 
