@@ -8,6 +8,7 @@ decides the score, with a capable offline optimizer.
     python benchmarks/effectiveness.py plan --grid=v2   # issue 30's rerun (any command takes it)
     python benchmarks/effectiveness.py run --grid=v2-eval48   # BBH navigate with 48 eval records
     python benchmarks/effectiveness.py run --grid=v2-start    # support_ticket from a one-liner
+    python benchmarks/effectiveness.py run --grid=v2-steps8   # support_ticket, 8 steps from Empty
 
 The grid (defaults): presets gpo, gpo+, opro, ape (plus the Empty and CoT prompts that every
 experiment scores), seeds 0,1,2, 4 candidates per step, the three custom example tasks in
@@ -110,6 +111,18 @@ GRIDS: dict[str, dict[str, object]] = {
         "custom_initial": ROUTING_PROMPT,
         "summarize": "results/effectiveness-v2-start",
         "figure": REPO / "docs" / "effectiveness-v2-start-scores.png",
+    },
+    # Whether more steps help on a new task: GPO on the routing task from the Empty prompt with
+    # 8 steps (4 epochs of the 16 train records) instead of v2's 4.
+    "v2-steps8": {
+        "out": REPO / "results" / "effectiveness-v2-steps8",
+        "presets": "gpo",
+        "scorer": "qwen2.5-coder-0.5b",
+        "custom_tasks": "support_ticket",
+        "bbh_tasks": "",
+        "epochs": 4,
+        "summarize": "results/effectiveness-v2-steps8",
+        "figure": REPO / "docs" / "effectiveness-v2-steps8-scores.png",
     },
 }
 

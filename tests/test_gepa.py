@@ -309,6 +309,8 @@ def test_summary_opens_with_gpo_against_gepa_then_initial_then_cost(
     data_dir,
     flags_parsed,  # noqa: F811
 ):
+    from gpo.data.registry import get_benchmark
+    from gpo.evaluation.constant import best_constant_answer
     from gpo.reports.summary import read_columns, summary_markdown, write_summary_figure
     from gpo.reports.table import build_table, read_experiment
 
@@ -329,6 +331,14 @@ def test_summary_opens_with_gpo_against_gepa_then_initial_then_cost(
     assert cells[2] == f"{gepa.wins}/{gepa.ties}/{gepa.losses}"
     assert cells[3].startswith(f"{gepa.mean_difference:+.1f} [{gepa.low:+.1f}, {gepa.high:+.1f}]")
     assert cells[4] == f"{gepa.p_value:.3g}"
+    # the last column: what one gold answer as every reply scores on the cells' test split
+    cell = read_experiment(root).cells[0]
+    data = get_benchmark("bbh", cell.config.data_dir).load(
+        "navigate", Path(cell.config.data_dir), cell.config.max_examples
+    )
+    constant = best_constant_answer(data)
+    assert constant is not None and cells[-1] == f"{100 * constant.score:.1f} |"
+    assert any(line.startswith("| best constant answer (no model) |") for line in text.splitlines())
     # the cost rows: each preset's mean per finished run, read from its usage_summary.json
     for method, name in (("gepa", "GEPA"), ("gpo", "GPO")):
         usage = [

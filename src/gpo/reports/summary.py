@@ -138,7 +138,39 @@ def score_rows(columns: Sequence[Column]) -> list[str]:
     for m in all_methods(columns):
         cells = [score_text(c, m) for c in columns]
         lines.append(f"| {display(m)} | " + " | ".join(cells) + " |")
+    lines.append(f"| {CONSTANT_LABEL} | " + " | ".join(constant_text(c) for c in columns) + " |")
     return lines
+
+
+CONSTANT_LABEL = "best constant answer (no model)"
+
+
+def constant_score(column: Column) -> float | None:
+    """The column's best constant answer on test (``gpo.evaluation.constant``), mean over its
+    tasks; None when a task's data cannot be read here or has no such reference."""
+    from gpo.data.registry import get_benchmark
+    from gpo.errors import GPOError
+    from gpo.evaluation.constant import best_constant_answer
+
+    scores = []
+    for task in column.exp.tasks(column.dataset):
+        cell = next(c for c in column.exp.cells if c.dataset == column.dataset and c.task == task)
+        config = cell.config
+        try:
+            bench = get_benchmark(column.dataset, config.data_dir)
+            data = bench.load(task, Path(config.data_dir), config.max_examples)
+            found = best_constant_answer(data)
+        except (GPOError, OSError):
+            return None
+        if found is None:
+            return None
+        scores.append(found.score)
+    return float(np.mean(scores)) if scores else None
+
+
+def constant_text(column: Column) -> str:
+    score = constant_score(column)
+    return "-" if score is None else f"{100 * score:.1f}"
 
 
 def pairs(column: Column, method: str, other: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -167,29 +199,30 @@ def gepa_rows(columns: Sequence[Column]) -> list[str]:
     ref, gepa = reference(columns), display(GEPA)
     lines = [
         f"| {display(ref)} against {gepa} | pairs | wins/ties/losses | mean difference x100 "
-        f"[95% interval] | p | {display(ref)} x100 | {gepa} x100 |",
-        "|---|---|---|---|---|---|---|",
+        f"[95% interval] | p | {display(ref)} x100 | {gepa} x100 | constant answer x100 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     both = [c for c in columns if GEPA in c.exp.spec["presets"]]
     for c in both:
-        lines.append(
-            gepa_row(c.label, versus(c, ref, GEPA), score_text(c, ref), score_text(c, GEPA))
-        )
+        scores = (score_text(c, ref), score_text(c, GEPA), constant_text(c))
+        lines.append(gepa_row(c.label, versus(c, ref, GEPA), *scores))
     if len(both) > 1:
         mine, theirs = (np.concatenate(a) for a in zip(*(pairs(c, ref, GEPA) for c in both)))
         t = both[0].table
         pooled = compare_paired(mine, theirs, t.n_resamples, t.resampling_seed)
-        lines.append(gepa_row("all of the above", pooled, "", ""))
+        lines.append(gepa_row("all of the above", pooled, "", "", ""))
     return lines
 
 
-def gepa_row(label: str, c: PairedComparison, ref_score: str, gepa_score: str) -> str:
+def gepa_row(label: str, c: PairedComparison, *scores: str) -> str:
+    """One row: the pairs' comparison, then the scores (GPO, GEPA, constant answer)."""
+    tail = " | ".join(s or "-" for s in scores)
     if c.n_pairs == 0:
-        return f"| {label} | 0 | - | - | - | {ref_score or '-'} | {gepa_score or '-'} |"
+        return f"| {label} | 0 | - | - | - | {tail} |"
     claim = " **above 0**" if c.above_zero else ""
     return (
         f"| {label} | {c.n_pairs} | {c.wins}/{c.ties}/{c.losses} | {difference_text(c)}{claim} | "
-        f"{c.p_value:.3g} | {ref_score} | {gepa_score} |"
+        f"{c.p_value:.3g} | {tail} |"
     )
 
 
@@ -426,7 +459,9 @@ def score_section(columns: Sequence[Column]) -> list[str]:
     return [
         "**Test score x100 of each method's final prompt** (mean over tasks and seeds, 95% "
         f"bootstrap interval over seeds and tasks, {n} resamples; Empty and CoT are the "
-        "unoptimized prompts):",
+        "unoptimized prompts; the best constant answer is the one gold answer that, given as "
+        "every reply, scores highest: what a prompt scores that makes the scorer say one "
+        "label):",
         "",
         *score_rows(columns),
     ]
@@ -450,7 +485,8 @@ def gepa_section(columns: Sequence[Column]) -> list[str]:
         f"seed): {ref}'s wins/ties/losses, the mean test difference {ref} - GEPA x100 with its "
         "95% paired bootstrap interval (**above 0**: the whole interval is, on "
         f"{MIN_PAIRS_FOR_CLAIM} or more pairs) and its two-sided paired bootstrap p, then each "
-        "method's mean test score; GEPA's budget is the scorer calls the gpo preset plans on "
+        "method's mean test score and what the best constant answer scores (one gold answer "
+        "as every reply, no model); GEPA's budget is the scorer calls the gpo preset plans on "
         "train and eval:",
         "",
         *gepa_rows(columns),
