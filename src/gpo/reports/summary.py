@@ -220,9 +220,11 @@ def gepa_row(label: str, c: PairedComparison, *scores: str) -> str:
     if c.n_pairs == 0:
         return f"| {label} | 0 | - | - | - | {tail} |"
     claim = " **above 0**" if c.above_zero else ""
+    # a bootstrap over one or two pairs cannot vary: its p would claim what they never showed
+    p = f"{c.p_value:.3g}" if c.n_pairs >= MIN_PAIRS_FOR_CLAIM else "-"
     return (
         f"| {label} | {c.n_pairs} | {c.wins}/{c.ties}/{c.losses} | {difference_text(c)}{claim} | "
-        f"{c.p_value:.3g} | {tail} |"
+        f"{p} | {tail} |"
     )
 
 
@@ -484,7 +486,8 @@ def gepa_section(columns: Sequence[Column]) -> list[str]:
         f"**{ref} against GEPA**, per column (a task family and its scorer), paired over (task, "
         f"seed): {ref}'s wins/ties/losses, the mean test difference {ref} - GEPA x100 with its "
         "95% paired bootstrap interval (**above 0**: the whole interval is, on "
-        f"{MIN_PAIRS_FOR_CLAIM} or more pairs) and its two-sided paired bootstrap p, then each "
+        f"{MIN_PAIRS_FOR_CLAIM} or more pairs) and its two-sided paired bootstrap p (from "
+        f"{MIN_PAIRS_FOR_CLAIM} pairs), then each "
         "method's mean test score and what the best constant answer scores (one gold answer "
         "as every reply, no model); GEPA's budget is the scorer calls the gpo preset plans on "
         "train and eval:",
