@@ -172,6 +172,9 @@ def test_gepa_task_writes_the_run_folder_within_its_budget(tmp_path, data_dir):
 
     report = write_report(folder.root).read_text(encoding="utf-8")
     section = report.split("## GEPA's proposals", 1)[1]
+    # no word-budget section: GEPA has no budget K, its proposals are counted here instead
+    assert "## Word budget" not in report and not (folder.root / "plots/step_size.png").exists()
+    assert (folder.root / "plots/scores.png").exists()
     row = next(line for line in section.splitlines() if line.startswith(f"| {TASK} |"))
     accepted = sum(s["gepa"]["accepted"] for s in steps)
     assert row.startswith(f"| {TASK} | {len(steps)} | {accepted} | {len(steps) - accepted} (")

@@ -51,13 +51,6 @@ def write_run_report(run: RunData) -> Path:
     if logs and not run.only_evaluate:
         T = n_steps(logs)
         save_png(run_score_figure(run, logs, T), plots / "scores.png")
-        save_png(
-            budget_figure(
-                f"Word budget vs words changed: {name_hint(run)}",
-                [budget_panel(f"tasks: {', '.join(run.tasks)}", logs)],
-            ),
-            plots / "step_size.png",
-        )
         cats, req, tok = step_usage(logs)
         save_png(
             usage_figure(f"Model usage per step: {name_hint(run)}", cats, req, tok, "step"),
@@ -71,11 +64,7 @@ def write_run_report(run: RunData) -> Path:
             "",
             f"![score per step]({PLOTS}/scores.png)",
             "",
-            "## Word budget (learning rate) vs measured change",
-            "",
-            f"![word budget]({PLOTS}/step_size.png)",
-            "",
-            *budget_compliance_table(logs),
+            *budget_section(run, logs, plots),
             "## Requests and tokens per role",
             "",
             f"![usage]({PLOTS}/usage.png)",
@@ -88,6 +77,23 @@ def write_run_report(run: RunData) -> Path:
     path = run.root / "report.md"
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
+
+
+def budget_section(run: RunData, logs: Sequence[TaskLog], plots: Path) -> list[str]:
+    """The word budget against the words changed per step, and the budget compliance table;
+    nothing for GEPA, which has no word budget (its proposals have their own section)."""
+    if any(isinstance(s.get("gepa"), dict) for log in logs for s in log.steps):
+        return []
+    title = f"Word budget vs words changed: {name_hint(run)}"
+    panel = budget_panel(f"tasks: {', '.join(run.tasks)}", logs)
+    save_png(budget_figure(title, [panel]), plots / "step_size.png")
+    return [
+        "## Word budget (learning rate) vs measured change",
+        "",
+        f"![word budget]({PLOTS}/step_size.png)",
+        "",
+        *budget_compliance_table(logs),
+    ]
 
 
 def calls_section(run: RunData, logs: Sequence[TaskLog], plots: Path) -> list[str]:
