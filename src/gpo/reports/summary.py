@@ -21,6 +21,7 @@ folders (``gpo.reports.table``), so a partial grid gives partial columns, marked
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,24 +149,30 @@ CONSTANT_LABEL = "best constant answer (no model)"
 def constant_score(column: Column) -> float | None:
     """The column's best constant answer on test (``gpo.evaluation.constant``), mean over its
     tasks; None when a task's data cannot be read here or has no such reference."""
+    scores = []
+    for task in column.exp.tasks(column.dataset):
+        cell = next(c for c in column.exp.cells if c.dataset == column.dataset and c.task == task)
+        found = task_constant(column.dataset, task, cell.config.data_dir, cell.config.max_examples)
+        if found is None:
+            return None
+        scores.append(found)
+    return float(np.mean(scores)) if scores else None
+
+
+@functools.cache
+def task_constant(dataset: str, task: str, data_dir: str, max_examples: int | None) -> float | None:
+    """One task's best constant answer on test, read and graded once per summary (the score
+    table and the GEPA table both show it)."""
     from gpo.data.registry import get_benchmark
     from gpo.errors import GPOError
     from gpo.evaluation.constant import best_constant_answer
 
-    scores = []
-    for task in column.exp.tasks(column.dataset):
-        cell = next(c for c in column.exp.cells if c.dataset == column.dataset and c.task == task)
-        config = cell.config
-        try:
-            bench = get_benchmark(column.dataset, config.data_dir)
-            data = bench.load(task, Path(config.data_dir), config.max_examples)
-            found = best_constant_answer(data)
-        except (GPOError, OSError):
-            return None
-        if found is None:
-            return None
-        scores.append(found.score)
-    return float(np.mean(scores)) if scores else None
+    try:
+        data = get_benchmark(dataset, data_dir).load(task, Path(data_dir), max_examples)
+        found = best_constant_answer(data)
+    except (GPOError, OSError):
+        return None
+    return None if found is None else found.score
 
 
 def constant_text(column: Column) -> str:
