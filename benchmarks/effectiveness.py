@@ -202,9 +202,14 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--run_presets",
         default="",
-        help="run, on a grid already started: continue only these methods' cells now (e.g. "
-        "gpo,gepa: the comparison the README opens with first); a later run without it does "
-        "the rest",
+        help="run: only these methods' cells now (e.g. gpo,gepa: the comparison the README "
+        "opens with first); the grid keeps every cell and a later run without it does the rest",
+    )
+    p.add_argument(
+        "--run_seeds",
+        default="",
+        help="run: only these seeds' cells now (e.g. 0: one seed of every task first); a later "
+        "run without it does the rest",
     )
 
 
@@ -351,12 +356,23 @@ def resume_flags(args: argparse.Namespace, family: Family) -> list[str]:
     itself comes from experiment.json; without these a resume ran the cells one at a time on
     one worker, whatever --workers said) and which of its tasks to continue now
     (``--custom_tasks`` / ``--bbh_tasks``: by default all of them; fewer finish one task
-    across every method and seed first) and, with ``--run_presets``, which methods."""
+    across every method and seed first) and which methods and seeds (``--run_presets``,
+    ``--run_seeds``)."""
     return [
         f"--workers={args.workers}",
         f"--n_threads={args.n_threads}",
         f"--task_name={','.join(family.tasks)}",
-        *([f"--presets={args.run_presets}"] if split(args.run_presets) else []),
+        *run_now_flags(args),
+    ]
+
+
+def run_now_flags(args: argparse.Namespace) -> list[str]:
+    """experiment.py's --run_presets / --run_seeds: the cells to run now, of a new grid or a
+    resumed one."""
+    return [
+        f"--run_{name}={value}"
+        for name, value in (("presets", args.run_presets), ("seeds", args.run_seeds))
+        if split(value)
     ]
 
 
@@ -431,6 +447,7 @@ def run_grid(args: argparse.Namespace, grid: list[Family]) -> int:
         folder = experiment_folder(args.out / family.name)
         if folder is None:
             command = [sys.executable, str(EXPERIMENT), *grid_flags(args, family)]
+            command += run_now_flags(args)
         else:
             data_root(args)
             command = [

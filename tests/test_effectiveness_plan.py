@@ -87,12 +87,17 @@ def test_run_resumes_the_chosen_tasks_of_a_grid():
         "--n_threads=1",
         "--task_name=date_iso",
     ]
-    first = module.parse_args(["run", "--grid=v2", "--bbh_tasks=", "--run_presets=gpo,gepa"])
+    first = module.parse_args(
+        ["run", "--grid=v2", "--bbh_tasks=", "--run_presets=gpo,gepa", "--run_seeds=0"]
+    )
     (family,) = module.families(first)
-    assert module.resume_flags(first, family)[-2:] == [
+    assert module.resume_flags(first, family)[-3:] == [
         "--task_name=support_ticket,date_iso,email_extract",
-        "--presets=gpo,gepa",
+        "--run_presets=gpo,gepa",
+        "--run_seeds=0",
     ]
+    # a grid not started yet takes them too (experiment.py saves every cell, runs these now)
+    assert module.run_now_flags(first) == ["--run_presets=gpo,gepa", "--run_seeds=0"]
     default = module.parse_args(["run", "--bbh_tasks="])
     (family,) = module.families(default)
     assert module.resume_flags(default, family)[-1] == (

@@ -355,6 +355,33 @@ def test_resume_with_presets_and_seeds_continues_only_those_cells(tmp_path, data
             experiment.execute(parsed(), pool=FakePool())
 
 
+def test_run_presets_and_run_seeds_start_a_grid_with_some_cells(tmp_path, data_dir, flags_parsed):
+    # the whole grid is saved; only GPO's seed-1 cell (and the baselines) runs now
+    argv = flags_parsed(grid_args(tmp_path, data_dir, "--run_presets=GPO", "--run_seeds=1"))
+    folder, results = experiment.execute(argv, pool=FakePool())
+    assert sorted(r.cell_id for r in results) == [
+        "baseline-cot-bbh-navigate",
+        "baseline-empty-bbh-navigate",
+        "gpo-bbh-navigate-seed1",
+    ]
+    assert len(folder.read_spec()[1]) == 6  # 2 baselines + 2 presets x 2 seeds
+    assert not (folder.root / "runs" / "ape-bbh-navigate-seed0").exists()
+    # a plain resume runs the cells left
+    flags_parsed([f"--resume={folder.root}", "--no_cache"])
+    _, rest = experiment.execute(parsed(), pool=FakePool())
+    assert sorted(r.cell_id for r in rest if r.state == "finished") == [
+        "ape-bbh-navigate-seed0",
+        "ape-bbh-navigate-seed1",
+        "gpo-bbh-navigate-seed0",
+    ]
+    # a method the grid does not have: one line, and no experiment folder left behind
+    out = tmp_path / "other"
+    flags_parsed(grid_args(out, data_dir, "--run_presets=opro"))
+    with pytest.raises(ConfigError, match="--run_presets=opro: the experiment.s presets are"):
+        experiment.execute(parsed(), pool=FakePool())
+    assert not list(out.rglob("experiment.json"))
+
+
 def test_a_worker_records_placement_only_for_cells_it_ran(tmp_path, data_dir, flags_parsed):
     from types import SimpleNamespace
 

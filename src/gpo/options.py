@@ -162,6 +162,9 @@ class ExperimentOptions(RunOptions):
     presets: tuple[str, ...] = PAPER_PRESETS
     seeds: tuple[int, ...] = (0,)
     scorer_tokens_per_second: float | None = None
+    # run only these of the grid's methods / seeds now (the rest wait for a later --resume)
+    run_presets: tuple[str, ...] = ()
+    run_seeds: tuple[int, ...] = ()
 
 
 # ---- conversion: a value as the command line's flag of that name would take it

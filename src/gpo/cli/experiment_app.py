@@ -26,12 +26,13 @@ usage: python src/optimization/experiment.py --presets=gpo,ape --seeds=0,1 [main
        python src/optimization/experiment.py --resume=<experiment folder>
        python src/optimization/report.py <run or experiment folder>
 
-Grid flags: --presets, --seeds, --scorer_tokens_per_second (with --dry_run); --dataset may list
-several datasets (bbh,wsc). Every main.py flag below applies to every cell.
+Grid flags: --presets, --seeds, --run_presets, --run_seeds, --scorer_tokens_per_second (with
+--dry_run); --dataset may list several datasets (bbh,wsc). Every main.py flag below applies to
+every cell.
 
 """
 
-GRID_FLAGS = ("presets", "seeds", "scorer_tokens_per_second")
+GRID_FLAGS = ("presets", "seeds", "run_presets", "run_seeds", "scorer_tokens_per_second")
 
 
 def define_flags() -> None:
@@ -48,6 +49,18 @@ def define_flags() -> None:
     )
     flags.DEFINE_list(
         "seeds", [str(s) for s in d.seeds], "Seeds; every preset x task runs once per seed."
+    )
+    flags.DEFINE_list(
+        "run_presets",
+        list(d.run_presets),
+        "Run only these of the grid's presets now (e.g. gpo,gepa: the pair a reader compares "
+        "first); the experiment folder keeps every cell, and --resume runs the rest later.",
+    )
+    flags.DEFINE_list(
+        "run_seeds",
+        [str(s) for s in d.run_seeds],
+        "Run only these of the grid's seeds now (e.g. 0: one seed of every method first); "
+        "--resume runs the rest later.",
     )
     flags.DEFINE_float(
         "scorer_tokens_per_second",

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from gpo.experiments.folder import create_folder
 from gpo.experiments.grid import CellResult, Executor, run_cell, run_serial
 from gpo.experiments.plan import plan_lines, validate_cells
-from gpo.experiments.setup import new_grid, resumed_grid
+from gpo.experiments.setup import cells_now, new_grid, resumed_grid
 from gpo.experiments.tracking import experiment_tracker, finish_experiment_tracking
 from gpo.options import ExperimentOptions
 from gpo.results.experiment_folder import CellSpec, ExperimentFolder
@@ -71,6 +71,8 @@ def execute(
     else:
         template, spec, cells = new_grid(options)
         folder = None
+    # --run_presets / --run_seeds: these cells now (checked before a folder exists), the rest wait
+    now = {c.cell_id for c in cells_now(cells, options)}
     template = dataclasses.replace(template, resume=None)
     plans = validate_cells(cells, template)
     if template.dry_run:
@@ -81,6 +83,7 @@ def execute(
         folder, cells = create_folder(
             command or ["experiment.py", *options.command_line()], template, spec, cells
         )
+    cells = [c for c in cells if c.cell_id in now]
     log.info("experiment folder: %s (%d cells)", folder.root, len(cells))
     tracker, template = experiment_tracker(folder, spec, template)
     own_pool = pool is None

@@ -150,27 +150,46 @@ def resumed_grid(
 
 
 # Options that, given to ``--resume``, pick which of the saved cells to continue now.
-RESUME_SUBSETS = ("task_name", "presets", "seeds")
+RESUME_SUBSETS = ("task_name", "presets", "seeds", "run_presets", "run_seeds")
 
 
 def resumed_subset(cells: Sequence[CellSpec], options: ExperimentOptions) -> list[CellSpec]:
-    """``--resume`` with ``--task_name``, ``--presets`` or ``--seeds``: continue only those
-    tasks', methods' or seeds' cells now (the others stay as they are for a later resume; the
-    table and report still show every finished cell). A long grid can so finish one task, or
-    the methods a reader compares first (``--presets=gpo,gepa``), across the grid before the
-    rest. Baseline cells (Empty, CoT) belong to no method or seed and stay in."""
+    """``--resume`` with ``--task_name``, ``--presets`` or ``--seeds`` (or ``--run_presets``,
+    ``--run_seeds``): continue only those tasks', methods' or seeds' cells now (the others stay
+    as they are for a later resume; the table and report still show every finished cell). A
+    long grid can so finish one task, or the methods a reader compares first
+    (``--presets=gpo,gepa``), across the grid before the rest."""
     chosen = list(cells)
     if options.is_set("task_name"):
         names = pick("--task_name", "tasks", options.task_name, [c.task for c in cells])
         chosen = [c for c in chosen if c.task in names]
-    optimized = [c for c in cells if c.kind != BASELINE]
-    if options.is_set("presets"):
-        names = pick("--presets", "presets", options.presets, [c.method for c in optimized])
-        chosen = [c for c in chosen if c.kind == BASELINE or c.method in names]
-    if options.is_set("seeds"):
-        seeds = [str(s) for s in options.seeds]
-        names = pick("--seeds", "seeds", seeds, [str(c.seed) for c in optimized])
-        chosen = [c for c in chosen if c.kind == BASELINE or str(c.seed) in names]
+    return cells_now(chosen, options, resumed=True, saved=cells)
+
+
+def cells_now(
+    cells: Sequence[CellSpec],
+    options: ExperimentOptions,
+    resumed: bool = False,
+    saved: Sequence[CellSpec] | None = None,
+) -> list[CellSpec]:
+    """The cells to run now: those of ``--run_presets`` and ``--run_seeds`` (on ``--resume``
+    also ``--presets`` and ``--seeds``), of a new grid or of a saved one (``saved``: every cell
+    it has, for the error naming them). Baseline cells (Empty, CoT) belong to no method or seed
+    and always stay in."""
+    saved = cells if saved is None else saved
+    optimized = [c for c in saved if c.kind != BASELINE]
+    chosen = list(cells)
+    for flag, what, wanted, has in (
+        ("presets", "presets", options.presets, lambda c: c.method),
+        ("seeds", "seeds", [str(s) for s in options.seeds], lambda c: str(c.seed)),
+    ):
+        run_now = [str(v) for v in getattr(options, f"run_{flag}")]
+        if run_now:
+            flag, wanted = f"run_{flag}", run_now
+        elif not (resumed and options.is_set(flag)):
+            continue
+        names = pick(f"--{flag}", what, wanted, [has(c) for c in optimized])
+        chosen = [c for c in chosen if c.kind == BASELINE or has(c) in names]
     return chosen
 
 
@@ -182,7 +201,7 @@ def pick(flag: str, what: str, requested: Sequence[str], saved: Sequence[str]) -
     if not names or any(n not in known for n in names):
         raise ConfigError(
             f"{flag}={','.join(map(str, requested))}: the experiment's {what} are "
-            f"{','.join(known)}; give some of them to resume only those"
+            f"{','.join(known)}; give some of them to run only those now"
         )
     return names
 
