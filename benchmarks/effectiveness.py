@@ -72,9 +72,12 @@ README_END = "<!-- effectiveness summary: end -->"
 # one rule, the athlete's sport must match the action, which an instruction can state and a
 # 0.5B model can apply, unlike date_understanding's multi-step date arithmetic over six
 # options), but the grid is cut to two BBH tasks by the issue's 10-hour rule: sized from the
-# measured 0.5B cells, the full grid needs about 12.6 h on 2 workers, without the third task
-# about 10.7 h (without gpo+ instead, 11.7 h). Add it back with ``--bbh_tasks`` (every
-# invocation of a grid must then pass it: a resume continues the tasks it is given).
+# 0.5B cells of the first grid, the full grid needed about 12.6 h on 2 workers, without the
+# third task about 10.7 h (without gpo+ instead, 11.7 h). Measured on v2's own cells it is
+# longer (a custom GEPA cell 68 min, a BBH one 28, GPO 22 and 19): about 30 cell-hours, so it
+# runs over several invocations, GPO's and GEPA's cells first (--run_presets, --run_seeds).
+# Add the third task back with ``--bbh_tasks`` (every invocation of a grid must then pass it:
+# a resume continues the tasks it is given).
 V2_THIRD_BBH_TASK = "sports_understanding"
 ROUTING_PROMPT = "Route the message to one team: billing, shipping, account or technical."
 GRIDS: dict[str, dict[str, object]] = {
