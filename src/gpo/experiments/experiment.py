@@ -71,8 +71,11 @@ def execute(
     else:
         template, spec, cells = new_grid(options)
         folder = None
-    # --run_presets / --run_seeds: these cells now (checked before a folder exists), the rest wait
-    now = {c.cell_id for c in cells_now(cells, options)}
+    # --run_presets / --run_seeds (on --resume also --presets / --seeds): these cells now, the
+    # rest wait. Checked before a new grid's folder exists; a resumed grid plans only these.
+    now = {c.cell_id for c in cells_now(cells, options, resumed=folder is not None)}
+    if folder is not None:
+        cells = [c for c in cells if c.cell_id in now]
     template = dataclasses.replace(template, resume=None)
     plans = validate_cells(cells, template)
     if template.dry_run:

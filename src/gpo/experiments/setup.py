@@ -154,16 +154,15 @@ RESUME_SUBSETS = ("task_name", "presets", "seeds", "run_presets", "run_seeds")
 
 
 def resumed_subset(cells: Sequence[CellSpec], options: ExperimentOptions) -> list[CellSpec]:
-    """``--resume`` with ``--task_name``, ``--presets`` or ``--seeds`` (or ``--run_presets``,
-    ``--run_seeds``): continue only those tasks', methods' or seeds' cells now (the others stay
-    as they are for a later resume; the table and report still show every finished cell). A
-    long grid can so finish one task, or the methods a reader compares first
-    (``--presets=gpo,gepa``), across the grid before the rest."""
-    chosen = list(cells)
-    if options.is_set("task_name"):
-        names = pick("--task_name", "tasks", options.task_name, [c.task for c in cells])
-        chosen = [c for c in chosen if c.task in names]
-    return cells_now(chosen, options, resumed=True, saved=cells)
+    """``--resume`` with ``--task_name``: continue only those tasks' cells now (the others stay
+    as they are for a later resume; the table and report still show every finished cell).
+    Methods and seeds (``--presets``, ``--seeds``, ``--run_presets``, ``--run_seeds``) are
+    picked by :func:`cells_now`, for new and resumed grids alike. A long grid can so finish one
+    task, or the methods a reader compares first (``--presets=gpo,gepa``), before the rest."""
+    if not options.is_set("task_name"):
+        return list(cells)
+    names = pick("--task_name", "tasks", options.task_name, [c.task for c in cells])
+    return [c for c in cells if c.task in names]
 
 
 def cells_now(
