@@ -61,3 +61,47 @@ def test_worker_parts_are_read_over_the_shared_cache_and_merged_by_the_driver(
     assert not list(parts.glob("*"))  # merged parts are removed
     with ResponseCache(shared_path) as shared:
         assert len(shared) == 2 and shared.get("new").text == "written by worker 1"
+
+
+_LIVE_WORKER = """
+import sys, types
+from gpo.llm.base import Completion
+from gpo.runs.build import open_worker_cache
+cache = open_worker_cache(types.SimpleNamespace(cache_dir=sys.argv[1]), "live")
+cache.put_many([("live", Completion("written by a running worker", 1, 1))])
+print("ready", flush=True)
+sys.stdin.readline()
+cache.put_many([("later", Completion("written after the other driver's merge", 1, 1))])
+cache.close()
+"""
+
+
+def test_a_driver_leaves_the_parts_of_another_runs_live_workers_alone(tmp_path: Path) -> None:
+    """Two runs sharing one cache folder: the second's start-up merge must not delete the
+    first's live part (its worker's later writes failed with "no such table: responses")."""
+    import subprocess
+    import sys
+
+    shared_path, parts = tmp_path / "responses.sqlite", tmp_path / "parts"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _LIVE_WORKER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+        # a stale part of a worker that died (no lock held) is merged as before
+        with ResponseCache(parts / "dead.sqlite", journal_mode="DELETE") as dead:
+            _put(dead, "dead", "from a crashed worker")
+        assert merge_cache_parts(shared_path, parts) == 1
+        assert (parts / "live.sqlite").is_file() and not (parts / "dead.sqlite").exists()
+        worker.communicate("go\n", timeout=60)
+        assert worker.returncode == 0
+    finally:
+        worker.kill()
+    assert merge_cache_parts(shared_path, parts) == 2  # both of the live worker's replies
+    assert not list(parts.glob("*"))
+    with ResponseCache(shared_path) as shared:
+        assert shared.get("later").text == "written after the other driver's merge"
+        assert len(shared) == 3

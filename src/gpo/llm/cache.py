@@ -21,9 +21,11 @@ A returned Completion has ``cached=True`` when it cost no model call.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -236,19 +238,79 @@ class ResponseCache:
         self.close()
 
 
+class PartLock:
+    """An exclusive ``flock`` on ``<part>.lock``, held by the worker that writes the part file
+    for as long as it writes it. A driver merges only parts it can lock, so two runs or grids
+    that share one cache folder (the default ``~/.cache/gpo``) leave each other's live parts
+    alone: before, the second run's start-up merge deleted the first run's parts under its
+    workers, whose later writes failed ("no such table: responses")."""
+
+    _fd: int | None
+
+    def __init__(self, part: Path) -> None:
+        self.path = Path(f"{part}.lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:  # a merge may delete the lock file between our open and our lock: retry
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:  # BlockingIOError is not raised without LOCK_NB
+                os.close(fd)
+                log.warning("cannot lock %s (%s); cache parts unguarded", self.path, exc)
+                self._fd = None
+                return
+            try:
+                if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        self._fd = fd
+
+    @classmethod
+    def try_take(cls, part: Path) -> PartLock | None:
+        """The part's lock if no live worker holds it (None if one does)."""
+        lock = cls.__new__(cls)
+        lock.path = Path(f"{part}.lock")
+        fd = os.open(lock.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except OSError:  # no flock on this filesystem: merge as before the locks existed
+            pass
+        lock._fd = fd
+        return lock
+
+    def release(self, remove: bool = False) -> None:
+        if self._fd is None:
+            return
+        if remove:  # while still held, so no worker locks a file that is about to go
+            self.path.unlink(missing_ok=True)
+        os.close(self._fd)
+        self._fd = None
+
+
 class WorkerCache:
     """A Ray worker's view of the response cache: reads its own part file, then the shared
-    file (read-only, immutable); writes only its own part file.
+    file (read-only, immutable); writes only its own part file, under its ``PartLock``.
 
-    Each part file has exactly one writer (its worker) and the shared file has one writer (the
-    driver, which merges the parts into it before workers start and after they stop), so no
-    SQLite file is ever written by two machines over a network filesystem.
+    Each part file has exactly one writer (its worker) and the shared file has one writer at a
+    time (a driver, which merges the parts no worker holds into it before its workers start
+    and after they stop), so no SQLite file is ever written by two machines over a network
+    filesystem. Another run's driver may merge into the shared file while these workers read
+    it: a read that then fails is logged and answered by the model (a miss, never another
+    key's reply: rows are only ever added).
     """
 
-    def __init__(self, part: ResponseCache, shared: ResponseCache | None) -> None:
+    def __init__(
+        self, part: ResponseCache, shared: ResponseCache | None, lock: PartLock | None = None
+    ) -> None:
         self.part = part
         self.shared = shared
         self.path = part.path
+        self.lock = lock
 
     def get_many(self, keys: Sequence[str]) -> dict[str, Completion]:
         found = self.part.get_many(keys)
@@ -266,26 +328,46 @@ class WorkerCache:
         self.part.close()
         if self.shared is not None:
             self.shared.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
-def merge_cache_parts(shared: Path, parts_dir: Path) -> int:
-    """Merge every worker part file of ``parts_dir`` into the shared cache file and delete the
-    parts (the driver does this before its workers start and after they stop). Returns the
-    number of new entries."""
-    parts = sorted(parts_dir.glob("*.sqlite")) if parts_dir.is_dir() else []
-    if not parts:
+def merge_cache_parts(shared: Path, parts_dir: Path, wait_seconds: float = 0.0) -> int:
+    """Merge every worker part file of ``parts_dir`` that no live worker holds (see
+    ``PartLock``) into the shared cache file and delete those parts (a driver does this before
+    its workers start and after they stop). A part still held after ``wait_seconds`` (a
+    driver's own workers may take a moment to exit; another run's live workers hold theirs
+    until they finish) is left for a later merge. Returns the number of new entries."""
+    pending = sorted(parts_dir.glob("*.sqlite")) if parts_dir.is_dir() else []
+    if not pending:
         return 0
-    added = 0
+    added, merged = 0, 0
+    deadline = time.monotonic() + wait_seconds
     with ResponseCache(shared) as cache:
-        for part in parts:
-            try:
-                added += cache.merge_from(part)
-            except sqlite3.Error as exc:
-                log.warning("cache part %s not merged (%s); left in place", part, exc)
-                continue
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                Path(f"{part}{suffix}").unlink(missing_ok=True)
-    log.info("merged %d cache part(s) into %s: %d new entries", len(parts), shared, added)
+        while True:
+            busy = []
+            for part in pending:
+                lock = PartLock.try_take(part)
+                if lock is None:
+                    busy.append(part)
+                    continue
+                try:
+                    added += cache.merge_from(part)
+                except sqlite3.Error as exc:
+                    log.warning("cache part %s not merged (%s); left in place", part, exc)
+                    lock.release()
+                    continue
+                for suffix in ("", "-journal", "-wal", "-shm"):
+                    Path(f"{part}{suffix}").unlink(missing_ok=True)
+                lock.release(remove=True)
+                merged += 1
+            pending = busy
+            if not pending or time.monotonic() >= deadline:
+                break
+            time.sleep(0.2)
+    log.info("merged %d cache part(s) into %s: %d new entries", merged, shared, added)
+    if pending:
+        log.info("%d cache part(s) in use by running workers left for a later merge", len(pending))
     return added
 
 

@@ -27,7 +27,7 @@ from gpo.evaluation.scorer import Scorer
 from gpo.llm.accounting import Ledger
 from gpo.llm.aliases import ModelSpec, resolve_model
 from gpo.llm.base import LLM
-from gpo.llm.cache import ResponseCache, WorkerCache
+from gpo.llm.cache import PartLock, ResponseCache, WorkerCache
 from gpo.llm.options import BackendOptions
 from gpo.llm.user import USER_BACKEND
 from gpo.optimization.components import needs_embedder
@@ -122,9 +122,19 @@ def open_worker_cache(config: RunConfig, name: str) -> WorkerCache | None:
     if config.cache_dir is None:
         return None
     root = Path(config.cache_dir)
-    part = ResponseCache(root / CACHE_PARTS / f"{name}.sqlite", journal_mode="DELETE")
-    shared = root / CACHE_FILE
-    return WorkerCache(part, ResponseCache(shared, read_only=True) if shared.is_file() else None)
+    path = root / CACHE_PARTS / f"{name}.sqlite"
+    lock = PartLock(path)  # before the part exists: no driver merges it while this worker writes
+    part: ResponseCache | None = None
+    try:
+        part = ResponseCache(path, journal_mode="DELETE")
+        shared = root / CACHE_FILE
+        read = ResponseCache(shared, read_only=True) if shared.is_file() else None
+    except BaseException:
+        if part is not None:
+            part.close()
+        lock.release()
+        raise
+    return WorkerCache(part, read, lock)
 
 
 class ModelPool:

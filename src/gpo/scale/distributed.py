@@ -180,10 +180,14 @@ def task_units(
     return units
 
 
-def merge_worker_caches(config: RunConfig) -> None:
+def merge_worker_caches(config: RunConfig, after_workers: bool = False) -> None:
+    """Merge the cache parts no live worker holds; ``after_workers``: also wait a little for
+    this run's own workers, just stopped, to exit and release theirs."""
     if config.cache_dir is not None:
         root = Path(config.cache_dir)
-        merge_cache_parts(root / CACHE_FILE, root / CACHE_PARTS)
+        merge_cache_parts(
+            root / CACHE_FILE, root / CACHE_PARTS, wait_seconds=10.0 if after_workers else 0.0
+        )
 
 
 def run_on_workers(request: RunRequest, runtime: Runtime = DEFAULT_RUNTIME) -> RunFolder | None:
@@ -220,7 +224,7 @@ def run_on_workers(request: RunRequest, runtime: Runtime = DEFAULT_RUNTIME) -> R
         try:
             run_units(units, setup, run_task_unit, options, on_result)
         finally:
-            merge_worker_caches(config)
+            merge_worker_caches(config, after_workers=True)
         write_usage_summary(folder, list(data))
 
     try:

@@ -105,7 +105,7 @@ def ray_executor(template: RunRequest, runtime: Runtime = DEFAULT_RUNTIME) -> Ex
             )
         finally:
             for config in configs:
-                merge_worker_caches(config)
+                merge_worker_caches(config, after_workers=True)
         yield from (results[c.cell_id] for c in specs)
 
     return execute
