@@ -21,7 +21,6 @@ A returned Completion has ``cached=True`` when it cost no model call.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -33,6 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+try:  # POSIX; elsewhere (Windows) cache parts go unguarded: one driver per cache folder
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
 
 from gpo.errors import ConfigError
 from gpo.llm.base import (
@@ -250,6 +254,9 @@ class PartLock:
     def __init__(self, part: Path) -> None:
         self.path = Path(f"{part}.lock")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = None
+        if fcntl is None:
+            return
         while True:  # a merge may delete the lock file between our open and our lock: retry
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -257,7 +264,6 @@ class PartLock:
             except OSError as exc:  # BlockingIOError is not raised without LOCK_NB
                 os.close(fd)
                 log.warning("cannot lock %s (%s); cache parts unguarded", self.path, exc)
-                self._fd = None
                 return
             try:
                 if os.fstat(fd).st_ino == os.stat(self.path).st_ino:
@@ -272,6 +278,9 @@ class PartLock:
         """The part's lock if no live worker holds it (None if one does)."""
         lock = cls.__new__(cls)
         lock.path = Path(f"{part}.lock")
+        lock._fd = None
+        if fcntl is None:
+            return lock
         fd = os.open(lock.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
