@@ -448,6 +448,25 @@ def test_report_of_a_partial_run_and_bad_folders(tmp_path, data_dir, flags_parse
     report_main([str(folder.root)])
     assert "| GPO | - | - |" in (folder.root / "table.md").read_text()
     assert "1 running" in (folder.root / "report.md").read_text()
+    # the process that wrote "running" is gone (a stopped grid, a killed worker): interrupted
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    (run / "status.json").write_text(
+        json.dumps({**status, "state": "running", "pid": int(gone.stdout)})
+    )
+    report_main([str(run)])
+    assert "state: **interrupted**" in (run / "report.md").read_text()
+    report_main([str(folder.root)])
+    text = (folder.root / "report.md").read_text()
+    assert "1 interrupted" in text and "- interrupted: gpo-bbh-navigate-seed0" in text
+    assert "with `--resume`" in text
     with pytest.raises(SystemExit) as e:
         report_main([str(tmp_path)])
     assert e.value.code == 2

@@ -173,9 +173,11 @@ def experiment_summary(exp: Experiment) -> list[str]:
         f"- scorer: {spec.get('scorer', '?')}; optimizer: {spec.get('optimizer', '?')}",
         "- cells: " + ", ".join(f"{len(v)} {k}" for k, v in sorted(states.items())),
     ]
-    for state in ("failed", "stopped", "running", "not started"):
+    for state in ("failed", "stopped", "interrupted", "running", "not started"):
         if state in states:
             lines.append(f"- {state}: {', '.join(states[state])}")
+    if "interrupted" in states:  # a stopped grid or killed worker left them "running"
+        lines.append("- interrupted cells continue from their checkpoints with `--resume`")
     return lines
 
 

@@ -6,6 +6,8 @@ scores.jsonl, result_by_instruction/<task>/steps.jsonl); no model, no data set.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ class TaskLog:
 @dataclass(frozen=True)
 class RunData:
     root: Path
-    state: str  # running | finished | failed | stopped | unknown
+    state: str  # running | interrupted | finished | failed | stopped | unknown
     message: str
     config: dict[str, Any]
     tasks: dict[str, TaskLog]
@@ -96,6 +98,29 @@ def usage_from_steps(tasks: dict[str, TaskLog]) -> dict[str, dict[str, float]]:
     return out
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with that id exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def live_state(status: dict[str, Any]) -> str:
+    """A run's state from its status.json, with "running" read as "interrupted" when the
+    process that wrote it is gone: a killed worker or a stopped grid cannot say so itself
+    (``--resume`` continues it). Only a status written on this machine is checked (one
+    without a host, from before hosts were recorded, is taken as local)."""
+    state = str(status.get("state", "unknown"))
+    host, pid = status.get("host"), status.get("pid")
+    if state != "running" or not pid or (host and host != socket.gethostname()):
+        return state
+    return state if pid_alive(int(pid)) else "interrupted"
+
+
 def read_run(root: Path) -> RunData:
     root = Path(root)
     status = read_json(root / "status.json") if (root / "status.json").exists() else {}
@@ -115,7 +140,7 @@ def read_run(root: Path) -> RunData:
         usage = usage_from_steps(tasks)
     return RunData(
         root=root,
-        state=status.get("state", "unknown"),
+        state=live_state(status),
         message=status.get("message", ""),
         config=config,
         tasks=tasks,

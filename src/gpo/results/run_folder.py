@@ -21,6 +21,7 @@ import hashlib
 import io
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 from gpo.config import RunConfig
 from gpo.evaluation.report import ScoreReport
 from gpo.results.io import atomic_write_json, atomic_write_text, read_json
+from gpo.results.reading import pid_alive
 
 
 def md5(text: str) -> str:
@@ -117,6 +119,7 @@ class RunFolder:
             "message": message,
             "time": dt.datetime.now().isoformat(timespec="seconds"),
             "pid": os.getpid(),
+            "host": socket.gethostname(),  # where ``pid`` means something (live_state)
             **extra,
         }
         atomic_write_json(self.root / "status.json", record)
@@ -127,13 +130,7 @@ class RunFolder:
         pid = status.get("pid")
         if status.get("state") != "running" or not pid or pid == os.getpid():
             return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(pid)
 
     def status(self) -> dict[str, Any]:
         path = self.root / "status.json"
