@@ -360,6 +360,9 @@ def merge_cache_parts(shared: Path, parts_dir: Path, wait_seconds: float = 0.0) 
                 if lock is None:
                     busy.append(part)
                     continue
+                if not part.exists():  # another driver merged it while we waited
+                    lock.release(remove=True)
+                    continue
                 try:
                     added += cache.merge_from(part)
                 except sqlite3.Error as exc:
