@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -449,9 +451,6 @@ def test_report_of_a_partial_run_and_bad_folders(tmp_path, data_dir, flags_parse
     assert "| GPO | - | - |" in (folder.root / "table.md").read_text()
     assert "1 running" in (folder.root / "report.md").read_text()
     # the process that wrote "running" is gone (a stopped grid, a killed worker): interrupted
-    import subprocess
-    import sys
-
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         text=True,
