@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import socket
 import subprocess
 import sys
 
@@ -56,6 +57,12 @@ def test_running_elsewhere_uses_the_writer_pid(tmp_path):
     try:
         atomic_write_json(folder.root / "status.json", {"state": "running", "pid": live.pid})
         assert folder.running_elsewhere()
+        here = {"state": "running", "pid": live.pid, "host": socket.gethostname()}
+        atomic_write_json(folder.root / "status.json", here)
+        assert folder.running_elsewhere()
+        # the same pid on another host's status says nothing about this machine's process
+        atomic_write_json(folder.root / "status.json", {**here, "host": "another-node"})
+        assert not folder.running_elsewhere()
     finally:
         live.kill()
         live.wait()

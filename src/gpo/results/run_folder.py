@@ -125,10 +125,16 @@ class RunFolder:
         atomic_write_json(self.root / "status.json", record)
 
     def running_elsewhere(self) -> bool:
-        """Whether another live process is still writing this run (status running, pid alive)."""
+        """Whether another live process is still writing this run (status running, pid alive).
+
+        A status written on another host (a Ray node) is not checked: its pid means nothing
+        here, and a process that happens to have that number must not block the resume of a
+        cell whose node stopped (as before hosts were recorded, such a cell stays resumable)."""
         status = self.status()
         pid = status.get("pid")
         if status.get("state") != "running" or not pid or pid == os.getpid():
+            return False
+        if status.get("host") and status["host"] != socket.gethostname():
             return False
         return pid_alive(pid)
 
