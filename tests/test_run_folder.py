@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from gpo.config import ModelConfig, RunConfig
 from gpo.evaluation.report import ScoredExample, ScoreReport
 from gpo.results.io import atomic_write_json, read_jsonl
@@ -117,3 +119,24 @@ def test_split_score_is_numpys_mean() -> None:
     report = ScoreReport("W.", "test", tuple(_row(i, s) for i, s in enumerate(scores)))
     assert sum(scores) / len(scores) == 0.5202896000000001
     assert report.score == 0.5202896
+
+
+def test_ctrl_c_marks_the_run_interrupted_not_failed(tmp_path):
+    from gpo.runs.common import guarded
+
+    folder = RunFolder.create(config(tmp_path))
+
+    def stopped() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        guarded(folder, stopped)
+    status = folder.status()
+    assert status["state"] == "interrupted" and "--resume" in status["message"]
+
+    def broken() -> None:
+        raise ValueError("bad")
+
+    with pytest.raises(ValueError):
+        guarded(folder, broken)
+    assert folder.status()["state"] == "failed"

@@ -176,7 +176,7 @@ def experiment_summary(exp: Experiment) -> list[str]:
     for state in ("failed", "stopped", "interrupted", "running", "not started"):
         if state in states:
             lines.append(f"- {state}: {', '.join(states[state])}")
-    if "interrupted" in states:  # a stopped grid or killed worker left them "running"
+    if "interrupted" in states:  # Ctrl-C, --max_minutes, or a killed worker (left "running")
         lines.append("- interrupted cells continue from their checkpoints with `--resume`")
     return lines
 

@@ -58,10 +58,19 @@ def attach_run_log(folder: RunFolder) -> logging.Handler:
 
 
 def guarded(folder: RunFolder, body: Callable[[], T]) -> T:
-    """Run ``body``; a failure marks the folder failed (never finished-looking) and re-raises."""
+    """Run ``body``; a failure marks the folder failed (never finished-looking) and re-raises.
+
+    Ctrl-C (and a grid's ``--max_minutes``, which interrupts its workers the same way) marks
+    it interrupted, not failed: nothing went wrong, and ``--resume`` continues it from its last
+    checkpoint."""
     handler = attach_run_log(folder)
     try:
         result = body()
+    except KeyboardInterrupt:
+        folder.set_status(
+            "interrupted", "stopped by Ctrl-C or --max_minutes; --resume continues it"
+        )
+        raise
     except BaseException as e:
         state = "stopped" if e.__class__.__name__ == "BudgetExceeded" else "failed"
         folder.set_status(state, f"{e.__class__.__name__}: {e}")

@@ -34,7 +34,12 @@ HTTP_ENV = {
 }
 RUN_ARTIFACTS = ("best_prompts.jsonl", "scores.jsonl", "report.md", "usage_summary.json")
 EXPERIMENT_ARTIFACTS = ("table.md", "table.csv", "report.md", "experiment.json", "cells.jsonl")
-END_STATES = {"finished": "FINISHED", "failed": "FAILED", "stopped": "KILLED"}
+END_STATES = {
+    "finished": "FINISHED",
+    "failed": "FAILED",
+    "stopped": "KILLED",
+    "interrupted": "KILLED",
+}
 
 
 class Tracker:
