@@ -109,14 +109,21 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def written_elsewhere(status: dict[str, Any]) -> bool:
+    """Whether a status.json came from another host, where its pid means nothing here (one
+    without a host, from before hosts were recorded, is taken as local)."""
+    host = status.get("host")
+    return bool(host) and host != socket.gethostname()
+
+
 def live_state(status: dict[str, Any]) -> str:
     """A run's state from its status.json, with "running" read as "interrupted" when the
     process that wrote it is gone: a killed worker or a stopped grid cannot say so itself
     (``--resume`` continues it). Only a status written on this machine is checked (one
     without a host, from before hosts were recorded, is taken as local)."""
     state = str(status.get("state", "unknown"))
-    host, pid = status.get("host"), status.get("pid")
-    if state != "running" or not pid or (host and host != socket.gethostname()):
+    pid = status.get("pid")
+    if state != "running" or not pid or written_elsewhere(status):
         return state
     return state if pid_alive(int(pid)) else "interrupted"
 

@@ -29,7 +29,7 @@ from typing import Any
 from gpo.config import RunConfig
 from gpo.evaluation.report import ScoreReport
 from gpo.results.io import atomic_write_json, atomic_write_text, read_json
-from gpo.results.reading import pid_alive
+from gpo.results.reading import pid_alive, written_elsewhere
 
 
 def md5(text: str) -> str:
@@ -134,7 +134,7 @@ class RunFolder:
         pid = status.get("pid")
         if status.get("state") != "running" or not pid or pid == os.getpid():
             return False
-        if status.get("host") and status["host"] != socket.gethostname():
+        if written_elsewhere(status):
             return False
         return pid_alive(pid)
 
