@@ -617,3 +617,26 @@ def test_a_summary_column_can_keep_some_of_an_experiments_tasks(tmp_path, data_d
     assert "| BBH navigate, scorer fake-scorer | navigate | 0 | 2 of 2 |" in text
     with pytest.raises(ConfigError, match="no task date_iso; its tasks are navigate"):
         read_columns([folder.root], {folder.root: ["date_iso"]})
+
+
+def test_a_run_with_no_attempt_on_record_counts_its_own_time(tmp_path, data_dir, flags_parsed):
+    # Grid v2's early cells ran before their folder logged attempts: their method's wall time
+    # read 0 s in the experiment report. Without an attempt, the run's own step times count.
+    from gpo.reports.table import method_costs
+
+    argv = flags_parsed(grid_args(tmp_path, data_dir, "--presets=gpo", "--seeds=0"))
+    folder, _ = experiment.execute(argv, pool=FakePool())
+    exp = read_experiment(folder.root)
+    logged = method_costs(exp)["gpo"]["wall_seconds"]
+    run = exp.runs["gpo-bbh-navigate-seed0"]
+    assert run.work_seconds > 0 and logged >= run.work_seconds  # the attempt includes setup
+    (folder.root / "cells.jsonl").unlink()
+    exp = read_experiment(folder.root)
+    assert method_costs(exp)["gpo"]["wall_seconds"] == pytest.approx(run.work_seconds)
+    # a later invocation logs the finished cell as skipped, 0 s: its run's own time still counts
+    folder.log_cell({"cell_id": "gpo-bbh-navigate-seed0", "state": "skipped", "seconds": 0.0})
+    exp = read_experiment(folder.root)
+    assert method_costs(exp)["gpo"]["wall_seconds"] == pytest.approx(run.work_seconds)
+    assert method_costs(exp)["empty"]["wall_seconds"] == pytest.approx(
+        exp.runs["baseline-empty-bbh-navigate"].work_seconds
+    )

@@ -231,7 +231,10 @@ COST_KEYS = (
 
 def method_costs(exp: Experiment) -> dict[str, dict[str, float]]:
     """Model requests and tokens per role (real calls; cache hits apart) and the cells' wall time
-    summed over every attempt (cells.jsonl)."""
+    summed over every attempt (cells.jsonl). A run whose attempts on record there add up to less
+    than the time its own steps recorded (it ran before the folder logged attempts, or was
+    copied in, and later invocations only logged it as skipped) counts its steps' time, so its
+    method's wall time is not reported as 0."""
     seconds: dict[str, float] = {}
     for record in exp.folder.cell_log():
         seconds[record["cell_id"]] = seconds.get(record["cell_id"], 0.0) + record.get("seconds", 0)
@@ -239,7 +242,8 @@ def method_costs(exp: Experiment) -> dict[str, dict[str, float]]:
     for c in exp.cells:
         acc = out.setdefault(c.method, dict.fromkeys(COST_KEYS, 0))
         run = exp.runs.get(c.cell_id)
-        acc["wall_seconds"] += seconds.get(c.cell_id, 0.0)
+        logged = seconds.get(c.cell_id, 0.0)
+        acc["wall_seconds"] += max(logged, run.work_seconds) if run is not None else logged
         if run is None:
             continue
         for key, value in run_cost(run).items():

@@ -236,7 +236,8 @@ def cost_section(table: Table) -> list[str]:
         "Requests and tokens are real model calls (answers from the response cache are counted "
         "apart); scorer calls are the answers a method's scoring asked for, from the model or "
         "the cache (what a scorer budget counts); wall time sums every attempt of the method's "
-        "cells, model loading included.",
+        "cells, model loading included (a run whose attempts on record in cells.jsonl add up to "
+        "less than its steps' recorded time counts that time).",
         "",
         "| method | runs | optimizer requests | optimizer tokens (prompt + completion) | "
         "scorer requests | scorer tokens (prompt + completion) | scorer calls | cache hits "
