@@ -243,9 +243,10 @@ def method_costs(exp: Experiment) -> dict[str, dict[str, float]]:
         acc = out.setdefault(c.method, dict.fromkeys(COST_KEYS, 0))
         run = exp.runs.get(c.cell_id)
         logged = seconds.get(c.cell_id, 0.0)
-        acc["wall_seconds"] += max(logged, run.work_seconds) if run is not None else logged
         if run is None:
+            acc["wall_seconds"] += logged
             continue
+        acc["wall_seconds"] += max(logged, run.work_seconds)
         for key, value in run_cost(run).items():
             acc[key] += value
     return out
